@@ -1,0 +1,1 @@
+//! VIO entitled-memory accounting.

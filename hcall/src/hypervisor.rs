@@ -1,0 +1,63 @@
+//! The one interface to "the hypervisor" that the rest of lpar-cmm is generic over.
+//!
+//! Two implementations exist: `Phyp` (target only: real hcalls through `sc 1`) and
+//! `model::PoolModel` (a model of the PowerVM shared-memory pool, used on QEMU,
+//! which has no CMO hcalls, and in host tests with failure injection).
+
+use crate::mpp::{MppData, MppXData};
+use crate::page::PageState;
+use crate::status::{HStatus, HcallError};
+
+/// Outcome of a successful H_SET_MPP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SetMppOutcome {
+    /// H_SUCCESS: both values set as requested.
+    Set,
+    /// H_CONSTRAINED: values were clamped to the partition's constraints.
+    Constrained,
+}
+
+/// The hypervisor as the balloon, the VIO accounting and the shell see it.
+///
+/// Every method is one hcall (no retrying inside: callers wrap calls that may
+/// return busy in [`crate::retry::RetryPolicy`]). Errors carry the typed status.
+pub trait Hypervisor {
+    /// H_GET_MPP: the partition's memory performance parameters.
+    fn get_mpp(&mut self) -> Result<MppData, HcallError>;
+
+    /// H_GET_MPP_X: extended (coalescing) statistics.
+    fn get_mpp_x(&mut self) -> Result<MppXData, HcallError>;
+
+    /// H_SET_MPP: request a new I/O entitlement (bytes) and memory weight (0-255).
+    fn set_mpp(&mut self, entitled: u64, weight: u8) -> Result<SetMppOutcome, HcallError>;
+
+    /// H_PAGE_INIT with a page-state change for the 4 KiB page at real address `addr`.
+    fn set_page_state(&mut self, addr: u64, state: PageState) -> Result<(), HcallError>;
+
+    /// H_PAGE_INIT(H_ZERO_PAGE) on the 4 KiB page at `addr`.
+    fn zero_page(&mut self, addr: u64) -> Result<(), HcallError>;
+
+    /// H_PUT_TCE: enter `tce` (real page address | permission bits, 0 to clear) at
+    /// I/O bus address `ioba` in the DMA window `liobn`.
+    fn put_tce(&mut self, liobn: u32, ioba: u64, tce: u64) -> Result<(), HcallError>;
+
+    /// H_GET_TCE: read back the TCE at `ioba` in the DMA window `liobn`.
+    fn get_tce(&mut self, liobn: u32, ioba: u64) -> Result<u64, HcallError>;
+
+    /// Tells the hypervisor model that the kernel is about to touch the 4 KiB page at
+    /// `addr` (a real hypervisor notices by itself, so the default does nothing).
+    /// The model uses it to count CMO faults on paged-out pages.
+    fn note_access(&mut self, _addr: u64) {}
+
+    /// A short name of the backend: `phyp` or `model`.
+    fn backend_name(&self) -> &'static str;
+}
+
+/// Turns a raw status into `Ok(())` or an [`HcallError`] for `call`.
+pub fn check(call: &'static str, status: HStatus) -> Result<(), HcallError> {
+    if status.is_success() {
+        Ok(())
+    } else {
+        Err(HcallError { call, status })
+    }
+}

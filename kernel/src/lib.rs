@@ -1,0 +1,2 @@
+//! lpar-cmm kernel library.
+#![cfg_attr(not(test), no_std)]
