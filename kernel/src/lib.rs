@@ -1,2 +1,11 @@
-//! lpar-cmm kernel library.
+//! The host-testable part of the lpar-cmm kernel: pure logic that the target glue
+//! in `main.rs` uses. Nothing here touches hardware.
+//!
+//! - [`devtree`]: device tree reader and platform facts.
+//! - [`text`]: console line editing, command tokenising, size and boot-argument parsing.
 #![cfg_attr(not(test), no_std)]
+
+extern crate alloc;
+
+pub mod devtree;
+pub mod text;

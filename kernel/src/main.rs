@@ -1,1 +1,27 @@
-fn main() {}
+//! The lpar-cmm kernel binary: target glue only (entry, console, device tree,
+//! frames, RTAS, shell, main loop). Pure logic lives in the `kernel` library,
+//! `hcall` and `cmm`, all tested on the host.
+#![cfg_attr(target_arch = "powerpc64", no_std, no_main)]
+
+#[cfg(target_arch = "powerpc64")]
+extern crate alloc;
+
+#[cfg(target_arch = "powerpc64")]
+mod arch;
+#[cfg(target_arch = "powerpc64")]
+mod boot;
+#[cfg(target_arch = "powerpc64")]
+mod clock;
+#[cfg(target_arch = "powerpc64")]
+mod console;
+#[cfg(target_arch = "powerpc64")]
+mod exit;
+#[cfg(target_arch = "powerpc64")]
+mod heap;
+#[cfg(target_arch = "powerpc64")]
+mod rtas;
+
+#[cfg(not(target_arch = "powerpc64"))]
+fn main() {
+    eprintln!("the lpar-cmm kernel runs under qemu-system-ppc64: build it with `make kernel`");
+}

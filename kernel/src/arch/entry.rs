@@ -1,0 +1,152 @@
+//! The entry point and the exception vectors (assembly).
+//!
+//! `_start` is the first byte of the image, at 0x400000. The boot ROM (or the
+//! firmware) branches to it in real mode, big-endian, 32-bit mode, with the
+//! flattened device tree in r3 (boot ROM) or the Open Firmware client interface in
+//! r5 (SLOF, VOF). It switches to 64-bit mode, enables FP/VMX/VSX (the prebuilt
+//! `core` uses them), clears the BSS, sets up the boot stack and the TOC from the
+//! ELFv1 descriptor of `kernel_entry`, and calls it with r3..r5 as they were.
+//!
+//! The vectors in `.text.vectors` are copied to real address 0 by
+//! [`super::exceptions::install`]; each loads its vector number and branches
+//! absolutely to `exception_common`, which builds a stack and calls
+//! `exception_entry` with the saved machine state.
+
+use core::arch::global_asm;
+
+global_asm!(
+    r#"
+    .section .text.entry, "ax"
+    .globl _start
+_start:
+    mr      %r29, %r3
+    mr      %r30, %r4
+    mr      %r31, %r5
+    mfmsr   %r11
+    li      %r12, 1
+    sldi    %r12, %r12, 63
+    or      %r11, %r11, %r12
+    ori     %r11, %r11, 0x2000
+    oris    %r11, %r11, 0x0280
+    mtmsrd  %r11
+    isync
+
+    lis     %r4, __bss_start@ha
+    addi    %r4, %r4, __bss_start@l
+    lis     %r5, __bss_end@ha
+    addi    %r5, %r5, __bss_end@l
+    li      %r6, 0
+1:  cmpld   %r4, %r5
+    bge     2f
+    std     %r6, 0(%r4)
+    addi    %r4, %r4, 8
+    b       1b
+2:
+    lis     %r1, __boot_stack_top@ha
+    addi    %r1, %r1, __boot_stack_top@l
+    li      %r0, 0
+    stdu    %r0, -256(%r1)
+
+    lis     %r12, kernel_entry@ha
+    addi    %r12, %r12, kernel_entry@l
+    ld      %r0, 0(%r12)
+    ld      %r2, 8(%r12)
+    mtctr   %r0
+    mr      %r3, %r29
+    mr      %r4, %r30
+    mr      %r5, %r31
+    bctrl
+3:  b       3b
+
+    .section .bss.stacks, "aw", @nobits
+    .balign 4096
+__boot_stack_bottom:
+    .space  0x40000
+    .globl __boot_stack_top
+__boot_stack_top:
+    .space  0x100
+__exc_stack_bottom:
+    .space  0x10000
+__exc_stack_top:
+    .space  0x100
+"#
+);
+
+/// Emits one exception vector at `offset` from the start of `.text.vectors`
+/// (which is copied to real address 0).
+macro_rules! vector {
+    ($off:literal) => {
+        concat!(
+            ".org ",
+            $off,
+            "\n",
+            "    mtsprg1 %r3\n",
+            "    li %r3, ",
+            $off,
+            "\n",
+            "    ba exception_common\n"
+        )
+    };
+}
+
+global_asm!(
+    ".section .text.vectors, \"ax\"",
+    ".globl __vector_table",
+    "__vector_table:",
+    vector!("0x100"),
+    vector!("0x200"),
+    vector!("0x300"),
+    vector!("0x380"),
+    vector!("0x400"),
+    vector!("0x480"),
+    vector!("0x500"),
+    vector!("0x600"),
+    vector!("0x700"),
+    vector!("0x800"),
+    vector!("0x900"),
+    vector!("0x980"),
+    vector!("0xa00"),
+    vector!("0xb00"),
+    vector!("0xc00"),
+    vector!("0xd00"),
+    vector!("0xe00"),
+    vector!("0xe20"),
+    vector!("0xe40"),
+    vector!("0xe60"),
+    vector!("0xe80"),
+    vector!("0xea0"),
+    vector!("0xf00"),
+    vector!("0xf20"),
+    vector!("0xf40"),
+    vector!("0xf60"),
+    vector!("0xf80"),
+    vector!("0x1000"),
+    ".org 0x1100",
+    ".globl __vector_table_end",
+    "__vector_table_end:",
+    "",
+    ".section .text.exc_common, \"ax\"",
+    ".globl exception_common",
+    "exception_common:",
+    "    lis     %r1, __exc_stack_top@ha",
+    "    addi    %r1, %r1, __exc_stack_top@l",
+    "    li      %r0, 0",
+    "    stdu    %r0, -256(%r1)",
+    "    mfmsr   %r4",
+    "    ori     %r4, %r4, 0x2000",
+    "    oris    %r4, %r4, 0x0280",
+    "    mtmsrd  %r4",
+    "    isync",
+    "    mfsrr0  %r4",
+    "    mfsrr1  %r5",
+    "    mfdar   %r6",
+    "    mfdsisr %r7",
+    "    mflr    %r8",
+    "    lis     %r12, exception_entry@ha",
+    "    addi    %r12, %r12, exception_entry@l",
+    "    ld      %r0, 0(%r12)",
+    "    ld      %r2, 8(%r12)",
+    "    mtctr   %r0",
+    "    bctrl",
+    "4:  b       4b",
+);

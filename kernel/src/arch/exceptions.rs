@@ -1,0 +1,67 @@
+//! Installs the exception vectors at real address 0 and reports an exception.
+
+use super::cpu;
+
+extern "C" {
+    static __vector_table: u8;
+    static __vector_table_end: u8;
+}
+
+/// Copies the vectors (`.text.vectors`) to real address 0 and syncs the icache.
+pub fn install() {
+    // The linker defines both symbols around `.text.vectors`; only their addresses
+    // are taken.
+    let (start, end) = (
+        core::ptr::addr_of!(__vector_table) as usize,
+        core::ptr::addr_of!(__vector_table_end) as usize,
+    );
+    let len = end - start;
+    // The first 0x100 bytes (below the system-reset vector) are left alone: the
+    // boot ROM lives there.
+    let skip = 0x100;
+    // SAFETY: in real mode, addresses 0x100..len are RAM below the kernel image
+    // (which starts at 0x400000) that nothing else uses; source and destination do
+    // not overlap.
+    unsafe {
+        core::ptr::copy_nonoverlapping((start + skip) as *const u8, skip as *mut u8, len - skip);
+        cpu::sync_icache(skip, len - skip);
+    }
+}
+
+/// Called by `exception_common` with the machine state of an unexpected
+/// interrupt: prints a register dump and ends in the failure exit.
+#[no_mangle]
+pub extern "C" fn exception_entry(vector: u64, srr0: u64, srr1: u64, dar: u64, dsisr: u64, lr: u64) -> ! {
+    crate::console::emergency_write(format_args!(
+        "\nEXCEPTION vector={vector:#x} ({}) SRR0={srr0:#018x} SRR1={srr1:#018x} DAR={dar:#018x} DSISR={dsisr:#010x} LR={lr:#018x}\n",
+        vector_name(vector)
+    ));
+    crate::exit::os_term("unexpected exception")
+}
+
+fn vector_name(v: u64) -> &'static str {
+    match v {
+        0x100 => "system reset",
+        0x200 => "machine check",
+        0x300 => "data storage",
+        0x380 => "data segment",
+        0x400 => "instruction storage",
+        0x480 => "instruction segment",
+        0x500 => "external",
+        0x600 => "alignment",
+        0x700 => "program",
+        0x800 => "FP unavailable",
+        0x900 => "decrementer",
+        0x980 => "hypervisor decrementer",
+        0xa00 => "directed privileged doorbell",
+        0xc00 => "system call",
+        0xd00 => "trace",
+        0xe00..=0xea0 => "hypervisor",
+        0xf00 => "performance monitor",
+        0xf20 => "VMX unavailable",
+        0xf40 => "VSX unavailable",
+        0xf60 => "facility unavailable",
+        0xf80 => "hypervisor facility unavailable",
+        _ => "reserved",
+    }
+}

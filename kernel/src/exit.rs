@@ -1,0 +1,40 @@
+//! Leaving the machine: RTAS `power-off` (QEMU exits 0) and `ibm,os-term` (QEMU
+//! exits 1 when started with `-action panic=exit-failure`).
+
+use crate::rtas;
+
+fn halt() -> ! {
+    loop {
+        core::hint::spin_loop();
+    }
+}
+
+/// Powers off: QEMU exits with status 0.
+pub fn power_off() -> ! {
+    rtas::break_lock();
+    let token = rtas::tokens().power_off.unwrap_or(0x2003);
+    let mut rets = [0u32; 1];
+    let _ = rtas::call(token, &[u32::MAX, u32::MAX], &mut rets);
+    crate::console::emergency_write(format_args!("power-off failed\n"));
+    halt()
+}
+
+static mut TERM_MSG: [u8; 256] = [0; 256];
+
+/// Terminates with `ibm,os-term`: QEMU exits with status 1 under `-action panic=exit-failure`.
+pub fn os_term(msg: &str) -> ! {
+    rtas::break_lock();
+    crate::console::emergency_write(format_args!("os-term: {msg}\n"));
+    // SAFETY: single CPU, and this path never returns: nothing else uses the buffer
+    // concurrently or afterwards.
+    let buf = unsafe { &mut *core::ptr::addr_of_mut!(TERM_MSG) };
+    let n = msg.len().min(buf.len() - 1);
+    buf[..n].copy_from_slice(&msg.as_bytes()[..n]);
+    buf[n] = 0;
+    let addr = u32::try_from(buf.as_ptr() as usize).unwrap_or(0);
+    let token = rtas::tokens().os_term.unwrap_or(0x201f);
+    let mut rets = [0u32; 1];
+    let _ = rtas::call(token, &[addr], &mut rets);
+    // Without os-term (or if QEMU carried on), fall back to power-off.
+    power_off()
+}

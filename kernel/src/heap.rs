@@ -1,0 +1,30 @@
+//! The kernel heap for small objects: `linked_list_allocator` over a static area.
+
+use linked_list_allocator::LockedHeap;
+
+/// Size of the heap in bytes.
+pub const HEAP_SIZE: usize = 16 << 20;
+
+#[repr(C, align(4096))]
+struct Area([u8; HEAP_SIZE]);
+
+static mut AREA: Area = Area([0; HEAP_SIZE]);
+
+#[global_allocator]
+static ALLOCATOR: LockedHeap = LockedHeap::empty();
+
+/// Hands the static area to the allocator. Call once, before any allocation.
+pub fn init() {
+    // SAFETY: called once at boot before any allocation; AREA is used by nothing
+    // else, so the allocator gets exclusive ownership of it.
+    unsafe {
+        let start = core::ptr::addr_of_mut!(AREA).cast::<u8>();
+        ALLOCATOR.lock().init(start, HEAP_SIZE);
+    }
+}
+
+/// (used, free) bytes of the heap.
+pub fn usage() -> (usize, usize) {
+    let h = ALLOCATOR.lock();
+    (h.used(), h.free())
+}

@@ -1,0 +1,8 @@
+//! Text handling for the console: the line editor, numbers and sizes, boot arguments.
+
+pub mod bootargs;
+pub mod line;
+pub mod number;
+
+pub use line::{LineEditor, LineEvent, MAX_LINE};
+pub use number::{parse_number, parse_pages, parse_size, NumberError};
