@@ -2,10 +2,12 @@
 //! in `main.rs` uses. Nothing here touches hardware.
 //!
 //! - [`devtree`]: device tree reader and platform facts.
+//! - [`memmap`]: RAM minus reserved ranges.
 //! - [`text`]: console line editing, command tokenising, size and boot-argument parsing.
 #![cfg_attr(not(test), no_std)]
 
 extern crate alloc;
 
 pub mod devtree;
+pub mod memmap;
 pub mod text;

@@ -19,7 +19,13 @@ mod exit;
 #[cfg(target_arch = "powerpc64")]
 mod heap;
 #[cfg(target_arch = "powerpc64")]
+mod mem;
+#[cfg(target_arch = "powerpc64")]
 mod rtas;
+#[cfg(target_arch = "powerpc64")]
+mod shell;
+#[cfg(target_arch = "powerpc64")]
+mod sys;
 
 #[cfg(not(target_arch = "powerpc64"))]
 fn main() {

@@ -1,8 +1,14 @@
 //! Boot: from the entry point to the shell.
+//!
+//! Order: vectors, heap, clock, device tree (copied into the heap, then read),
+//! console unit, logger, RTAS tokens, memory, boot arguments, `lpar-cmm ready`.
 
-use crate::{arch, clock, console, exit, heap, println, rtas};
+use alloc::string::ToString;
 use alloc::vec::Vec;
 use kernel::devtree;
+
+use crate::sys::{BootMode, System};
+use crate::{arch, clock, console, exit, heap, mem, println, rtas, shell};
 
 /// The largest device tree blob accepted.
 const MAX_FDT: usize = 1 << 20;
@@ -13,40 +19,106 @@ pub extern "C" fn kernel_entry(r3: u64, _r4: u64, r5: u64) -> ! {
     arch::exceptions::install();
     heap::init();
     clock::init(0);
-    println!("lpar-cmm booting r3={r3:#x} r5={r5:#x}");
-    let blob = match copy_fdt(r3) {
-        Ok(b) => b,
-        Err(e) => exit::os_term(e),
+    console::logger::init(log::LevelFilter::Info);
+    let (blob, mode) = if looks_like_fdt(r3) {
+        match copy_fdt(r3) {
+            Ok(b) => (b, BootMode::Fdt),
+            Err(e) => fatal(e),
+        }
+    } else if r5 != 0 {
+        fatal("entered through Open Firmware (r5), which this build cannot use yet")
+    } else {
+        fatal("no device tree in r3 and no client interface in r5")
     };
     let fdt = match devtree::Fdt::new(&blob) {
         Ok(f) => f,
-        Err(_) => exit::os_term("bad device tree"),
+        Err(e) => {
+            log::error!("device tree: {e}");
+            fatal("the device tree is unusable")
+        }
     };
-    let p = devtree::gather(&fdt);
-    if let Some(u) = p.vty_unit {
+    let platform = devtree::gather(&fdt);
+    drop(fdt);
+    if let Some(u) = platform.vty_unit {
         console::set_unit(u);
     }
-    println!("ram {} vty {:?} tb {:?} problems {:?}", p.ram_bytes(), p.vty_unit, p.timebase_hz, p.problems);
+    clock::init(platform.timebase_hz.unwrap_or(0));
+    for p in &platform.problems {
+        log::warn!("device tree: {p}");
+    }
     rtas::set_tokens(rtas::Tokens {
-        power_off: p.rtas_token("power-off"),
-        os_term: p.rtas_token("ibm,os-term"),
-        get_system_parameter: p.rtas_token("ibm,get-system-parameter"),
+        power_off: platform.rtas_token("power-off"),
+        os_term: platform.rtas_token("ibm,os-term"),
+        get_system_parameter: platform.rtas_token("ibm,get-system-parameter"),
     });
-    exit::power_off()
+    log::info!(
+        "{} mode, {} MiB RAM in {} range(s), {} CPU(s), timebase {} Hz, vty {:#x}",
+        mode.name(),
+        platform.ram_bytes() >> 20,
+        platform.memory.len(),
+        platform.cpus.len(),
+        clock::hz(),
+        console::unit()
+    );
+    let mem = mem::Memory::new(&platform.memory, &platform.reserved);
+    log::info!(
+        "{} frames usable ({} MiB), kernel image ends at {:#x}",
+        mem.total_frames,
+        mem.total_frames >> 8,
+        mem::kernel_end()
+    );
+    let mut sys = System {
+        platform,
+        boot_mode: mode,
+        fdt_blob: blob,
+        bootargs: Vec::new(),
+        mem,
+    };
+    if let Some(args) = sys.platform.bootargs.clone() {
+        apply_bootargs(&mut sys, &args);
+    }
+    log::info!("ready after {} us", clock::now_us());
+    println!("lpar-cmm ready");
+    shell::run(&mut sys)
+}
+
+fn apply_bootargs(sys: &mut System, s: &str) {
+    let parsed = kernel::text::bootargs::parse(s);
+    for (tok, why) in parsed.malformed {
+        log::warn!("boot argument `{tok}` ignored: {why}");
+    }
+    for (k, v) in parsed.pairs {
+        match sys.set_param(k, v) {
+            Ok(()) => sys.bootargs.push((k.to_string(), v.to_string())),
+            Err(e) => log::warn!("boot argument `{k}={v}` ignored: {e}"),
+        }
+    }
+}
+
+fn fatal(msg: &str) -> ! {
+    log::error!("boot failed: {msg}");
+    exit::os_term(msg)
+}
+
+fn looks_like_fdt(addr: u64) -> bool {
+    if addr == 0 || addr % 4 != 0 || addr > (1 << 40) {
+        return false;
+    }
+    // SAFETY: a non-zero, aligned r3 from the boot ROM points into RAM; reading 4
+    // bytes of it in real mode is harmless even when it is not a blob.
+    let magic = unsafe { core::ptr::read_volatile(addr as usize as *const u32) };
+    magic == 0xd00d_feed
 }
 
 fn copy_fdt(addr: u64) -> Result<Vec<u8>, &'static str> {
-    if addr == 0 || addr % 8 != 0 {
-        return Err("no device tree in r3");
-    }
     let ptr = addr as usize as *const u8;
-    // SAFETY: r3 points at the blob QEMU placed in RAM; the header is 40 bytes.
+    // SAFETY: `looks_like_fdt` saw the magic at `addr`; the header is 40 bytes of RAM.
     let header = unsafe { core::slice::from_raw_parts(ptr, 40) };
     let size = devtree::fdt::total_size(header).map_err(|_| "r3 does not point at a device tree")?;
-    if size > MAX_FDT || size < 40 {
+    if !(40..=MAX_FDT).contains(&size) {
         return Err("device tree size out of range");
     }
-    // SAFETY: the header says the blob is `size` bytes long and it lies in RAM.
+    // SAFETY: the header says the blob is `size` bytes long, and QEMU placed it in RAM.
     let all = unsafe { core::slice::from_raw_parts(ptr, size) };
     Ok(all.to_vec())
 }

@@ -13,14 +13,14 @@ impl Log for Logger {
 
     fn log(&self, r: &Record<'_>) {
         let us = crate::clock::now_us();
-        crate::println!(
-            "[{:5}.{:06}] {:<5} {}: {}",
+        super::log_line(format_args!(
+            "[{:5}.{:06}] {:<5} {}: {}\n",
             us / 1_000_000,
             us % 1_000_000,
             r.level(),
             r.target().trim_start_matches("lpar_cmm::").trim_start_matches("kernel::"),
             r.args()
-        );
+        ));
     }
 
     fn flush(&self) {}

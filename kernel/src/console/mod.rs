@@ -44,6 +44,57 @@ pub fn write_bytes(bytes: &[u8]) {
     hvterm::put(unit, &bytes[start..]);
 }
 
+/// Log lines held back while the user is in the middle of typing a line, so that
+/// they never split the echo of a command (released when the line ends).
+static HELD: spin::Mutex<Held> = spin::Mutex::new(Held {
+    on: false,
+    text: alloc::string::String::new(),
+    dropped: 0,
+});
+
+struct Held {
+    on: bool,
+    text: alloc::string::String,
+    dropped: u64,
+}
+
+/// Most bytes of log output held back at once; beyond it lines are counted and dropped.
+const MAX_HELD: usize = 64 * 1024;
+
+/// Starts holding log lines back.
+pub fn hold_logs() {
+    HELD.lock().on = true;
+}
+
+/// Prints the held log lines and stops holding.
+pub fn release_logs() {
+    let (text, dropped) = {
+        let mut h = HELD.lock();
+        h.on = false;
+        (core::mem::take(&mut h.text), core::mem::take(&mut h.dropped))
+    };
+    write_bytes(text.as_bytes());
+    if dropped > 0 {
+        print(format_args!("[ (console: {dropped} held log lines dropped) ]\n"));
+    }
+}
+
+/// Prints a log line now, or holds it while a line is being typed.
+pub fn log_line(args: fmt::Arguments<'_>) {
+    {
+        let mut h = HELD.lock();
+        if h.on {
+            if h.text.len() < MAX_HELD {
+                let _ = h.text.write_fmt(args);
+            } else {
+                h.dropped += 1;
+            }
+            return;
+        }
+    }
+    print(args);
+}
+
 /// Prints formatted text (used by the `print!` macros and the logger).
 pub fn print(args: fmt::Arguments<'_>) {
     let _ = Console.write_fmt(args);
@@ -51,6 +102,11 @@ pub fn print(args: fmt::Arguments<'_>) {
 
 /// Writes without any lock or allocation: for the panic and exception paths.
 pub fn emergency_write(args: fmt::Arguments<'_>) {
+    if HELD.is_locked() {
+        // SAFETY: only on the way out (panic, exception) on the single CPU, when
+        // the holder can never run again.
+        unsafe { HELD.force_unlock() };
+    }
     let _ = Console.write_fmt(args);
 }
 

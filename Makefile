@@ -1,0 +1,80 @@
+# lpar-cmm: `make run` boots the kernel under QEMU, `make test` runs every test.
+# Both install what is missing first (apt packages, the rustup target), idempotently.
+
+TARGET      := powerpc64-unknown-linux-gnu
+KERNEL      := target/$(TARGET)/release/lpar-cmm
+BOOTROM     := target/boot/bootrom.bin
+MACHINE     := pseries,cap-cfpc=broken,cap-sbbc=broken,cap-ibs=broken,cap-ccf-assist=off
+MEM         ?= 512M
+APPEND      ?=
+QEMU_EXTRA  ?=
+FIRMWARE    ?= bios
+APT_PACKAGES := qemu-system-ppc binutils-powerpc64-linux-gnu device-tree-compiler
+SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+export LPAR_CMM_KERNEL  := $(CURDIR)/$(KERNEL)
+export LPAR_CMM_BOOTROM := $(CURDIR)/$(BOOTROM)
+
+ifeq ($(FIRMWARE),bios)
+FIRMWARE_ARGS := -bios $(BOOTROM)
+else ifeq ($(FIRMWARE),slof)
+FIRMWARE_ARGS :=
+else ifeq ($(FIRMWARE),vof)
+MACHINE := $(MACHINE),x-vof=on
+FIRMWARE_ARGS :=
+else
+$(error FIRMWARE must be bios, slof or vof)
+endif
+
+.PHONY: all setup kernel run test host-test lint fmt bench clean
+
+all: kernel
+
+setup:
+	@missing=""; \
+	command -v qemu-system-ppc64 >/dev/null || missing="$$missing qemu-system-ppc"; \
+	command -v powerpc64-linux-gnu-ld >/dev/null || missing="$$missing binutils-powerpc64-linux-gnu"; \
+	command -v dtc >/dev/null || missing="$$missing device-tree-compiler"; \
+	if [ -n "$$missing" ]; then \
+	  echo "setup: installing$$missing"; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null; \
+	fi
+	@rustup target list --installed | grep -qx $(TARGET) || rustup target add $(TARGET)
+	@rustup component list --installed | grep -q '^clippy' || rustup component add clippy
+	@rustup component list --installed | grep -q '^rustfmt' || rustup component add rustfmt
+
+# The boot ROM: 0x100 bytes of padding, then `ba 0x400000` (r3 still holds the
+# device tree address QEMU put there).
+$(BOOTROM):
+	@mkdir -p $(dir $@)
+	@{ head -c 256 /dev/zero; printf '\110\100\000\002'; } > $@
+
+kernel: setup $(BOOTROM)
+	cargo build -p kernel --target $(TARGET) --release
+
+run: kernel
+	qemu-system-ppc64 -M $(MACHINE) -m $(MEM) -nographic -nodefaults \
+	  -chardev stdio,id=con,mux=on,signal=off -serial chardev:con -mon chardev=con \
+	  -action panic=exit-failure $(FIRMWARE_ARGS) -kernel $(KERNEL) \
+	  $(if $(APPEND),-append "$(APPEND)") $(QEMU_EXTRA)
+
+host-test: setup
+	cargo test --workspace --exclude lpar-cmm-tests
+
+test: kernel lint
+	cargo test --workspace
+
+lint: setup
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy -p kernel --target $(TARGET) --release -- -D warnings
+
+fmt:
+	cargo fmt --all
+
+bench: kernel
+	cargo run -q -p lpar-cmm-tests --bin bench --release
+
+clean:
+	cargo clean

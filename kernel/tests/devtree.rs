@@ -1,0 +1,134 @@
+//! Host tests of the device-tree glue against QEMU's real tree (the fixture,
+//! compiled with `dtc`) and against truncated and corrupted blobs.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use kernel::devtree::{self, Fdt, FdtError};
+
+fn fixture_dtb() -> Vec<u8> {
+    let dts = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/fixtures/qemu-7.2-pseries-nodefaults.dts");
+    assert!(dts.exists(), "fixture missing: {}", dts.display());
+    let out = Command::new("dtc")
+        .args(["-q", "-I", "dts", "-O", "dtb"])
+        .arg(&dts)
+        .output()
+        .expect("dtc is installed (make setup)");
+    assert!(out.status.success(), "dtc failed: {}", String::from_utf8_lossy(&out.stderr));
+    out.stdout
+}
+
+#[test]
+fn fixture_facts() {
+    let blob = fixture_dtb();
+    let fdt = Fdt::new(&blob).expect("fixture parses");
+    let p = devtree::gather(&fdt);
+    assert!(p.problems.is_empty(), "{:?}", p.problems);
+    assert_eq!(p.ram_bytes(), 512 << 20);
+    assert_eq!(p.memory.len(), 1);
+    assert_eq!(p.memory[0].base, 0);
+    assert_eq!(p.cpus.len(), 1);
+    assert_eq!(p.cpus[0].name, "PowerPC,POWER9@0");
+    assert_eq!(p.timebase_hz, Some(512_000_000));
+    assert_eq!(p.vty_unit, Some(0x7100_0000));
+    assert_eq!(p.stdout_path.as_deref(), Some("/vdevice/vty@71000000"));
+    assert_eq!(p.rtas_token("power-off"), Some(0x2003));
+    assert_eq!(p.rtas_token("ibm,os-term"), Some(0x201f));
+    assert_eq!(p.rtas_token("ibm,get-system-parameter"), Some(0x2008));
+    assert!(!p.rtas_tokens.iter().any(|(n, _)| n.starts_with("rtas-")));
+    let names: Vec<_> = p.vdevices.iter().map(|d| d.name.as_str()).collect();
+    assert_eq!(names, ["vty@71000000", "nvram@71000001"]);
+    assert!(p.vdevices.iter().all(|d| d.dma_window.is_none()));
+    assert!(p.hypertas.iter().any(|h| h == "hcall-tce"));
+    assert!(p.hypertas.iter().any(|h| h == "hcall-splpar"));
+}
+
+#[test]
+fn every_node_is_walked() {
+    let blob = fixture_dtb();
+    let fdt = Fdt::new(&blob).unwrap();
+    let names: Vec<_> = fdt.all_nodes().map(|n| n.name).collect();
+    for want in ["", "chosen", "rtas", "cpus", "PowerPC,POWER9@0", "vdevice", "vty@71000000", "memory@0"] {
+        assert!(names.contains(&want), "{want} not walked: {names:?}");
+    }
+    assert!(fdt.find("/vdevice/vty@71000000").is_some());
+    assert!(fdt.find("/cpus/PowerPC,POWER9").is_some());
+    assert!(fdt.find("/nope").is_none());
+}
+
+#[test]
+fn truncated_blobs_are_errors() {
+    let blob = fixture_dtb();
+    for len in 0..blob.len() {
+        match Fdt::new(&blob[..len]) {
+            Err(_) => {}
+            Ok(_) => panic!("a blob truncated to {len} bytes was accepted"),
+        }
+    }
+    assert_eq!(Fdt::new(&blob[..10]).err(), Some(FdtError::Truncated));
+}
+
+#[test]
+fn bad_magic_and_version() {
+    let mut blob = fixture_dtb();
+    blob[0] = 0;
+    assert!(matches!(Fdt::new(&blob), Err(FdtError::BadMagic(_))));
+    let mut blob = fixture_dtb();
+    blob[20..24].copy_from_slice(&15u32.to_be_bytes());
+    assert!(matches!(Fdt::new(&blob), Err(FdtError::BadVersion(_))));
+}
+
+/// Corrupts bytes at random (a fixed-seed generator) and checks that parsing and
+/// gathering never panic; when the blob is still accepted, the walk terminates.
+#[test]
+fn corrupted_blobs_never_panic() {
+    let orig = fixture_dtb();
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut rnd = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut accepted = 0;
+    for _ in 0..20_000 {
+        let mut b = orig.clone();
+        for _ in 0..1 + rnd() % 4 {
+            let p = (rnd() as usize) % b.len();
+            b[p] = rnd() as u8;
+        }
+        if let Ok(fdt) = Fdt::new(&b) {
+            accepted += 1;
+            let p = devtree::gather(&fdt);
+            let _ = p.ram_bytes();
+            assert!(fdt.all_nodes().count() < 10_000);
+        }
+    }
+    // Most single-byte changes land in property values and stay valid.
+    assert!(accepted > 0);
+}
+
+#[test]
+fn missing_nodes_are_problems_not_panics() {
+    // A minimal tree with only a root node.
+    let dts = "/dts-v1/;\n/ { #address-cells = <2>; #size-cells = <2>; };\n";
+    let out = Command::new("dtc")
+        .args(["-q", "-I", "dts", "-O", "dtb", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(dts.as_bytes())?;
+            c.wait_with_output()
+        })
+        .expect("dtc");
+    let fdt = Fdt::new(&out.stdout).expect("minimal tree parses");
+    let p = devtree::gather(&fdt);
+    assert!(p.memory.is_empty());
+    assert!(p.vty_unit.is_none());
+    for want in ["no memory node", "no /cpus node", "no /chosen node", "no /rtas node", "no /vdevice node"] {
+        assert!(p.problems.iter().any(|x| x == want), "missing problem {want}: {:?}", p.problems);
+    }
+}

@@ -1,0 +1,491 @@
+//! Starting QEMU, talking to the console, and collecting the exit status.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::reply::Reply;
+
+const MACHINE: &str = "pseries,cap-cfpc=broken,cap-sbbc=broken,cap-ibs=broken,cap-ccf-assist=off";
+const READY: &str = "lpar-cmm ready";
+const PROMPT: &str = "cmm> ";
+
+/// Which firmware boots the kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Firmware {
+    /// The boot ROM (`-bios`): the device tree arrives in r3.
+    BootRom,
+    /// SLOF (`-kernel` only): Open Firmware client interface in r5.
+    Slof,
+    /// VOF (`-M pseries,x-vof=on`): Open Firmware client interface in r5.
+    Vof,
+}
+
+/// How to start QEMU.
+#[derive(Clone, Debug)]
+pub struct Builder {
+    mem: String,
+    append: Option<String>,
+    extra: Vec<String>,
+    machine_extra: Vec<String>,
+    firmware: Firmware,
+    timeout: Duration,
+    reply_timeout: Duration,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            mem: "512M".into(),
+            append: None,
+            extra: Vec::new(),
+            machine_extra: Vec::new(),
+            firmware: Firmware::BootRom,
+            timeout: Duration::from_secs(300),
+            reply_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+impl Builder {
+    /// Guest RAM (`-m`).
+    pub fn mem(mut self, m: &str) -> Self {
+        self.mem = m.into();
+        self
+    }
+
+    /// Boot arguments (`-append`).
+    pub fn append(mut self, a: &str) -> Self {
+        self.append = Some(a.into());
+        self
+    }
+
+    /// Extra QEMU arguments.
+    pub fn args<I: IntoIterator<Item = S>, S: Into<String>>(mut self, a: I) -> Self {
+        self.extra.extend(a.into_iter().map(Into::into));
+        self
+    }
+
+    /// Adds `-device spapr-vscsi`.
+    pub fn vscsi(self) -> Self {
+        self.args(["-device", "spapr-vscsi"])
+    }
+
+    /// Adds a `spapr-vlan` on a hub port (no host networking).
+    pub fn vlan(self) -> Self {
+        self.args(["-netdev", "hubport,id=n0,hubid=0", "-device", "spapr-vlan,netdev=n0"])
+    }
+
+    /// Extra `-M pseries,...` options.
+    pub fn machine_opt(mut self, o: &str) -> Self {
+        self.machine_extra.push(o.into());
+        self
+    }
+
+    /// The firmware.
+    pub fn firmware(mut self, f: Firmware) -> Self {
+        self.firmware = f;
+        self
+    }
+
+    /// The limit on QEMU's whole run.
+    pub fn timeout(mut self, t: Duration) -> Self {
+        self.timeout = t;
+        self
+    }
+
+    /// The limit on each single wait (a reply, the ready line).
+    pub fn reply_timeout(mut self, t: Duration) -> Self {
+        self.reply_timeout = t;
+        self
+    }
+
+    fn machine(&self) -> String {
+        let mut m = MACHINE.to_string();
+        if self.firmware == Firmware::Vof {
+            m.push_str(",x-vof=on");
+        }
+        for o in &self.machine_extra {
+            m.push(',');
+            m.push_str(o);
+        }
+        m
+    }
+
+    /// The QEMU argument list (without the `timeout` wrapper).
+    pub fn qemu_args(&self) -> Vec<String> {
+        let mut a: Vec<String> = vec![
+            "-M".into(),
+            self.machine(),
+            "-m".into(),
+            self.mem.clone(),
+            "-nographic".into(),
+            "-nodefaults".into(),
+            "-serial".into(),
+            "stdio".into(),
+            "-action".into(),
+            "panic=exit-failure".into(),
+        ];
+        if self.firmware == Firmware::BootRom {
+            a.push("-bios".into());
+            a.push(path_str(crate::bootrom_path()));
+        }
+        a.push("-kernel".into());
+        a.push(path_str(crate::kernel_path()));
+        if let Some(ap) = &self.append {
+            a.push("-append".into());
+            a.push(ap.clone());
+        }
+        a.extend(self.extra.iter().cloned());
+        a
+    }
+
+    /// Writes QEMU's own device tree for this configuration (`dumpdtb`) and
+    /// returns its `dtc -O dts` text.
+    pub fn qemu_dts(&self) -> String {
+        let dir = std::env::temp_dir().join(format!("lpar-cmm-dtb-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let file = dir.join(format!("{:x}.dtb", rand_tag()));
+        let mut b = self.clone();
+        b.machine_extra.push(format!("dumpdtb={}", file.display()));
+        let out = Command::new("timeout")
+            .arg("60")
+            .arg("qemu-system-ppc64")
+            .args(b.qemu_args())
+            .stdin(Stdio::null())
+            .output()
+            .expect("run qemu-system-ppc64 for dumpdtb");
+        assert!(file.exists(), "dumpdtb wrote nothing: {}", String::from_utf8_lossy(&out.stderr));
+        let dts = Command::new("dtc")
+            .args(["-I", "dtb", "-O", "dts"])
+            .arg(&file)
+            .output()
+            .expect("run dtc");
+        let _ = std::fs::remove_file(&file);
+        assert!(dts.status.success(), "dtc failed: {}", String::from_utf8_lossy(&dts.stderr));
+        String::from_utf8_lossy(&dts.stdout).into_owned()
+    }
+
+    /// Starts QEMU and waits for `lpar-cmm ready` and the first prompt.
+    pub fn boot(self) -> Qemu {
+        let mut q = self.start();
+        q.wait_ready();
+        q
+    }
+
+    /// Starts QEMU without waiting for anything.
+    pub fn start(self) -> Qemu {
+        for p in [crate::kernel_path(), crate::bootrom_path()] {
+            assert!(p.exists(), "{} is missing: run `make kernel` first", p.display());
+        }
+        let secs = self.timeout.as_secs().max(1).to_string();
+        let mut child = Command::new("timeout")
+            .args(["-s", "KILL", &secs, "qemu-system-ppc64"])
+            .args(self.qemu_args())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start qemu-system-ppc64 (run `make setup`)");
+        let shared = Arc::new(Shared::default());
+        let mut stdout = child.stdout.take().expect("piped stdout");
+        let s2 = shared.clone();
+        let reader = thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            loop {
+                match stdout.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => s2.push(&buf[..n]),
+                }
+            }
+            s2.close();
+        });
+        let mut stderr = child.stderr.take().expect("piped stderr");
+        let s3 = shared.clone();
+        let err_reader = thread::spawn(move || {
+            let mut s = String::new();
+            let _ = stderr.read_to_string(&mut s);
+            *s3.stderr.lock().unwrap() = s;
+        });
+        let stdin = child.stdin.take();
+        Qemu {
+            child: Some(child),
+            stdin,
+            shared,
+            consumed: 0,
+            started: Instant::now(),
+            ready_at: None,
+            reply_timeout: self.reply_timeout,
+            threads: vec![reader, err_reader],
+        }
+    }
+}
+
+fn path_str(p: PathBuf) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+fn rand_tag() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+        ^ u128::from(std::process::id())
+}
+
+#[derive(Default)]
+struct Shared {
+    state: Mutex<Output>,
+    cv: Condvar,
+    stderr: Mutex<String>,
+}
+
+#[derive(Default)]
+struct Output {
+    /// Every complete line so far (`\r` removed).
+    lines: Vec<String>,
+    /// The incomplete last line.
+    partial: Vec<u8>,
+    closed: bool,
+}
+
+impl Shared {
+    fn push(&self, bytes: &[u8]) {
+        let mut st = self.state.lock().unwrap();
+        for &b in bytes {
+            match b {
+                b'\n' => {
+                    let l = String::from_utf8_lossy(&st.partial).replace('\r', "");
+                    st.partial.clear();
+                    st.lines.push(l);
+                }
+                _ => st.partial.push(b),
+            }
+        }
+        self.cv.notify_all();
+    }
+
+    fn close(&self) {
+        let mut st = self.state.lock().unwrap();
+        st.closed = true;
+        self.cv.notify_all();
+    }
+}
+
+/// A running QEMU with the kernel, and its console.
+pub struct Qemu {
+    child: Option<Child>,
+    stdin: Option<ChildStdin>,
+    shared: Arc<Shared>,
+    /// Index of the first line not yet attributed to a command.
+    consumed: usize,
+    started: Instant,
+    ready_at: Option<Duration>,
+    reply_timeout: Duration,
+    threads: Vec<thread::JoinHandle<()>>,
+}
+
+fn is_status(l: &str) -> bool {
+    l == "ok" || l.starts_with("error:")
+}
+
+impl Qemu {
+    /// A builder with the defaults (512 MiB, boot ROM, no extra devices).
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// Boots with the defaults.
+    pub fn boot_default() -> Qemu {
+        Builder::default().boot()
+    }
+
+    /// Time from QEMU's start to `lpar-cmm ready`.
+    pub fn boot_time(&self) -> Option<Duration> {
+        self.ready_at
+    }
+
+    /// The whole console output so far.
+    pub fn transcript(&self) -> String {
+        let st = self.shared.state.lock().unwrap();
+        let mut s = st.lines.join("\n");
+        s.push('\n');
+        s.push_str(&String::from_utf8_lossy(&st.partial));
+        s
+    }
+
+    fn fail(&self, what: &str) -> ! {
+        let t = self.transcript();
+        let tail: String = {
+            let lines: Vec<&str> = t.lines().collect();
+            let from = lines.len().saturating_sub(80);
+            lines[from..].join("\n")
+        };
+        let stderr = self.shared.stderr.lock().unwrap().clone();
+        panic!(
+            "{what}\n----- console (last 80 lines) -----\n{tail}\n----- qemu stderr -----\n{stderr}\n-----"
+        );
+    }
+
+    /// Waits until `pred` holds for the output, or fails after the reply timeout.
+    fn wait_for<T>(&self, what: &str, mut pred: impl FnMut(&Output) -> Option<T>) -> T {
+        let deadline = Instant::now() + self.reply_timeout;
+        let mut st = self.shared.state.lock().unwrap();
+        loop {
+            if let Some(v) = pred(&st) {
+                return v;
+            }
+            if st.closed {
+                drop(st);
+                self.fail(&format!("QEMU exited while waiting for {what}"));
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                drop(st);
+                self.fail(&format!("timed out after {:?} waiting for {what}", self.reply_timeout));
+            }
+            st = self.shared.cv.wait_timeout(st, deadline - now).unwrap().0;
+        }
+    }
+
+    /// Waits for `lpar-cmm ready` and the prompt after it.
+    pub fn wait_ready(&mut self) {
+        let idx = self.wait_for("`lpar-cmm ready`", |o| {
+            let i = o.lines.iter().position(|l| l == READY)?;
+            let prompt_seen = o.lines.len() > i + 1 || String::from_utf8_lossy(&o.partial).contains(PROMPT);
+            prompt_seen.then_some(i)
+        });
+        self.ready_at = Some(self.started.elapsed());
+        self.consumed = idx + 1;
+        let count = self.shared.state.lock().unwrap().lines.iter().filter(|l| *l == READY).count();
+        if count != 1 {
+            self.fail("`lpar-cmm ready` printed more than once");
+        }
+    }
+
+    /// Sends raw bytes to the console.
+    pub fn send(&mut self, bytes: &[u8]) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        if stdin.write_all(bytes).and_then(|_| stdin.flush()).is_err() {
+            self.fail("could not write to QEMU's stdin");
+        }
+    }
+
+    /// Sends bytes from a thread, for input larger than the pipe buffer.
+    pub fn send_in_background(&mut self, bytes: Vec<u8>) -> thread::JoinHandle<std::io::Result<()>> {
+        let mut stdin = self.stdin.take().expect("stdin open");
+        thread::spawn(move || {
+            stdin.write_all(&bytes)?;
+            stdin.flush()?;
+            Ok(())
+        })
+    }
+
+    /// Gives stdin back after [`Qemu::send_in_background`].
+    pub fn restore_stdin(&mut self, h: thread::JoinHandle<std::io::Result<()>>) {
+        // The thread owns stdin and drops it when done; we cannot get it back, so
+        // this only waits and reports errors.
+        match h.join() {
+            Ok(Ok(())) => {}
+            _ => self.fail("background write to QEMU failed"),
+        }
+    }
+
+    /// Collects the reply to the next command whose status has not been read yet.
+    pub fn next_reply(&mut self, command: &str) -> Reply {
+        let from = self.consumed;
+        let (end, lines, status) = self.wait_for(&format!("the status line of `{command}`"), |o| {
+            let rel = o.lines[from.min(o.lines.len())..].iter().position(|l| is_status(l))?;
+            let end = from + rel;
+            let lines: Vec<String> = o.lines[from..end]
+                .iter()
+                .filter(|l| !l.starts_with('[') && !l.starts_with(PROMPT) && l.as_str() != PROMPT.trim_end())
+                .cloned()
+                .collect();
+            Some((end, lines, o.lines[end].clone()))
+        });
+        self.consumed = end + 1;
+        let status = if status == "ok" {
+            Ok(())
+        } else {
+            Err(status.trim_start_matches("error:").trim().to_string())
+        };
+        Reply {
+            command: command.to_string(),
+            lines,
+            status,
+        }
+    }
+
+    /// Sends one command line and returns its reply.
+    pub fn cmd(&mut self, line: &str) -> Reply {
+        self.send(format!("{line}\r").as_bytes());
+        self.next_reply(line)
+    }
+
+    /// Sends a command that must succeed; fails with the transcript otherwise.
+    pub fn ok(&mut self, line: &str) -> Reply {
+        let r = self.cmd(line);
+        if let Err(e) = &r.status {
+            self.fail(&format!("`{line}` failed: error: {e}\n{}", r.text()));
+        }
+        r
+    }
+
+    /// Sends a command that must fail; returns the error reason.
+    pub fn err(&mut self, line: &str) -> String {
+        let r = self.cmd(line);
+        match r.status {
+            Err(e) => e,
+            Ok(()) => self.fail(&format!("`{line}` succeeded but should have failed:\n{}", r.text())),
+        }
+    }
+
+    /// True if some log line so far contains `needle`.
+    pub fn log_contains(&self, needle: &str) -> bool {
+        let st = self.shared.state.lock().unwrap();
+        st.lines.iter().any(|l| l.starts_with('[') && l.contains(needle))
+    }
+
+    /// Waits for QEMU to exit and returns its exit code (fails after the reply timeout).
+    pub fn wait_exit(&mut self) -> i32 {
+        let deadline = Instant::now() + self.reply_timeout;
+        let mut child = self.child.take().expect("not yet waited");
+        loop {
+            if let Some(st) = child.try_wait().expect("wait for qemu") {
+                for t in self.threads.drain(..) {
+                    let _ = t.join();
+                }
+                return st.code().unwrap_or(-1);
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                self.fail("QEMU did not exit");
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends `poweroff` and returns QEMU's exit code.
+    pub fn poweroff(mut self) -> i32 {
+        self.send(b"poweroff\r");
+        self.wait_exit()
+    }
+
+    /// QEMU's stderr so far (complete only after exit).
+    pub fn stderr(&self) -> String {
+        self.shared.stderr.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Qemu {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
