@@ -18,6 +18,7 @@ pub static COMMANDS: &[Command] = &[
     Command { name: "echo", help: "echo <words>: print the words back", run: echo },
     Command { name: "poweroff", help: "poweroff: RTAS power-off (QEMU exits 0)", run: poweroff },
     Command { name: "panic", help: "panic: a deliberate kernel panic (ends in ibm,os-term)", run: panic },
+    Command { name: "fault", help: "fault program: take a program interrupt (trap) to test the exception vectors", run: fault },
 ];
 
 fn no_args(args: &[&str]) -> CmdResult {
@@ -125,4 +126,16 @@ fn poweroff(_: &mut System, args: &[&str]) -> CmdResult {
 fn panic(_: &mut System, args: &[&str]) -> CmdResult {
     no_args(args)?;
     panic!("deliberate panic from the console")
+}
+
+fn fault(_: &mut System, args: &[&str]) -> CmdResult {
+    match args {
+        ["program"] => {
+            // SAFETY: `trap` raises a program interrupt, whose vector reports the
+            // machine state and ends in os-term; nothing returns here.
+            unsafe { core::arch::asm!("trap", options(nostack)) };
+            Err("the trap returned".to_string())
+        }
+        _ => Err("usage: fault program".to_string()),
+    }
 }
