@@ -1,7 +1,51 @@
-//! CMM balloon and VIO entitlement accounting (pure logic).
+//! The guest side of PowerVM Active Memory Sharing (PAPR CMO), as pure logic:
+//! the CMM balloon, the frame bookkeeping it loans from, the OOM notifier chain,
+//! the page-usage hints, and VIO entitled-memory accounting.
+//!
+//! - [`frames`]: the 4 KiB frame table (bitmaps outside the frames they describe).
+//! - [`mm`]: [`Mm`], the memory manager: frames + hints + balloon + OOM chain + the
+//!   one [`CmmStats`]; [`workload`] adds the console's test workload to it.
+//! - [`balloon`]: the balloon's round, OOM notifier and parameter effects;
+//!   [`target`] (the §6.3 arithmetic) and [`policy`] (aggressive / conservative /
+//!   off) are pure functions it calls; [`params`] are its tunables.
+//! - [`memory`]: [`PageMemory`], what the kernel provides to fill, check and zero pages.
+//! - [`render`]: the console's fixed output formats.
+//! - [`vio`]: VIO entitled-memory accounting.
+//!
+//! The contract with the hypervisor (cmo-reference.md §4, §6): a loaned page is
+//! never read or written (except by the debugging `poison` mode, which reads them
+//! in `verify`); no bookkeeping lives in a free, Unused or Loaned page; a page is
+//! counted loaned exactly when the hypervisor accepted H_PAGE_INIT(Loaned) for it
+//! and has not yet accepted H_PAGE_INIT(Active); the balloon never loans below the
+//! `min_mem_mb` floor, never busy-polls, and gives memory back on OOM.
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
 extern crate alloc;
 
+pub mod balloon;
+pub mod bitmap;
+pub mod error;
+pub mod frames;
+pub mod memory;
+pub mod mm;
+pub mod oom;
+pub mod params;
+pub mod policy;
+pub mod render;
+pub mod stats;
+pub mod target;
+pub mod units;
 pub mod vio;
+pub mod workload;
+
+pub use balloon::StepReport;
+pub use error::CmmError;
+pub use frames::{FrameCounts, FrameSet, FrameState, FrameTable, Owner, Region};
+pub use memory::PageMemory;
+pub use mm::Mm;
+pub use oom::{OomNotifier, OomReport};
+pub use params::{Param, ParamValue, Params, Policy};
+pub use render::MemInfo;
+pub use stats::{CmmStats, Shortfall};
+pub use workload::{VerifyReport, Workload};

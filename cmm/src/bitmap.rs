@@ -1,0 +1,175 @@
+//! A fixed-size bitmap with word-at-a-time searches.
+//!
+//! The frame table keeps every per-frame fact (free, loaned, owner) in one of these,
+//! outside the frames themselves. Indices past the end read as clear and are
+//! ignored on write: callers range-check, the bitmap never panics.
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+const WORD_BITS: usize = 64;
+
+/// A set of indices `0..len`, one bit each.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Bitmap {
+    words: Vec<u64>,
+    len: usize,
+}
+
+impl Bitmap {
+    /// An all-clear bitmap of `len` bits.
+    pub fn new(len: usize) -> Self {
+        Bitmap {
+            words: vec![0; len.div_ceil(WORD_BITS)],
+            len,
+        }
+    }
+
+    /// Number of bits.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True if the bitmap has no bits at all.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The bit at `i` (false past the end).
+    pub fn get(&self, i: usize) -> bool {
+        self.words
+            .get(i / WORD_BITS)
+            .is_some_and(|w| w & (1u64 << (i % WORD_BITS)) != 0)
+    }
+
+    /// Sets bit `i`; returns its previous value (false, and no change, past the end).
+    pub fn set(&mut self, i: usize) -> bool {
+        self.put(i, true)
+    }
+
+    /// Clears bit `i`; returns its previous value.
+    pub fn clear(&mut self, i: usize) -> bool {
+        self.put(i, false)
+    }
+
+    fn put(&mut self, i: usize, value: bool) -> bool {
+        if i >= self.len {
+            return false;
+        }
+        let Some(word) = self.words.get_mut(i / WORD_BITS) else {
+            return false;
+        };
+        let mask = 1u64 << (i % WORD_BITS);
+        let was = *word & mask != 0;
+        if value {
+            *word |= mask;
+        } else {
+            *word &= !mask;
+        }
+        was
+    }
+
+    /// The first set bit in `lo..hi` (clipped to the bitmap), scanning whole words.
+    pub fn find_set_in(&self, lo: usize, hi: usize) -> Option<usize> {
+        let hi = hi.min(self.len);
+        if lo >= hi {
+            return None;
+        }
+        let mut w = lo / WORD_BITS;
+        // Mask off the bits below `lo` in the first word.
+        let mut bits = self.words.get(w)? & (u64::MAX << (lo % WORD_BITS));
+        loop {
+            if bits != 0 {
+                // trailing_zeros of a non-zero u64 is below 64.
+                let i = w * WORD_BITS + bits.trailing_zeros() as usize;
+                return (i < hi).then_some(i);
+            }
+            w += 1;
+            if w * WORD_BITS >= hi {
+                return None;
+            }
+            bits = *self.words.get(w)?;
+        }
+    }
+
+    /// The first set bit at or after `start`, wrapping around to the beginning: the
+    /// rotating-cursor search.
+    pub fn find_set_from(&self, start: usize) -> Option<usize> {
+        let start = if start >= self.len { 0 } else { start };
+        self.find_set_in(start, self.len)
+            .or_else(|| self.find_set_in(0, start))
+    }
+
+    /// Number of set bits in `lo..hi` (clipped).
+    pub fn count_in(&self, lo: usize, hi: usize) -> u64 {
+        let mut n = 0u64;
+        let mut i = lo;
+        while let Some(j) = self.find_set_in(i, hi) {
+            n += 1;
+            i = j + 1;
+        }
+        n
+    }
+
+    /// Number of set bits.
+    pub fn count_ones(&self) -> u64 {
+        self.words.iter().map(|w| u64::from(w.count_ones())).sum()
+    }
+
+    /// The set bits in ascending order.
+    pub fn iter_ones(&self) -> impl Iterator<Item = usize> + '_ {
+        let mut next = 0usize;
+        core::iter::from_fn(move || {
+            let i = self.find_set_in(next, self.len)?;
+            next = i + 1;
+            Some(i)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn set_clear_find() {
+        let mut b = Bitmap::new(200);
+        assert_eq!(b.find_set_from(0), None);
+        assert!(!b.set(5));
+        assert!(b.set(5));
+        b.set(130);
+        b.set(199);
+        assert!(!b.set(200), "past the end is ignored");
+        assert!(!b.get(200));
+        assert_eq!(b.find_set_in(0, 200), Some(5));
+        assert_eq!(b.find_set_in(6, 200), Some(130));
+        assert_eq!(b.find_set_in(6, 130), None);
+        assert_eq!(b.find_set_from(131), Some(199));
+        assert_eq!(b.find_set_from(1000), Some(5));
+        assert!(b.clear(199));
+        assert_eq!(b.find_set_from(131), Some(5), "wraps around");
+        assert_eq!(b.count_ones(), 2);
+        assert_eq!(b.count_in(0, 130), 1);
+        assert_eq!(b.iter_ones().collect::<Vec<_>>(), [5, 130]);
+        assert!(Bitmap::new(0).is_empty());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+        #[test]
+        fn matches_a_bool_vector(len in 1usize..300, ops in prop::collection::vec((0usize..320, any::<bool>()), 0..100), lo in 0usize..320, hi in 0usize..320) {
+            let mut b = Bitmap::new(len);
+            let mut v = vec![false; len];
+            for (i, on) in ops {
+                if on { b.set(i); } else { b.clear(i); }
+                if let Some(x) = v.get_mut(i) { *x = on; }
+            }
+            let want = (lo..hi.min(len)).find(|&i| v[i]);
+            prop_assert_eq!(b.find_set_in(lo, hi), want);
+            let count = (lo..hi.min(len)).filter(|&i| v[i]).count() as u64;
+            prop_assert_eq!(b.count_in(lo, hi), count);
+            prop_assert_eq!(b.count_ones(), v.iter().filter(|x| **x).count() as u64);
+        }
+    }
+}

@@ -1,0 +1,395 @@
+//! The physical 4 KiB frame table: which frame is free, loaned, reserved or used,
+//! and by whom.
+//!
+//! All of its state lives outside the frames it manages: the kernel marks free
+//! frames Unused and loaned frames Loaned to the hypervisor, so nothing may be stored
+//! inside them (cmo-reference.md §4.4). Per frame it keeps one bit in each of five
+//! bitmaps (free, loaned, reserved, workload, cache; a used frame in neither owner
+//! bitmap belongs to the kernel), plus one optional poison bit once poison mode has
+//! been used: 5-6 bits per frame, against Linux's 8 bytes per loaned page in its old
+//! page arrays. Searches are word-at-a-time from a rotating cursor; loaning and
+//! returning go through the 2 MiB block counters of [`blocks`].
+//!
+//! Invariant: every frame is in exactly one of free, loaned, reserved, used, and
+//! `total == free + used + loaned` (reserved frames are not managed).
+
+pub mod blocks;
+pub mod regions;
+
+use crate::bitmap::Bitmap;
+use crate::error::CmmError;
+use crate::units::pfn_to_addr;
+use blocks::{block_of, block_range, BlockCounter, Blocks};
+pub use regions::Region;
+use regions::RegionMap;
+
+/// Who holds a used frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Owner {
+    /// The kernel itself (page tables, buffers, ...).
+    Kernel,
+    /// The console's working-set workload (`alloc <size>`).
+    Workload,
+    /// The console's cache workload (`alloc <size> cache`), shown as `Cached`.
+    Cache,
+}
+
+/// The state of one frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FrameState {
+    /// On the free list (hinted Unused to the hypervisor).
+    Free,
+    /// Loaned to the hypervisor by the balloon.
+    Loaned,
+    /// Not managed (kernel image, device tree, firmware).
+    Reserved,
+    /// Allocated.
+    Used(Owner),
+}
+
+/// A set of frames that can be walked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FrameSet {
+    /// Free frames.
+    Free,
+    /// Loaned frames.
+    Loaned,
+    /// Reserved frames.
+    Reserved,
+    /// Frames held by the working-set workload.
+    Workload,
+    /// Frames held by the cache workload.
+    Cache,
+}
+
+/// The frame counters (each kept up to date at every transition).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FrameCounts {
+    /// Managed frames: `free + used + loaned`. Constant after construction.
+    pub total: u64,
+    /// Free frames.
+    pub free: u64,
+    /// Allocated frames (kernel + workload + cache).
+    pub used: u64,
+    /// Frames loaned to the hypervisor.
+    pub loaned: u64,
+    /// Reserved (unmanaged) RAM frames.
+    pub reserved: u64,
+    /// Used frames held by the working-set workload.
+    pub workload: u64,
+    /// Used frames held by the cache workload.
+    pub cache: u64,
+}
+
+/// The frame table.
+#[derive(Clone, Debug)]
+pub struct FrameTable {
+    map: RegionMap,
+    free: Bitmap,
+    loaned: Bitmap,
+    reserved: Bitmap,
+    workload: Bitmap,
+    cache: Bitmap,
+    poisoned: Option<Bitmap>,
+    blocks: Blocks,
+    counts: FrameCounts,
+    alloc_cursor: usize,
+    loan_block: Option<usize>,
+    return_block: Option<usize>,
+}
+
+fn inc(c: &mut u64) {
+    *c = c.saturating_add(1);
+}
+
+fn dec(c: &mut u64) {
+    *c = c.saturating_sub(1);
+}
+
+impl FrameTable {
+    /// A table of the RAM regions with the reserved ranges taken out; every other
+    /// frame starts free. Reserved ranges may lie partly or wholly outside RAM.
+    pub fn new(ram: &[Region], reserved: &[Region]) -> Result<Self, CmmError> {
+        let map = RegionMap::new(ram)?;
+        let len = map.len();
+        let mut t = FrameTable {
+            free: Bitmap::new(len),
+            loaned: Bitmap::new(len),
+            reserved: Bitmap::new(len),
+            workload: Bitmap::new(len),
+            cache: Bitmap::new(len),
+            poisoned: None,
+            blocks: Blocks::new(len),
+            counts: FrameCounts::default(),
+            alloc_cursor: 0,
+            loan_block: None,
+            return_block: None,
+            map,
+        };
+        let mut ranges = alloc::vec::Vec::new();
+        for &r in reserved {
+            ranges.extend(t.map.index_ranges_of(r));
+        }
+        for i in ranges.into_iter().flatten() {
+            if !t.reserved.set(i) {
+                inc(&mut t.counts.reserved);
+            }
+        }
+        let all: alloc::vec::Vec<_> = t.map.index_ranges().collect();
+        for i in all.into_iter().flatten() {
+            t.blocks.add_frame(i);
+            if !t.reserved.get(i) {
+                t.free.set(i);
+                t.blocks.set_free(i, true);
+                inc(&mut t.counts.free);
+                inc(&mut t.counts.total);
+            }
+        }
+        if t.counts.total == 0 {
+            return Err(CmmError::BadRegions("every RAM frame is reserved"));
+        }
+        Ok(t)
+    }
+
+    /// The counters.
+    pub fn counts(&self) -> FrameCounts {
+        self.counts
+    }
+
+    /// The state of frame `pfn`, or `None` if it is not RAM.
+    pub fn state(&self, pfn: u64) -> Option<FrameState> {
+        let i = self.map.index_of(pfn)?;
+        Some(if self.free.get(i) {
+            FrameState::Free
+        } else if self.loaned.get(i) {
+            FrameState::Loaned
+        } else if self.reserved.get(i) {
+            FrameState::Reserved
+        } else if self.workload.get(i) {
+            FrameState::Used(Owner::Workload)
+        } else if self.cache.get(i) {
+            FrameState::Used(Owner::Cache)
+        } else {
+            FrameState::Used(Owner::Kernel)
+        })
+    }
+
+    fn index(&self, pfn: u64) -> Result<usize, CmmError> {
+        self.map.index_of(pfn).ok_or(CmmError::NotAFrame {
+            addr: pfn_to_addr(pfn),
+        })
+    }
+
+    fn pfn(&self, i: usize) -> Option<u64> {
+        self.map.pfn_of(i)
+    }
+
+    fn owner_map(&mut self, owner: Owner) -> Option<&mut Bitmap> {
+        match owner {
+            Owner::Kernel => None,
+            Owner::Workload => Some(&mut self.workload),
+            Owner::Cache => Some(&mut self.cache),
+        }
+    }
+
+    fn owner_count(&mut self, owner: Owner) -> Option<&mut u64> {
+        match owner {
+            Owner::Kernel => None,
+            Owner::Workload => Some(&mut self.counts.workload),
+            Owner::Cache => Some(&mut self.counts.cache),
+        }
+    }
+
+    /// Takes a free frame for `owner` (rotating-cursor search), or `None` when no
+    /// frame is free. The caller hints it Active.
+    pub fn alloc(&mut self, owner: Owner) -> Option<u64> {
+        let i = self.free.find_set_from(self.alloc_cursor)?;
+        let pfn = self.pfn(i)?;
+        self.alloc_cursor = i + 1;
+        self.free.clear(i);
+        self.blocks.set_free(i, false);
+        dec(&mut self.counts.free);
+        inc(&mut self.counts.used);
+        if let Some(m) = self.owner_map(owner) {
+            m.set(i);
+        }
+        if let Some(c) = self.owner_count(owner) {
+            inc(c);
+        }
+        Some(pfn)
+    }
+
+    /// The owner of used frame `pfn`, or an error if it is not a used frame.
+    pub fn owner(&self, pfn: u64) -> Result<Owner, CmmError> {
+        match self.state(pfn) {
+            Some(FrameState::Used(o)) => Ok(o),
+            Some(_) => Err(CmmError::WrongState {
+                addr: pfn_to_addr(pfn),
+                expected: "allocated",
+            }),
+            None => Err(CmmError::NotAFrame {
+                addr: pfn_to_addr(pfn),
+            }),
+        }
+    }
+
+    /// Gives used frame `pfn` back to the free list; returns who held it.
+    pub fn release(&mut self, pfn: u64) -> Result<Owner, CmmError> {
+        let owner = self.owner(pfn)?;
+        let i = self.index(pfn)?;
+        if let Some(m) = self.owner_map(owner) {
+            m.clear(i);
+        }
+        if let Some(c) = self.owner_count(owner) {
+            dec(c);
+        }
+        self.free.set(i);
+        self.blocks.set_free(i, true);
+        dec(&mut self.counts.used);
+        inc(&mut self.counts.free);
+        Ok(owner)
+    }
+
+    /// A free frame for the balloon to loan, preferring to fill whole 2 MiB blocks
+    /// (see [`blocks`]). The frame stays free until [`FrameTable::mark_loaned`].
+    pub fn pick_for_loan(&mut self) -> Option<u64> {
+        let b = match self.loan_block {
+            Some(b) if self.blocks.count(BlockCounter::Free, b) > 0 => b,
+            _ => self.blocks.best_to_loan()?,
+        };
+        self.loan_block = Some(b);
+        let r = block_range(b);
+        let i = self.free.find_set_in(r.start, r.end)?;
+        self.pfn(i)
+    }
+
+    /// A loaned frame to return, taken from the block with the fewest loaned frames
+    /// so whole loaned blocks stay whole. The frame stays loaned until
+    /// [`FrameTable::mark_returned`].
+    pub fn pick_for_return(&mut self) -> Option<u64> {
+        let b = match self.return_block {
+            Some(b) if self.blocks.count(BlockCounter::Loaned, b) > 0 => b,
+            _ => self.blocks.best_to_return()?,
+        };
+        self.return_block = Some(b);
+        let r = block_range(b);
+        let i = self.loaned.find_set_in(r.start, r.end)?;
+        self.pfn(i)
+    }
+
+    /// Free frame `pfn` is now loaned (its Loaned hcall succeeded).
+    pub fn mark_loaned(&mut self, pfn: u64) -> Result<(), CmmError> {
+        let i = self.index(pfn)?;
+        if !self.free.get(i) {
+            return Err(CmmError::WrongState {
+                addr: pfn_to_addr(pfn),
+                expected: "free",
+            });
+        }
+        self.free.clear(i);
+        self.loaned.set(i);
+        self.blocks.set_free(i, false);
+        self.blocks.set_loaned(i, true);
+        dec(&mut self.counts.free);
+        inc(&mut self.counts.loaned);
+        Ok(())
+    }
+
+    /// Loaned frame `pfn` is back (Active again) and goes to the free list.
+    pub fn mark_returned(&mut self, pfn: u64) -> Result<(), CmmError> {
+        let i = self.index(pfn)?;
+        if !self.loaned.get(i) {
+            return Err(CmmError::WrongState {
+                addr: pfn_to_addr(pfn),
+                expected: "loaned",
+            });
+        }
+        self.loaned.clear(i);
+        self.free.set(i);
+        self.blocks.set_loaned(i, false);
+        self.blocks.set_free(i, true);
+        dec(&mut self.counts.loaned);
+        inc(&mut self.counts.free);
+        if let Some(p) = self.poisoned.as_mut() {
+            p.clear(i);
+        }
+        Ok(())
+    }
+
+    /// Records whether loaned frame `pfn` holds the poison pattern. The poison bitmap
+    /// is only allocated the first time a frame is poisoned.
+    pub fn set_poisoned(&mut self, pfn: u64, poisoned: bool) {
+        let Ok(i) = self.index(pfn) else { return };
+        let len = self.map.len();
+        match (&mut self.poisoned, poisoned) {
+            (Some(p), true) => {
+                p.set(i);
+            }
+            (Some(p), false) => {
+                p.clear(i);
+            }
+            (None, true) => {
+                let mut p = Bitmap::new(len);
+                p.set(i);
+                self.poisoned = Some(p);
+            }
+            (None, false) => {}
+        }
+    }
+
+    /// True if frame `pfn` was filled with the poison pattern when it was loaned.
+    pub fn is_poisoned(&self, pfn: u64) -> bool {
+        match (self.map.index_of(pfn), &self.poisoned) {
+            (Some(i), Some(p)) => p.get(i),
+            _ => false,
+        }
+    }
+
+    fn set_map(&self, set: FrameSet) -> &Bitmap {
+        match set {
+            FrameSet::Free => &self.free,
+            FrameSet::Loaned => &self.loaned,
+            FrameSet::Reserved => &self.reserved,
+            FrameSet::Workload => &self.workload,
+            FrameSet::Cache => &self.cache,
+        }
+    }
+
+    /// The first frame of `set` with a frame number above `after` (from the start
+    /// with `None`), in index order.
+    pub fn next_in(&self, set: FrameSet, after: Option<u64>) -> Option<u64> {
+        let start = match after {
+            None => 0,
+            Some(pfn) => self.map.index_of(pfn)? + 1,
+        };
+        let i = self.set_map(set).find_set_in(start, self.map.len())?;
+        self.pfn(i)
+    }
+
+    /// Every frame of `set`, in index order.
+    pub fn iter(&self, set: FrameSet) -> impl Iterator<Item = u64> + '_ {
+        self.set_map(set)
+            .iter_ones()
+            .filter_map(move |i| self.pfn(i))
+    }
+
+    /// Every RAM frame number, in index order.
+    pub fn all_frames(&self) -> impl Iterator<Item = u64> + '_ {
+        self.map
+            .index_ranges()
+            .flatten()
+            .filter_map(move |i| self.pfn(i))
+    }
+
+    /// Free frames in the 2 MiB block containing `pfn` and the frames that block has.
+    pub fn block_free(&self, pfn: u64) -> Option<(u16, u16)> {
+        let b = block_of(self.map.index_of(pfn)?);
+        Some((
+            self.blocks.count(BlockCounter::Free, b),
+            self.blocks.frames_in(b),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests;

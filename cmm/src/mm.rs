@@ -1,0 +1,236 @@
+//! The memory manager: the frame table, the page-usage hints, the balloon and the
+//! OOM notifier chain, with the one set of counters ([`CmmStats`]).
+//!
+//! Hints (cmo-reference.md §4.4): a frame taken from the free list is marked
+//! Active, a frame put back is marked Unused. Hints are best effort — a failed
+//! hint is counted and never fails the allocation or the free. `alloc_page` also
+//! tells the hypervisor model that the page is about to be touched
+//! (`note_access`). When no frame is free, the OOM chain runs once before the
+//! allocation fails.
+//!
+//! Time is passed in (`now_ms`); hypervisor and memory access are passed to each
+//! call, so the kernel can keep them wherever it likes.
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use hcall::{Hypervisor, PageState};
+
+use crate::balloon::pages::Ctx;
+use crate::balloon::{Balloon, StepReport};
+use crate::error::CmmError;
+use crate::frames::{FrameSet, FrameTable, Owner};
+use crate::memory::PageMemory;
+use crate::oom::{OomNotifier, OomReport};
+use crate::params::{Param, Params};
+use crate::stats::{CmmStats, Shortfall};
+use crate::units::{addr_to_pfn, pfn_to_addr};
+
+/// The memory manager.
+#[derive(Clone, Debug)]
+pub struct Mm {
+    frames: FrameTable,
+    stats: CmmStats,
+    balloon: Balloon,
+    oom_chain: Vec<OomNotifier>,
+}
+
+impl Mm {
+    /// A memory manager over `frames` (all non-reserved frames free, none loaned)
+    /// with the balloon registered as the OOM notifier.
+    pub fn new(frames: FrameTable, params: Params) -> Self {
+        Mm {
+            frames,
+            stats: CmmStats::default(),
+            balloon: Balloon::new(params),
+            oom_chain: vec![OomNotifier::Balloon],
+        }
+    }
+
+    /// The frame table.
+    pub fn frames(&self) -> &FrameTable {
+        &self.frames
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> &CmmStats {
+        &self.stats
+    }
+
+    /// The balloon (parameters, last shortfall).
+    pub fn balloon(&self) -> &Balloon {
+        &self.balloon
+    }
+
+    /// The balloon's parameters.
+    pub fn params(&self) -> &Params {
+        self.balloon.params()
+    }
+
+    /// The OOM notifier chain, in call order.
+    pub fn oom_chain(&self) -> &[OomNotifier] {
+        &self.oom_chain
+    }
+
+    fn ctx<'a>(
+        frames: &'a mut FrameTable,
+        stats: &'a mut CmmStats,
+        hv: &'a mut dyn Hypervisor,
+        mem: &'a mut dyn PageMemory,
+    ) -> Ctx<'a> {
+        Ctx {
+            frames,
+            stats,
+            hv,
+            mem,
+        }
+    }
+
+    /// The balloon's periodic work: call it from the main loop as often as you
+    /// like; it does a round only when `delay` has elapsed since the last one.
+    pub fn step(
+        &mut self,
+        now_ms: u64,
+        hv: &mut dyn Hypervisor,
+        mem: &mut dyn PageMemory,
+    ) -> StepReport {
+        let mut ctx = Self::ctx(&mut self.frames, &mut self.stats, hv, mem);
+        self.balloon.step(now_ms, &mut ctx)
+    }
+
+    /// `cmm set <param> <value>`: validates (nothing changes on error), applies, and
+    /// returns the excess at once if the change lowered the ceiling (`disable 1`,
+    /// `policy off`, a larger `min_mem_mb`). Returns which parameter changed and, if
+    /// returning the excess stopped short, why.
+    pub fn set_param(
+        &mut self,
+        name: &str,
+        value: &str,
+        hv: &mut dyn Hypervisor,
+        mem: &mut dyn PageMemory,
+    ) -> Result<(Param, Option<Shortfall>), CmmError> {
+        let param = self.balloon.set(name, value)?;
+        let mut ctx = Self::ctx(&mut self.frames, &mut self.stats, hv, mem);
+        let (_, why) = self.balloon.enforce_ceiling(&mut ctx);
+        Ok((param, why))
+    }
+
+    /// `cmm reset-oom`: clears the OOM credit (`oom_freed_kb` back to 0).
+    pub fn reset_oom(&mut self) {
+        self.stats.oom_freed_pages = 0;
+    }
+
+    /// `cmm wait`'s condition: everything the target asks is loaned and the last
+    /// round computed the same target as the one before.
+    pub fn is_converged(&self) -> bool {
+        self.stats.loaned_pages == self.stats.loaned_target_pages && self.balloon.target_stable()
+    }
+
+    /// Runs the OOM notifier chain in order; returns how much it freed.
+    pub fn out_of_memory(
+        &mut self,
+        hv: &mut dyn Hypervisor,
+        mem: &mut dyn PageMemory,
+    ) -> OomReport {
+        let chain = core::mem::take(&mut self.oom_chain);
+        let mut report = OomReport::default();
+        for n in &chain {
+            let freed = match n {
+                OomNotifier::Balloon => {
+                    let mut ctx = Self::ctx(&mut self.frames, &mut self.stats, hv, mem);
+                    self.balloon.on_oom(&mut ctx)
+                }
+            };
+            report.freed_pages = report.freed_pages.saturating_add(freed);
+        }
+        self.oom_chain = chain;
+        report
+    }
+
+    /// Takes a free frame for `owner` and returns its address. Hints it Active
+    /// (failure counted, ignored) and notes the access. With no free frame the OOM
+    /// chain runs once; if it frees nothing, `OutOfMemory`.
+    pub fn alloc_page(
+        &mut self,
+        owner: Owner,
+        hv: &mut dyn Hypervisor,
+        mem: &mut dyn PageMemory,
+    ) -> Result<u64, CmmError> {
+        let pfn = match self.frames.alloc(owner) {
+            Some(pfn) => pfn,
+            None => {
+                let freed = self.out_of_memory(hv, mem).freed_pages;
+                let retry = if freed > 0 {
+                    self.frames.alloc(owner)
+                } else {
+                    None
+                };
+                match retry {
+                    Some(pfn) => pfn,
+                    None => {
+                        self.stats.alloc_failures = self.stats.alloc_failures.saturating_add(1);
+                        return Err(CmmError::OutOfMemory {
+                            requested: 1,
+                            available: 0,
+                        });
+                    }
+                }
+            }
+        };
+        let addr = pfn_to_addr(pfn);
+        if hv.set_page_state(addr, PageState::Active).is_err() {
+            self.count_hint_failure();
+        }
+        hv.note_access(addr);
+        let mut ctx = Self::ctx(&mut self.frames, &mut self.stats, hv, mem);
+        self.balloon.refill_free_list(&mut ctx);
+        Ok(addr)
+    }
+
+    /// Puts the used frame at `addr` back on the free list, hinting it Unused
+    /// (failure counted, ignored). Returns who held it. A frame that is not
+    /// allocated (free, loaned, reserved, not RAM) is an error and nothing changes.
+    pub fn free_page(&mut self, addr: u64, hv: &mut dyn Hypervisor) -> Result<Owner, CmmError> {
+        let pfn = addr_to_pfn(addr)?;
+        self.frames.owner(pfn)?;
+        if hv.set_page_state(addr, PageState::Unused).is_err() {
+            self.count_hint_failure();
+        }
+        self.frames.release(pfn)
+    }
+
+    fn count_hint_failure(&mut self) {
+        let s = &mut self.stats;
+        s.page_state_failures = s.page_state_failures.saturating_add(1);
+        s.hint_failures = s.hint_failures.saturating_add(1);
+    }
+
+    /// Hints every free frame Unused (once at boot: every page starts Active).
+    /// Returns how many hints failed (also counted).
+    pub fn hint_free_frames_unused(&mut self, hv: &mut dyn Hypervisor) -> u64 {
+        let mut failed = 0u64;
+        for pfn in self.frames.iter(FrameSet::Free) {
+            if hv
+                .set_page_state(pfn_to_addr(pfn), PageState::Unused)
+                .is_err()
+            {
+                failed = failed.saturating_add(1);
+            }
+        }
+        let s = &mut self.stats;
+        s.page_state_failures = s.page_state_failures.saturating_add(failed);
+        s.hint_failures = s.hint_failures.saturating_add(failed);
+        failed
+    }
+
+    /// Returns every loaned page (before restart or power-off, so no page is left
+    /// Loaned). Returns how many are still loaned because their Active call failed.
+    pub fn return_all(&mut self, hv: &mut dyn Hypervisor, mem: &mut dyn PageMemory) -> u64 {
+        let mut ctx = Self::ctx(&mut self.frames, &mut self.stats, hv, mem);
+        self.balloon.return_all(&mut ctx)
+    }
+
+    pub(crate) fn frames_and_stats(&mut self) -> (&mut FrameTable, &mut CmmStats) {
+        (&mut self.frames, &mut self.stats)
+    }
+}
