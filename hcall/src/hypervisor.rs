@@ -1,8 +1,9 @@
 //! The one interface to "the hypervisor" that the rest of lpar-cmm is generic over.
 //!
-//! Two implementations exist: `Phyp` (target only: real hcalls through `sc 1`) and
-//! `model::PoolModel` (a model of the PowerVM shared-memory pool, used on QEMU,
-//! which has no CMO hcalls, and in host tests with failure injection).
+//! Two implementations exist: `phyp::Phyp` (real hcalls through a `RawHcall`: `sc 1`
+//! on the target, fakes in host tests) and `model::PoolModel` (a model of the PowerVM
+//! shared-memory pool, used on QEMU, which has no CMO hcalls, and in host tests with
+//! failure injection). The trait is dyn-compatible.
 
 use crate::mpp::{MppData, MppXData};
 use crate::page::PageState;
@@ -15,6 +16,17 @@ pub enum SetMppOutcome {
     Set,
     /// H_CONSTRAINED: values were clamped to the partition's constraints.
     Constrained,
+}
+
+/// The partition's CMO fault counters (Linux sums them from every CPU's VPA; the
+/// model counts them itself). Printed by lparcfg as `cmo_faults` and
+/// `cmo_fault_time_usec`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CmoFaultStats {
+    /// Times the hypervisor had to page data back in for this partition.
+    pub faults: u64,
+    /// Total time the partition was suspended for those faults, in microseconds.
+    pub fault_time_usec: u64,
 }
 
 /// The hypervisor as the balloon, the VIO accounting and the shell see it.
@@ -51,6 +63,16 @@ pub trait Hypervisor {
 
     /// A short name of the backend: `phyp` or `model`.
     fn backend_name(&self) -> &'static str;
+
+    /// The CMO fault counters. A real hypervisor reports them in the VPA, which the
+    /// kernel owns, so the default is zeros; the model returns its own counts.
+    fn cmo_faults(&self) -> CmoFaultStats {
+        CmoFaultStats::default()
+    }
+
+    /// Lets the hypervisor model's time reach `now_us` (microseconds on the kernel's
+    /// clock). A real hypervisor runs by itself, so the default does nothing.
+    fn advance(&mut self, _now_us: u64) {}
 }
 
 /// Turns a raw status into `Ok(())` or an [`HcallError`] for `call`.

@@ -4,16 +4,41 @@
 //! - [`page`]: H_PAGE_INIT flags and CMO page states.
 //! - [`mpp`]: H_GET_MPP / H_GET_MPP_X results.
 //! - [`hypervisor`]: the [`Hypervisor`] trait everything else is generic over.
+//! - [`opcodes`]: hcall numbers.
+//! - [`raw`]: [`RawHcall`], one raw call; `raw::sc1` (target only) holds the `sc 1`.
+//! - [`calls`], [`term`], [`rtas`]: typed calls (register packing, pure and tested).
+//! - [`phyp`]: [`Phyp`], the [`Hypervisor`] of a real PowerVM partition.
+//! - [`retry`]: the one retry policy for busy returns.
+//! - [`sysparm`]: RTAS system parameters 44 (CMO) and 20 (`DesMem`).
+//! - [`lparcfg`]: the CMO lines of Linux's lparcfg.
+//! - [`model`]: [`PoolModel`], a model of the PowerVM shared-memory pool that answers
+//!   the CMO hcalls on QEMU (which has none).
 #![cfg_attr(not(test), no_std)]
 
 extern crate alloc;
 
+pub mod calls;
 pub mod hypervisor;
+pub mod lparcfg;
+pub mod model;
 pub mod mpp;
+pub mod opcodes;
 pub mod page;
+pub mod phyp;
+pub mod raw;
+pub mod retry;
+pub mod rtas;
 pub mod status;
+pub mod sysparm;
+pub mod term;
 
-pub use hypervisor::{Hypervisor, SetMppOutcome};
+pub use hypervisor::{CmoFaultStats, Hypervisor, SetMppOutcome};
+pub use lparcfg::Lparcfg;
+pub use model::{FailKind, ModelError, PoolModel};
 pub use mpp::{MppData, MppXData};
 pub use page::PageState;
+pub use phyp::Phyp;
+pub use raw::RawHcall;
+pub use retry::{Clock, RetryPolicy};
 pub use status::{HStatus, HcallError};
+pub use sysparm::CmoCharacteristics;

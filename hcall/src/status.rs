@@ -183,3 +183,118 @@ impl fmt::Display for HcallError {
         write!(f, "{} failed: {}", self.call, self.status)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::string::ToString;
+    use proptest::prelude::*;
+
+    const NAMED: [(i64, HStatus, &str); 10] = [
+        (0, HStatus::Success, "H_SUCCESS"),
+        (1, HStatus::Busy, "H_BUSY"),
+        (4, HStatus::Constrained, "H_CONSTRAINED"),
+        (-1, HStatus::Hardware, "H_HARDWARE"),
+        (-2, HStatus::Function, "H_FUNCTION"),
+        (-3, HStatus::Privilege, "H_PRIVILEGE"),
+        (-4, HStatus::Parameter, "H_PARAMETER"),
+        (-16, HStatus::Resource, "H_RESOURCE"),
+        (-44, HStatus::NotEnoughResources, "H_NOT_ENOUGH_RESOURCES"),
+        (
+            9900,
+            HStatus::LongBusy {
+                code: 9900,
+                hint_ms: 1,
+            },
+            "H_LONG_BUSY_ORDER_1_MSEC",
+        ),
+    ];
+
+    #[test]
+    fn every_named_code_maps_both_ways() {
+        for (raw, st, name) in NAMED {
+            assert_eq!(HStatus::from_raw(raw), st);
+            assert_eq!(st.to_raw(), raw);
+            assert_eq!(st.name(), Some(name));
+            assert_eq!(HStatus::parse(name), Some(st));
+            assert_eq!(HStatus::parse(&name[2..].to_ascii_lowercase()), Some(st));
+            assert_eq!(HStatus::parse(&raw.to_string()), Some(st));
+            assert_eq!(st.to_string(), alloc::format!("{name} ({raw})"));
+        }
+    }
+
+    #[test]
+    fn long_busy_hints() {
+        let names = [
+            "H_LONG_BUSY_ORDER_1_MSEC",
+            "H_LONG_BUSY_ORDER_10_MSEC",
+            "H_LONG_BUSY_ORDER_100_MSEC",
+            "H_LONG_BUSY_ORDER_1_SEC",
+            "H_LONG_BUSY_ORDER_10_SEC",
+            "H_LONG_BUSY_ORDER_100_SEC",
+        ];
+        for (i, (code, hint_ms)) in (9900..=9905)
+            .zip([1, 10, 100, 1000, 10_000, 100_000])
+            .enumerate()
+        {
+            let st = HStatus::from_raw(code);
+            assert_eq!(st, HStatus::LongBusy { code, hint_ms });
+            assert!(st.is_retryable() && !st.is_success());
+            assert_eq!(st.name(), Some(names[i]));
+            assert_eq!(HStatus::parse(names[i]), Some(st));
+        }
+        // Just outside the range: not long busy.
+        assert_eq!(HStatus::from_raw(9899), HStatus::Other(9899));
+        assert_eq!(HStatus::from_raw(9906), HStatus::Other(9906));
+        assert!(HStatus::Busy.is_retryable());
+        assert!(!HStatus::Constrained.is_retryable());
+    }
+
+    #[test]
+    fn unknown_values_are_preserved() {
+        for v in [
+            2,
+            3,
+            5,
+            14,
+            18,
+            -5,
+            -7,
+            -9,
+            -45,
+            -67,
+            -256,
+            -9005,
+            9999,
+            i64::MIN,
+            i64::MAX,
+        ] {
+            let st = HStatus::from_raw(v);
+            assert_eq!(st, HStatus::Other(v));
+            assert_eq!(st.to_raw(), v);
+            assert_eq!(st.name(), None);
+            assert_eq!(st.to_string(), alloc::format!("hcall status {v}"));
+        }
+        assert_eq!(HStatus::parse("H_FROB"), None);
+        assert_eq!(HStatus::parse(""), None);
+        assert_eq!(HStatus::parse("H_CLOSED"), None);
+    }
+
+    #[test]
+    fn errors_display_the_call() {
+        let e = HcallError {
+            call: "H_GET_MPP",
+            status: HStatus::Function,
+        };
+        assert_eq!(e.to_string(), "H_GET_MPP failed: H_FUNCTION (-2)");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn raw_round_trips(v: i64) {
+            prop_assert_eq!(HStatus::from_raw(v).to_raw(), v);
+        }
+    }
+}

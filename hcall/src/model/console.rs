@@ -1,0 +1,165 @@
+//! The model's console surface: the `hv` command and the `name: value` state rows.
+//!
+//! Sizes are written as the console contract says: decimal or `0x` hex, optional
+//! `K`, `M` or `G` suffix (KiB, MiB, GiB). The kernel may call [`PoolModel::command`]
+//! with the words after `hv`, or use the typed methods directly.
+
+use alloc::string::ToString;
+use core::fmt::{self, Write};
+
+use super::{FailKind, LoanMode, ModelError, PoolModel};
+use crate::raw::RawHcall;
+use crate::status::HStatus;
+
+/// Most steps one `hv step <n>` runs.
+pub const MAX_COMMAND_STEPS: u64 = 100_000;
+
+const USAGE: &str = "hv [target <size> | auto | pool <size> | lpar add <name> mem=<size> \
+[weight=<n>] [demand=<size>] [entitled=<size>] | lpar set <name> key=value... | lpar del <name> \
+| fail <hcall> <count> <rc> | step [<n>] | step_us <n>]";
+
+/// Parses `<n>`: decimal, or hex with `0x`.
+pub fn parse_number(s: &str) -> Result<u64, ModelError> {
+    let bad = || ModelError::BadNumber(s.to_string());
+    let (digits, radix) = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(h) => (h, 16),
+        None => (s, 10),
+    };
+    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+        return Err(bad());
+    }
+    u64::from_str_radix(digits, radix).map_err(|_| bad())
+}
+
+/// Parses `<size>` in bytes: `<n>` with an optional `K`, `M` or `G` suffix.
+pub fn parse_size(s: &str) -> Result<u64, ModelError> {
+    let (body, shift) = match s.as_bytes().last() {
+        Some(b'K' | b'k') => (&s[..s.len() - 1], 10),
+        Some(b'M' | b'm') => (&s[..s.len() - 1], 20),
+        Some(b'G' | b'g') => (&s[..s.len() - 1], 30),
+        _ => (s, 0),
+    };
+    parse_number(body)?
+        .checked_mul(1u64 << shift)
+        .ok_or_else(|| ModelError::BadNumber(s.to_string()))
+}
+
+/// The `key=value` arguments of `hv lpar add/set`; sizes in bytes. The model checks
+/// the values (weight ≤ 255, whole pages, ...).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LparParams {
+    /// `mem=<size>`: logical memory.
+    pub mem: Option<u64>,
+    /// `entitled=<size>` (or `ent=`): I/O entitlement.
+    pub entitled: Option<u64>,
+    /// `weight=<n>`: memory weight.
+    pub weight: Option<u64>,
+    /// `demand=<size>`: memory the partition would use.
+    pub demand: Option<u64>,
+}
+
+impl LparParams {
+    /// Parses `key=value` words; a later key overrides an earlier one.
+    pub fn parse(words: &[&str]) -> Result<Self, ModelError> {
+        let mut p = LparParams::default();
+        for w in words {
+            let (k, v) = w
+                .split_once('=')
+                .ok_or_else(|| ModelError::UnknownKey(w.to_string()))?;
+            match k {
+                "mem" => p.mem = Some(parse_size(v)?),
+                "entitled" | "ent" => p.entitled = Some(parse_size(v)?),
+                "weight" => p.weight = Some(parse_number(v)?),
+                "demand" => p.demand = Some(parse_size(v)?),
+                _ => return Err(ModelError::UnknownKey(k.to_string())),
+            }
+        }
+        Ok(p)
+    }
+}
+
+impl<R: RawHcall> PoolModel<R> {
+    /// Runs `hv <words>`: no words prints the state ([`PoolModel::render`]); the
+    /// others change it and print nothing. Errors leave the model unchanged.
+    pub fn command(&mut self, words: &[&str], out: &mut impl Write) -> Result<(), ModelError> {
+        match words {
+            [] => self.render(out).map_err(|_| ModelError::Output),
+            ["target", size] => self.set_target(Some(parse_size(size)?)),
+            ["auto"] => self.set_target(None),
+            ["pool", size] => self.set_pool(parse_size(size)?),
+            ["lpar", "add", name, rest @ ..] => self.add_lpar(name, &LparParams::parse(rest)?),
+            ["lpar", "set", name, rest @ ..] => self.set_lpar(name, &LparParams::parse(rest)?),
+            ["lpar", "del", name] => self.del_lpar(name),
+            ["fail", hcall, count, rc] => {
+                let kind = FailKind::parse(hcall)
+                    .ok_or_else(|| ModelError::UnknownHcall(hcall.to_string()))?;
+                let count = u32::try_from(parse_number(count)?)
+                    .map_err(|_| ModelError::BadNumber(count.to_string()))?;
+                let status =
+                    HStatus::parse(rc).ok_or_else(|| ModelError::BadStatus(rc.to_string()))?;
+                self.fail(kind, count, status)
+            }
+            ["step"] => {
+                self.step();
+                Ok(())
+            }
+            ["step", n] => {
+                let n = parse_number(n)?;
+                if n > MAX_COMMAND_STEPS {
+                    return Err(ModelError::BadNumber(n.to_string()));
+                }
+                for _ in 0..n {
+                    self.step();
+                }
+                Ok(())
+            }
+            ["step_us", n] => self.set_step_us(parse_number(n)?),
+            _ => Err(ModelError::Usage(USAGE)),
+        }
+    }
+
+    /// Prints the model's state as `name: value` rows (sizes in bytes), then one
+    /// `lpar <name>: mem=.. entitled=.. weight=.. demand=.. share=.. allotment=..`
+    /// line per other partition.
+    pub fn render(&self, w: &mut impl Write) -> fmt::Result {
+        let me = self.self_view();
+        let st = self.stats;
+        let (mode, target) = match self.mode {
+            LoanMode::Auto => ("auto", 0),
+            LoanMode::Target(t) => ("target", t),
+        };
+        writeln!(w, "pool_bytes: {}", self.pool_bytes())?;
+        writeln!(w, "pool_free: {}", self.pool_free_bytes())?;
+        writeln!(w, "steps: {}", st.steps)?;
+        writeln!(w, "step_us: {}", self.step_us)?;
+        writeln!(w, "mode: {mode}")?;
+        writeln!(w, "target_bytes: {target}")?;
+        writeln!(w, "self_logical: {}", me.logical)?;
+        writeln!(w, "self_entitled: {}", me.entitled)?;
+        writeln!(w, "self_weight: {}", me.weight)?;
+        writeln!(w, "self_demand: {}", me.demand)?;
+        writeln!(w, "self_share: {}", me.share)?;
+        writeln!(w, "self_allotment: {}", me.allotment)?;
+        writeln!(w, "self_loaned: {}", self.loaned_bytes())?;
+        writeln!(w, "self_resident: {}", self.resident_bytes())?;
+        writeln!(w, "self_resident_unused: {}", self.resident_unused_bytes())?;
+        writeln!(w, "self_paged_out: {}", self.paged_out_bytes())?;
+        writeln!(w, "others_allotment: {}", self.others_allotment_bytes())?;
+        writeln!(w, "loan_request: {}", self.loan_request_bytes())?;
+        writeln!(w, "mapped_bytes: {}", self.mapped_bytes())?;
+        writeln!(w, "cmo_faults: {}", st.cmo_faults)?;
+        writeln!(w, "cmo_fault_time_usec: {}", st.cmo_fault_time_usec)?;
+        writeln!(w, "pages_paged_out: {}", st.pages_paged_out)?;
+        writeln!(w, "loaned_touches: {}", st.loaned_touches)?;
+        writeln!(w, "injected_failures: {}", st.injected_failures)?;
+        writeln!(w, "dropped_steps: {}", st.dropped_steps)?;
+        for l in self.others() {
+            writeln!(
+                w,
+                "lpar {}: mem={} entitled={} weight={} demand={} share={} allotment={}",
+                l.name, l.logical, l.entitled, l.weight, l.demand, l.share, l.allotment
+            )?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,80 @@
+//! Hcall opcodes (PAPR / LoPAR numbering; all multiples of 4) used by lpar-cmm.
+//!
+//! Only numbers live here; the typed calls that use them are in [`crate::calls`],
+//! [`crate::term`] and [`crate::rtas`].
+
+/// H_GET_TCE: read one TCE of a DMA window.
+pub const H_GET_TCE: u64 = 0x1C;
+/// H_PUT_TCE: write one TCE of a DMA window.
+pub const H_PUT_TCE: u64 = 0x20;
+/// H_PAGE_INIT: zero/copy/icache operations and CMO page-state changes.
+pub const H_PAGE_INIT: u64 = 0x2C;
+/// H_GET_TERM_CHAR: read up to 16 bytes from a virtual terminal.
+pub const H_GET_TERM_CHAR: u64 = 0x54;
+/// H_PUT_TERM_CHAR: write up to 16 bytes to a virtual terminal.
+pub const H_PUT_TERM_CHAR: u64 = 0x58;
+/// H_REGISTER_VPA: register the per-CPU VPA (which carries the CMO fault counters).
+pub const H_REGISTER_VPA: u64 = 0xDC;
+/// H_STUFF_TCE: write one TCE value over a range of a DMA window.
+pub const H_STUFF_TCE: u64 = 0x138;
+/// H_PUT_TCE_INDIRECT: write a list of TCEs.
+pub const H_PUT_TCE_INDIRECT: u64 = 0x13C;
+/// H_GET_EM_PARMS: energy-management parameters (lparcfg `power_mode_data`).
+pub const H_GET_EM_PARMS: u64 = 0x2B8;
+/// H_SET_MPP: set the memory performance parameters (entitlement, weight).
+pub const H_SET_MPP: u64 = 0x2D0;
+/// H_GET_MPP: get the memory performance parameters.
+pub const H_GET_MPP: u64 = 0x2D4;
+/// H_GET_MPP_X: extended (coalescing) memory statistics.
+pub const H_GET_MPP_X: u64 = 0x314;
+/// KVMPPC_H_RTAS: QEMU/KVM's hcall that runs an RTAS call described by a buffer in r4.
+pub const KVMPPC_H_RTAS: u64 = 0xF000;
+
+/// The PAPR name of an opcode this crate knows, for messages.
+pub fn name(opcode: u64) -> Option<&'static str> {
+    Some(match opcode {
+        H_GET_TCE => "H_GET_TCE",
+        H_PUT_TCE => "H_PUT_TCE",
+        H_PAGE_INIT => "H_PAGE_INIT",
+        H_GET_TERM_CHAR => "H_GET_TERM_CHAR",
+        H_PUT_TERM_CHAR => "H_PUT_TERM_CHAR",
+        H_REGISTER_VPA => "H_REGISTER_VPA",
+        H_STUFF_TCE => "H_STUFF_TCE",
+        H_PUT_TCE_INDIRECT => "H_PUT_TCE_INDIRECT",
+        H_GET_EM_PARMS => "H_GET_EM_PARMS",
+        H_SET_MPP => "H_SET_MPP",
+        H_GET_MPP => "H_GET_MPP",
+        H_GET_MPP_X => "H_GET_MPP_X",
+        KVMPPC_H_RTAS => "KVMPPC_H_RTAS",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opcodes_are_multiples_of_four_and_named() {
+        for op in [
+            H_GET_TCE,
+            H_PUT_TCE,
+            H_PAGE_INIT,
+            H_GET_TERM_CHAR,
+            H_PUT_TERM_CHAR,
+            H_REGISTER_VPA,
+            H_STUFF_TCE,
+            H_PUT_TCE_INDIRECT,
+            H_GET_EM_PARMS,
+            H_SET_MPP,
+            H_GET_MPP,
+            H_GET_MPP_X,
+            KVMPPC_H_RTAS,
+        ] {
+            assert_eq!(op % 4, 0, "{op:#x}");
+            assert!(name(op).is_some(), "{op:#x}");
+        }
+        assert_eq!(H_GET_MPP, 0x2D4);
+        assert_eq!(name(0x2D8), None);
+    }
+}

@@ -1,0 +1,126 @@
+//! [`Phyp`]: the [`Hypervisor`] of a real PowerVM partition, one typed hcall per method.
+//!
+//! Generic over [`RawHcall`] so the host tests drive it with a fake; on the target it
+//! wraps [`crate::raw::sc1::Sc1`]. No retrying here (see [`crate::retry`]); the CMO
+//! fault counters live in the VPA, which the kernel owns, so `cmo_faults` keeps the
+//! trait's default.
+
+use crate::calls;
+use crate::hypervisor::{Hypervisor, SetMppOutcome};
+use crate::mpp::{MppData, MppXData};
+use crate::page::PageState;
+use crate::raw::RawHcall;
+use crate::status::HcallError;
+
+/// The real hypervisor behind a [`RawHcall`].
+#[derive(Debug)]
+pub struct Phyp<R: RawHcall> {
+    raw: R,
+}
+
+impl<R: RawHcall> Phyp<R> {
+    /// Wraps a raw hcall path.
+    pub fn new(raw: R) -> Self {
+        Phyp { raw }
+    }
+
+    /// The raw hcall path, for calls the trait does not cover (console, RTAS).
+    pub fn raw(&mut self) -> &mut R {
+        &mut self.raw
+    }
+}
+
+impl<R: RawHcall> Hypervisor for Phyp<R> {
+    fn get_mpp(&mut self) -> Result<MppData, HcallError> {
+        calls::get_mpp(&mut self.raw)
+    }
+
+    fn get_mpp_x(&mut self) -> Result<MppXData, HcallError> {
+        calls::get_mpp_x(&mut self.raw)
+    }
+
+    fn set_mpp(&mut self, entitled: u64, weight: u8) -> Result<SetMppOutcome, HcallError> {
+        calls::set_mpp(&mut self.raw, entitled, weight)
+    }
+
+    fn set_page_state(&mut self, addr: u64, state: PageState) -> Result<(), HcallError> {
+        calls::set_page_state(&mut self.raw, addr, state)
+    }
+
+    fn zero_page(&mut self, addr: u64) -> Result<(), HcallError> {
+        calls::zero_page(&mut self.raw, addr)
+    }
+
+    fn put_tce(&mut self, liobn: u32, ioba: u64, tce: u64) -> Result<(), HcallError> {
+        calls::put_tce(&mut self.raw, liobn, ioba, tce)
+    }
+
+    fn get_tce(&mut self, liobn: u32, ioba: u64) -> Result<u64, HcallError> {
+        calls::get_tce(&mut self.raw, liobn, ioba)
+    }
+
+    fn backend_name(&self) -> &'static str {
+        "phyp"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::calls::fake::Scripted;
+    use crate::opcodes;
+    use crate::page::H_PAGE_SET_LOANED;
+    use crate::status::HStatus;
+    use crate::CmoFaultStats;
+
+    #[test]
+    fn methods_make_the_matching_hcalls() {
+        let mut regs = [0u64; 9];
+        regs[5] = 0xFFFF_FFFF_FFFF_F000;
+        regs[1] = u64::MAX;
+        let mut raw = Scripted::reply(HStatus::Success, regs);
+        raw.replies.push_back((HStatus::Function, [7; 9]));
+        raw.replies.push_back((HStatus::Constrained, [0; 9]));
+        raw.replies.push_back((HStatus::Parameter, [0; 9]));
+        let mut hv = Phyp::new(raw);
+        assert_eq!(hv.backend_name(), "phyp");
+        let m = hv.get_mpp().unwrap();
+        assert_eq!((m.loan_request, m.mapped_mem), (-4096, None));
+        assert_eq!(hv.get_mpp_x().unwrap_err().status, HStatus::Function);
+        assert_eq!(hv.set_mpp(1 << 26, 5), Ok(SetMppOutcome::Constrained));
+        assert_eq!(
+            hv.set_page_state(0x1000, PageState::Loaned),
+            Err(HcallError {
+                call: "H_PAGE_INIT",
+                status: HStatus::Parameter
+            })
+        );
+        hv.zero_page(0x2000).unwrap();
+        hv.put_tce(3, 0x1000, 0x5003).unwrap();
+        assert_eq!(hv.get_tce(3, 0x1000), Ok(0));
+        hv.note_access(0x1000);
+        hv.advance(1_000_000);
+        assert_eq!(hv.cmo_faults(), CmoFaultStats::default());
+        let ops: alloc::vec::Vec<u64> = hv.raw().calls.iter().map(|c| c.0).collect();
+        assert_eq!(
+            ops,
+            [
+                opcodes::H_GET_MPP,
+                opcodes::H_GET_MPP_X,
+                opcodes::H_SET_MPP,
+                opcodes::H_PAGE_INIT,
+                opcodes::H_PAGE_INIT,
+                opcodes::H_PUT_TCE,
+                opcodes::H_GET_TCE
+            ]
+        );
+        assert_eq!(hv.raw().calls[3].1, [H_PAGE_SET_LOANED, 0x1000, 0]);
+    }
+
+    #[test]
+    fn usable_as_a_trait_object() {
+        let mut hv = Phyp::new(Scripted::default());
+        let dynhv: &mut dyn Hypervisor = &mut hv;
+        assert_eq!(dynhv.backend_name(), "phyp");
+    }
+}
