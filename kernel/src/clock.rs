@@ -42,11 +42,6 @@ pub fn now_us() -> u64 {
     ticks_to_us(ticks())
 }
 
-/// Milliseconds since boot.
-pub fn now_ms() -> u64 {
-    now_us() / 1000
-}
-
 /// Busy-waits for `us` microseconds (no background work: see `shell` for sleeping).
 pub fn spin_us(us: u64) {
     let end = now_us().saturating_add(us);

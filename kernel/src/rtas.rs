@@ -1,11 +1,10 @@
-//! RTAS through the KVMPPC_H_RTAS hcall (0xF000): a buffer of big-endian 32-bit
-//! cells `token, nargs, nret, args..., rets...` whose real address goes in r4.
+//! RTAS through the KVMPPC_H_RTAS hcall (0xF000): the kernel owns the buffer of
+//! big-endian cells (`token, nargs, nret, args..., rets...`), the shim builds and
+//! reads it ([`hcall::rtas`]).
 
+use hcall::raw::sc1::Sc1;
 use spin::Mutex;
 
-use crate::arch::hvcall::hcall;
-
-const KVMPPC_H_RTAS: u64 = 0xF000;
 const MAX_CELLS: usize = 16;
 
 #[repr(C, align(16))]
@@ -45,7 +44,7 @@ pub fn tokens() -> Tokens {
 pub enum RtasError {
     /// The device tree has no token for this call.
     NoToken(&'static str),
-    /// Too many arguments or results for the buffer.
+    /// Too many arguments or results for the buffer, or an address above 4 GiB.
     TooManyCells,
     /// The hcall itself failed.
     Hcall(i64),
@@ -57,47 +56,31 @@ impl core::fmt::Display for RtasError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             RtasError::NoToken(n) => write!(f, "no RTAS token for {n}"),
-            RtasError::TooManyCells => write!(f, "too many RTAS arguments"),
+            RtasError::TooManyCells => write!(f, "RTAS arguments do not fit"),
             RtasError::Hcall(rc) => write!(f, "H_RTAS failed with {rc}"),
             RtasError::Status(s) => write!(f, "RTAS status {s}"),
         }
     }
 }
 
-/// Calls RTAS `token` with `args`; returns the `nret` result cells (the first is the status).
+/// Calls RTAS `token` with `args`; fills `rets` (the first is the status).
 pub fn call(token: u32, args: &[u32], rets: &mut [u32]) -> Result<(), RtasError> {
-    if args.len() + rets.len() > MAX_CELLS {
-        return Err(RtasError::TooManyCells);
-    }
     let mut buf = BUFFER.lock();
-    let cells = &mut buf.0;
-    cells[0] = token.to_be();
-    cells[1] = u32::try_from(args.len()).unwrap_or(0).to_be();
-    cells[2] = u32::try_from(rets.len()).unwrap_or(0).to_be();
-    for (d, s) in cells[3..].iter_mut().zip(args) {
-        *d = s.to_be();
-    }
-    for c in cells[3 + args.len()..].iter_mut() {
-        *c = 0;
-    }
-    let addr = cells.as_ptr() as u64;
-    let (rc, _) = hcall(KVMPPC_H_RTAS, &[addr]);
-    if rc != 0 {
-        return Err(RtasError::Hcall(rc));
-    }
-    for (d, s) in rets.iter_mut().zip(&cells[3 + args.len()..]) {
-        *d = u32::from_be(*s);
-    }
+    hcall::rtas::build(&mut buf.0, token, args, rets.len()).map_err(|_| RtasError::TooManyCells)?;
+    let addr = buf.0.as_ptr() as u64;
+    // SAFETY: the kernel runs in supervisor state under a PAPR hypervisor; the
+    // buffer is ours (locked) and lives in RAM below 4 GiB.
+    let mut raw = unsafe { Sc1::new() };
+    hcall::rtas::call(&mut raw, addr).map_err(|e| RtasError::Hcall(e.status.to_raw()))?;
+    hcall::rtas::read_rets(&buf.0, rets);
     Ok(())
 }
 
 /// Calls RTAS and checks the status cell (the first result).
 pub fn call_status(token: u32, args: &[u32], rets: &mut [u32]) -> Result<(), RtasError> {
     call(token, args, rets)?;
-    match rets.first() {
-        Some(&s) if (s as i32) < 0 => Err(RtasError::Status(s as i32)),
-        _ => Ok(()),
-    }
+    hcall::rtas::check_status(rets)
+        .map_err(|_| RtasError::Status(rets.first().map_or(0, |&s| s as i32)))
 }
 
 /// `ibm,get-system-parameter`: fills `buf` (2-byte length prefix, then the value).
@@ -106,10 +89,10 @@ pub fn get_system_parameter(param: u32, buf: &mut [u8]) -> Result<(), RtasError>
         .get_system_parameter
         .ok_or(RtasError::NoToken("ibm,get-system-parameter"))?;
     buf.fill(0);
-    let addr = u32::try_from(buf.as_ptr() as usize).map_err(|_| RtasError::TooManyCells)?;
-    let len = u32::try_from(buf.len()).unwrap_or(u32::MAX);
+    let args = hcall::rtas::get_system_parameter_args(param, buf.as_ptr() as u64, buf.len())
+        .ok_or(RtasError::TooManyCells)?;
     let mut rets = [0u32; 1];
-    call_status(token, &[param, addr, len], &mut rets)
+    call_status(token, &args, &mut rets)
 }
 
 /// Releases the buffer lock if a panic left it held (the exit paths call this).

@@ -1,9 +1,23 @@
 //! The kernel's state, owned by the main loop and lent to shell commands and
 //! background work. One CPU, no interrupts: plain `&mut` borrowing is the lock.
+//!
+//! The data flows one way (style.md): the main loop calls [`System::background`],
+//! which advances the hypervisor model's clock and calls the balloon's step; the
+//! step reads the loan request through the shim, computes the target, takes or
+//! gives frames, marks their page state through the shim and updates its stats.
+//! The shell only reads stats and sets parameters.
 
-use alloc::string::String;
+use alloc::string::{String, ToString};
 use alloc::vec::Vec;
+use cmm::vio::{VioBus, VioDevice};
+use cmm::{Mm, Owner, Params};
+use hcall::sysparm::CmoCharacteristics;
+use hcall::Hypervisor;
 use kernel::devtree::Platform;
+
+use crate::hv::{self, Backend};
+use crate::mem::{self, PhysMemory};
+use crate::{clock, console};
 
 /// How the kernel was entered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,41 +48,195 @@ pub struct System {
     pub fdt_blob: Vec<u8>,
     /// Boot arguments that were applied, as given.
     pub bootargs: Vec<(String, String)>,
-    /// Physical memory.
-    pub mem: crate::mem::Memory,
+    /// The hypervisor (real or modelled).
+    pub hv: Backend,
+    /// CMO characteristics in force.
+    pub cmo: CmoCharacteristics,
+    /// `DesMem` in MB.
+    pub des_mem_mb: Option<u64>,
+    /// Frames, page hints, the balloon, the OOM chain and their stats.
+    pub mm: Mm,
+    /// Page contents.
+    pub mem: PhysMemory,
+    /// VIO entitled-memory accounting.
+    pub vio: VioBus,
+    /// Print a trace line after every balloon round.
+    pub trace: bool,
 }
 
 impl System {
-    /// Work done while the shell waits for input, and during `sleep`.
-    pub fn background(&mut self) {}
+    /// Builds the state after the device tree is read: detects the hypervisor,
+    /// builds the frame table and the balloon, marks free frames unused, and sets
+    /// up the VIO bus.
+    pub fn new(platform: Platform, boot_mode: BootMode, fdt_blob: Vec<u8>) -> Result<Self, String> {
+        let frames = mem::frame_table(&platform.memory, &platform.reserved)
+            .map_err(|e| alloc::format!("frame table: {e}"))?;
+        let top = platform
+            .memory
+            .iter()
+            .map(|m| m.base.saturating_add(m.size))
+            .max()
+            .unwrap_or(0);
+        let det = hv::detect(top).map_err(ToString::to_string)?;
+        let mut hv = det.backend;
+        let mut mm = Mm::new(frames, Params::default());
+        let failed = mm.hint_free_frames_unused(&mut hv);
+        let c = mm.frames().counts();
+        log::info!(
+            "{} frames managed ({} MiB), {} hinted unused{}",
+            c.free + c.used,
+            (c.free + c.used) >> 8,
+            c.free,
+            if failed > 0 {
+                alloc::format!(", {failed} hints failed")
+            } else {
+                String::new()
+            }
+        );
+        let devices: Vec<VioDevice> = platform
+            .vdevices
+            .iter()
+            .map(|d| VioDevice {
+                name: d.name.clone(),
+                unit_address: d.unit,
+                compatible: d.compatible.clone(),
+                dma_window: d.dma_window,
+            })
+            .collect();
+        let vio = match hv.get_mpp() {
+            Ok(m) => VioBus::new(m.entitled_mem, devices.clone()),
+            Err(e) => {
+                log::warn!("VIO accounting without CMO: {e}");
+                VioBus::without_cmo(devices.clone())
+            }
+        };
+        let mut vio = match vio {
+            Ok(v) => v,
+            Err(e) => {
+                log::warn!("VIO entitlement: {e}; accounting disabled");
+                VioBus::without_cmo(devices).map_err(|e| alloc::format!("VIO bus: {e}"))?
+            }
+        };
+        for (unit, e) in vio.probe_all() {
+            log::warn!("VIO device {unit:x} not probed: {e}");
+        }
+        Ok(System {
+            platform,
+            boot_mode,
+            fdt_blob,
+            bootargs: Vec::new(),
+            hv,
+            cmo: det.cmo,
+            des_mem_mb: det.des_mem_mb,
+            mm,
+            mem: PhysMemory,
+            vio,
+            trace: false,
+        })
+    }
+
+    /// The hypervisor backend's name (`phyp` or `model`).
+    pub fn hv_backend(&self) -> &'static str {
+        self.hv.backend_name()
+    }
+
+    /// Work done while the shell waits for input, during `sleep` and `cmm wait`:
+    /// the model's time steps, then the balloon's round when it is due.
+    pub fn background(&mut self) {
+        let now_us = clock::now_us();
+        self.hv.advance(now_us);
+        let r = self.mm.step(now_us / 1000, &mut self.hv, &mut self.mem);
+        if r.shortfall_changed {
+            match r.shortfall {
+                Some(why) => log::warn!("cmm: loaning stopped short: {why}"),
+                None => log::info!("cmm: loaning back on target"),
+            }
+        }
+        if r.polled && self.trace {
+            self.print_trace(now_us);
+        }
+    }
+
+    /// Prints one trace line (held back like log lines while a command is typed).
+    pub fn print_trace(&self, now_us: u64) {
+        let mut line = String::new();
+        let _ = cmm::render::write_trace(&mut line, now_us, &self.mm);
+        if let Some(m) = self.hv.model_ref() {
+            let _ = core::fmt::Write::write_fmt(
+                &mut line,
+                format_args!(" other_kb={}", m.others_allotment_bytes() / 1024),
+            );
+        }
+        line.push('\n');
+        console::log_line(format_args!("{line}"));
+    }
 
     /// Runs background work for `ms` milliseconds.
     pub fn sleep_ms(&mut self, ms: u64) {
-        let end = crate::clock::now_us().saturating_add(ms.saturating_mul(1000));
-        while crate::clock::now_us() < end {
+        let end = clock::now_us().saturating_add(ms.saturating_mul(1000));
+        while clock::now_us() < end {
             self.background();
         }
     }
-}
 
-impl System {
-    /// The hypervisor backend's name (`phyp` or `model`).
-    pub fn hv_backend(&self) -> &'static str {
-        "model"
-    }
-
-    /// Sets a parameter by its boot-argument name (`cmm.delay_ms`, `hv.pool`, ...).
-    pub fn set_param(&mut self, key: &str, _value: &str) -> Result<(), String> {
+    /// Sets a parameter by its boot-argument name: `cmm.<param>`, `hv.<setting>`,
+    /// `log=<level>`.
+    pub fn set_param(&mut self, key: &str, value: &str) -> Result<(), String> {
+        if let Some(p) = key.strip_prefix("cmm.") {
+            return self
+                .mm
+                .set_param(p, value, &mut self.hv, &mut self.mem)
+                .map(|_| ())
+                .map_err(|e| e.to_string());
+        }
+        if let Some(h) = key.strip_prefix("hv.") {
+            let model = self.hv.model().ok_or_else(|| {
+                "hv.* needs the pool model (this platform has real CMO)".to_string()
+            })?;
+            let words: Vec<&str> = match h.split_once('.') {
+                Some(("lpar", name)) => {
+                    let mut w = alloc::vec!["lpar", "add", name];
+                    w.extend(value.split(','));
+                    w
+                }
+                _ => match h {
+                    "target" | "pool" | "step_us" => alloc::vec![h, value],
+                    "mode" if value == "auto" => alloc::vec!["auto"],
+                    _ => return Err(alloc::format!("unknown parameter `{key}`")),
+                },
+            };
+            let mut sink = String::new();
+            return model.command(&words, &mut sink).map_err(|e| e.to_string());
+        }
+        if key == "log" {
+            let level = match value {
+                "error" => log::LevelFilter::Error,
+                "warn" => log::LevelFilter::Warn,
+                "info" => log::LevelFilter::Info,
+                "debug" => log::LevelFilter::Debug,
+                "trace" => log::LevelFilter::Trace,
+                _ => return Err(alloc::format!("unknown log level `{value}`")),
+            };
+            log::set_max_level(level);
+            return Ok(());
+        }
         Err(alloc::format!("unknown parameter `{key}`"))
     }
 
     /// Prints `/proc/meminfo`-style rows.
     pub fn print_meminfo(&self) {
-        let total_kb = self.mem.total_frames * 4;
-        crate::println!("MemTotal:       {total_kb:>8} kB");
-        crate::println!("MemFree:        {total_kb:>8} kB");
-        crate::println!("Cached:         {:>8} kB", 0);
-        crate::println!("SwapTotal:      {:>8} kB", 0);
-        crate::println!("SwapFree:       {:>8} kB", 0);
+        let mut s = String::new();
+        let _ = cmm::render::write_meminfo(&mut s, &self.mm.meminfo());
+        let (used, free) = crate::heap::usage();
+        crate::print!("{s}");
+        crate::println!("KernelHeap:     {:>8} kB", (used + free) / 1024);
+        crate::println!("KernelHeapFree: {:>8} kB", free / 1024);
+    }
+
+    /// Allocates one kernel page (with the OOM chain behind it).
+    pub fn alloc_kernel_page(&mut self) -> Option<u64> {
+        self.mm
+            .alloc_page(Owner::Kernel, &mut self.hv, &mut self.mem)
+            .ok()
     }
 }

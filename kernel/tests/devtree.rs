@@ -1,6 +1,9 @@
 //! Host tests of the device-tree glue against QEMU's real tree (the fixture,
 //! compiled with `dtc`) and against truncated and corrupted blobs.
 
+// Random bytes and offsets are truncated from u64 on purpose.
+#![allow(clippy::cast_possible_truncation)]
+
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -15,7 +18,11 @@ fn fixture_dtb() -> Vec<u8> {
         .arg(&dts)
         .output()
         .expect("dtc is installed (make setup)");
-    assert!(out.status.success(), "dtc failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "dtc failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out.stdout
 }
 
@@ -49,7 +56,16 @@ fn every_node_is_walked() {
     let blob = fixture_dtb();
     let fdt = Fdt::new(&blob).unwrap();
     let names: Vec<_> = fdt.all_nodes().map(|n| n.name).collect();
-    for want in ["", "chosen", "rtas", "cpus", "PowerPC,POWER9@0", "vdevice", "vty@71000000", "memory@0"] {
+    for want in [
+        "",
+        "chosen",
+        "rtas",
+        "cpus",
+        "PowerPC,POWER9@0",
+        "vdevice",
+        "vty@71000000",
+        "memory@0",
+    ] {
         assert!(names.contains(&want), "{want} not walked: {names:?}");
     }
     assert!(fdt.find("/vdevice/vty@71000000").is_some());
@@ -128,7 +144,17 @@ fn missing_nodes_are_problems_not_panics() {
     let p = devtree::gather(&fdt);
     assert!(p.memory.is_empty());
     assert!(p.vty_unit.is_none());
-    for want in ["no memory node", "no /cpus node", "no /chosen node", "no /rtas node", "no /vdevice node"] {
-        assert!(p.problems.iter().any(|x| x == want), "missing problem {want}: {:?}", p.problems);
+    for want in [
+        "no memory node",
+        "no /cpus node",
+        "no /chosen node",
+        "no /rtas node",
+        "no /vdevice node",
+    ] {
+        assert!(
+            p.problems.iter().any(|x| x == want),
+            "missing problem {want}: {:?}",
+            p.problems
+        );
     }
 }

@@ -13,8 +13,10 @@
 //! transcript, so a failing test shows what the kernel said.
 
 pub mod dts;
+pub mod fdt_dump;
 pub mod qemu;
 pub mod reply;
+pub mod trace;
 
 pub use qemu::{Builder, Firmware, Qemu};
 pub use reply::Reply;

@@ -76,7 +76,12 @@ impl Builder {
 
     /// Adds a `spapr-vlan` on a hub port (no host networking).
     pub fn vlan(self) -> Self {
-        self.args(["-netdev", "hubport,id=n0,hubid=0", "-device", "spapr-vlan,netdev=n0"])
+        self.args([
+            "-netdev",
+            "hubport,id=n0,hubid=0",
+            "-device",
+            "spapr-vlan,netdev=n0",
+        ])
     }
 
     /// Extra `-M pseries,...` options.
@@ -158,14 +163,22 @@ impl Builder {
             .stdin(Stdio::null())
             .output()
             .expect("run qemu-system-ppc64 for dumpdtb");
-        assert!(file.exists(), "dumpdtb wrote nothing: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            file.exists(),
+            "dumpdtb wrote nothing: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let dts = Command::new("dtc")
             .args(["-I", "dtb", "-O", "dts"])
             .arg(&file)
             .output()
             .expect("run dtc");
         let _ = std::fs::remove_file(&file);
-        assert!(dts.status.success(), "dtc failed: {}", String::from_utf8_lossy(&dts.stderr));
+        assert!(
+            dts.status.success(),
+            "dtc failed: {}",
+            String::from_utf8_lossy(&dts.stderr)
+        );
         String::from_utf8_lossy(&dts.stdout).into_owned()
     }
 
@@ -179,17 +192,47 @@ impl Builder {
     /// Starts QEMU without waiting for anything.
     pub fn start(self) -> Qemu {
         for p in [crate::kernel_path(), crate::bootrom_path()] {
-            assert!(p.exists(), "{} is missing: run `make kernel` first", p.display());
+            assert!(
+                p.exists(),
+                "{} is missing: run `make kernel` first",
+                p.display()
+            );
         }
-        let secs = self.timeout.as_secs().max(1).to_string();
-        let mut child = Command::new("timeout")
-            .args(["-s", "KILL", &secs, "qemu-system-ppc64"])
-            .args(self.qemu_args())
+        let mut cmd = Command::new("qemu-system-ppc64");
+        cmd.args(self.qemu_args())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stderr(Stdio::piped());
+        // SAFETY: the closure runs in the child between fork and exec and only
+        // calls prctl, which is async-signal-safe.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+                // QEMU dies with the thread that started it, even if the test
+                // process is killed before it can clean up.
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut child = cmd
             .spawn()
             .expect("start qemu-system-ppc64 (run `make setup`)");
+        let pid = child.id();
+        let limit = self.timeout;
+        let watchdog = thread::spawn(move || {
+            let start = Instant::now();
+            while start.elapsed() < limit {
+                thread::sleep(Duration::from_millis(200));
+                // SAFETY: signal 0 only checks that the process exists.
+                if unsafe { libc::kill(pid as libc::pid_t, 0) } != 0 {
+                    return;
+                }
+            }
+            // SAFETY: plain kill(2) of our own child.
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+        });
+        drop(watchdog);
         let shared = Arc::new(Shared::default());
         let mut stdout = child.stdout.take().expect("piped stdout");
         let s2 = shared.clone();
@@ -345,7 +388,10 @@ impl Qemu {
             let now = Instant::now();
             if now >= deadline {
                 drop(st);
-                self.fail(&format!("timed out after {:?} waiting for {what}", self.reply_timeout));
+                self.fail(&format!(
+                    "timed out after {:?} waiting for {what}",
+                    self.reply_timeout
+                ));
             }
             st = self.shared.cv.wait_timeout(st, deadline - now).unwrap().0;
         }
@@ -355,12 +401,21 @@ impl Qemu {
     pub fn wait_ready(&mut self) {
         let idx = self.wait_for("`lpar-cmm ready`", |o| {
             let i = o.lines.iter().position(|l| l == READY)?;
-            let prompt_seen = o.lines.len() > i + 1 || String::from_utf8_lossy(&o.partial).contains(PROMPT);
+            let prompt_seen =
+                o.lines.len() > i + 1 || String::from_utf8_lossy(&o.partial).contains(PROMPT);
             prompt_seen.then_some(i)
         });
         self.ready_at = Some(self.started.elapsed());
         self.consumed = idx + 1;
-        let count = self.shared.state.lock().unwrap().lines.iter().filter(|l| *l == READY).count();
+        let count = self
+            .shared
+            .state
+            .lock()
+            .unwrap()
+            .lines
+            .iter()
+            .filter(|l| *l == READY)
+            .count();
         if count != 1 {
             self.fail("`lpar-cmm ready` printed more than once");
         }
@@ -375,7 +430,10 @@ impl Qemu {
     }
 
     /// Sends bytes from a thread, for input larger than the pipe buffer.
-    pub fn send_in_background(&mut self, bytes: Vec<u8>) -> thread::JoinHandle<std::io::Result<()>> {
+    pub fn send_in_background(
+        &mut self,
+        bytes: Vec<u8>,
+    ) -> thread::JoinHandle<std::io::Result<()>> {
         let mut stdin = self.stdin.take().expect("stdin open");
         thread::spawn(move || {
             stdin.write_all(&bytes)?;
@@ -398,11 +456,15 @@ impl Qemu {
     pub fn next_reply(&mut self, command: &str) -> Reply {
         let from = self.consumed;
         let (end, lines, status) = self.wait_for(&format!("the status line of `{command}`"), |o| {
-            let rel = o.lines[from.min(o.lines.len())..].iter().position(|l| is_status(l))?;
+            let rel = o.lines[from.min(o.lines.len())..]
+                .iter()
+                .position(|l| is_status(l))?;
             let end = from + rel;
             let lines: Vec<String> = o.lines[from..end]
                 .iter()
-                .filter(|l| !l.starts_with('[') && !l.starts_with(PROMPT) && l.as_str() != PROMPT.trim_end())
+                .filter(|l| {
+                    !l.starts_with('[') && !l.starts_with(PROMPT) && l.as_str() != PROMPT.trim_end()
+                })
                 .cloned()
                 .collect();
             Some((end, lines, o.lines[end].clone()))
@@ -426,6 +488,29 @@ impl Qemu {
         self.next_reply(line)
     }
 
+    /// Sends several command lines at once (no waiting between them) and returns
+    /// their replies in order: much faster than one round trip each.
+    pub fn cmds(&mut self, lines: &[&str]) -> Vec<Reply> {
+        let mut input = String::new();
+        for l in lines {
+            input.push_str(l);
+            input.push('\r');
+        }
+        self.send(input.as_bytes());
+        lines.iter().map(|l| self.next_reply(l)).collect()
+    }
+
+    /// Like [`Qemu::cmds`], each command required to succeed.
+    pub fn oks(&mut self, lines: &[&str]) -> Vec<Reply> {
+        let replies = self.cmds(lines);
+        for r in &replies {
+            if let Err(e) = &r.status {
+                self.fail(&format!("`{}` failed: error: {e}\n{}", r.command, r.text()));
+            }
+        }
+        replies
+    }
+
     /// Sends a command that must succeed; fails with the transcript otherwise.
     pub fn ok(&mut self, line: &str) -> Reply {
         let r = self.cmd(line);
@@ -440,14 +525,19 @@ impl Qemu {
         let r = self.cmd(line);
         match r.status {
             Err(e) => e,
-            Ok(()) => self.fail(&format!("`{line}` succeeded but should have failed:\n{}", r.text())),
+            Ok(()) => self.fail(&format!(
+                "`{line}` succeeded but should have failed:\n{}",
+                r.text()
+            )),
         }
     }
 
     /// True if some log line so far contains `needle`.
     pub fn log_contains(&self, needle: &str) -> bool {
         let st = self.shared.state.lock().unwrap();
-        st.lines.iter().any(|l| l.starts_with('[') && l.contains(needle))
+        st.lines
+            .iter()
+            .any(|l| l.starts_with('[') && l.contains(needle))
     }
 
     /// Waits for QEMU to exit and returns its exit code (fails after the reply timeout).

@@ -28,7 +28,11 @@ impl Reply {
     pub fn get(&self, name: &str) -> i64 {
         match self.rows().get(name) {
             Some(v) => *v,
-            None => panic!("`{}` printed no row `{name}`:\n{}", self.command, self.text()),
+            None => panic!(
+                "`{}` printed no row `{name}`:\n{}",
+                self.command,
+                self.text()
+            ),
         }
     }
 
@@ -46,7 +50,9 @@ pub fn parse_rows(lines: &[String]) -> BTreeMap<String, i64> {
     let mut out = BTreeMap::new();
     for l in lines {
         let t = l.trim_start();
-        let Some((k, v)) = t.split_once(':') else { continue };
+        let Some((k, v)) = t.split_once(':') else {
+            continue;
+        };
         if k.is_empty() || !k.chars().all(|c| c.is_ascii_alphabetic() || c == '_') {
             continue;
         }

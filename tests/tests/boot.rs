@@ -15,7 +15,10 @@ fn version_names_the_boot_mode_and_backend() {
     let mut vm = Qemu::boot_default();
     let r = vm.ok("version");
     assert_eq!(r.field("name").as_deref(), Some("lpar-cmm"));
-    assert_eq!(r.field("target").as_deref(), Some("powerpc64-unknown-linux-gnu"));
+    assert_eq!(
+        r.field("target").as_deref(),
+        Some("powerpc64-unknown-linux-gnu")
+    );
     assert_eq!(r.field("boot_mode").as_deref(), Some("fdt"));
     assert_eq!(r.field("hypervisor").as_deref(), Some("model"));
 }
@@ -27,7 +30,11 @@ fn facts_match_qemu(mem: &str) {
     let mut vm = b.boot();
     let r = vm.ok("devtree");
 
-    assert_eq!(r.get("ram_bytes") as u64, dts::ram_bytes(&nodes), "RAM size");
+    assert_eq!(
+        r.get("ram_bytes") as u64,
+        dts::ram_bytes(&nodes),
+        "RAM size"
+    );
 
     let vty = nodes
         .iter()
@@ -43,7 +50,10 @@ fn facts_match_qemu(mem: &str) {
         .filter_map(|l| l.strip_prefix("rtas: "))
         .map(|l| {
             let (n, t) = l.split_once(' ').expect("rtas: <name> <token>");
-            (n.to_string(), u64::from_str_radix(t.trim_start_matches("0x"), 16).unwrap())
+            (
+                n.to_string(),
+                u64::from_str_radix(t.trim_start_matches("0x"), 16).unwrap(),
+            )
         })
         .collect();
     assert_eq!(got_tokens, want_tokens, "RTAS tokens");
@@ -69,7 +79,11 @@ fn facts_match_qemu(mem: &str) {
     assert!(got_vdev.iter().any(|(n, _)| n.starts_with("v-scsi@")));
     assert!(got_vdev.iter().any(|(n, _)| n.starts_with("l-lan@")));
     // Devices with a DMA window report it.
-    for l in r.lines.iter().filter(|l| l.starts_with("vdevice: v-scsi") || l.starts_with("vdevice: l-lan")) {
+    for l in r
+        .lines
+        .iter()
+        .filter(|l| l.starts_with("vdevice: v-scsi") || l.starts_with("vdevice: l-lan"))
+    {
         assert!(l.contains("liobn="), "{l}");
     }
 }
@@ -91,7 +105,10 @@ fn panic_exits_1_and_shows_the_location() {
     assert_eq!(vm.wait_exit(), 1);
     let t = vm.transcript();
     assert!(t.contains("KERNEL PANIC: deliberate panic"), "{t}");
-    assert!(t.contains("kernel/src/shell/"), "panic location missing:\n{t}");
+    assert!(
+        t.contains("kernel/src/shell/"),
+        "panic location missing:\n{t}"
+    );
     assert!(vm.stderr().contains("OS terminated"), "{}", vm.stderr());
 }
 
@@ -164,7 +181,13 @@ fn a_program_interrupt_prints_a_register_dump_and_exits_1() {
         assert!(line.contains(reg), "{reg} missing in {line}");
     }
     // SRR0 points into the kernel image (linked at 0x400000).
-    let srr0 = line.split("SRR0=0x").nth(1).unwrap().split_whitespace().next().unwrap();
+    let srr0 = line
+        .split("SRR0=0x")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap();
     let srr0 = u64::from_str_radix(srr0, 16).unwrap();
     assert!((0x40_0000..0x1000_0000).contains(&srr0), "SRR0 {srr0:#x}");
 }

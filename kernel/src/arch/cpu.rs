@@ -11,15 +11,6 @@ pub fn timebase() -> u64 {
     tb
 }
 
-/// Reads the machine state register.
-#[inline]
-pub fn msr() -> u64 {
-    let v: u64;
-    // SAFETY: mfmsr only reads the MSR.
-    unsafe { asm!("mfmsr {0}", out(reg) v, options(nomem, nostack)) };
-    v
-}
-
 /// Reads the processor version register.
 #[inline]
 pub fn pvr() -> u32 {

@@ -31,7 +31,14 @@ pub fn install() {
 /// Called by `exception_common` with the machine state of an unexpected
 /// interrupt: prints a register dump and ends in the failure exit.
 #[no_mangle]
-pub extern "C" fn exception_entry(vector: u64, srr0: u64, srr1: u64, dar: u64, dsisr: u64, lr: u64) -> ! {
+pub extern "C" fn exception_entry(
+    vector: u64,
+    srr0: u64,
+    srr1: u64,
+    dar: u64,
+    dsisr: u64,
+    lr: u64,
+) -> ! {
     crate::console::emergency_write(format_args!(
         "\nEXCEPTION vector={vector:#x} ({}) SRR0={srr0:#018x} SRR1={srr1:#018x} DAR={dar:#018x} DSISR={dsisr:#010x} LR={lr:#018x}\n",
         vector_name(vector)

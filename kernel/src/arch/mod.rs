@@ -4,4 +4,3 @@ pub mod builtins;
 pub mod cpu;
 pub mod entry;
 pub mod exceptions;
-pub mod hvcall;

@@ -2,13 +2,16 @@
 //!
 //! Order: vectors, heap, clock, device tree (copied into the heap, then read),
 //! console unit, logger, RTAS tokens, memory, boot arguments, `lpar-cmm ready`.
+//! Entered through Open Firmware (r5), the device tree is flattened from the
+//! firmware's (see `of`) and the vectors are installed after that, since the
+//! firmware lives where they go.
 
 use alloc::string::ToString;
 use alloc::vec::Vec;
 use kernel::devtree;
 
 use crate::sys::{BootMode, System};
-use crate::{arch, clock, console, exit, heap, mem, println, rtas, shell};
+use crate::{arch, clock, console, exit, heap, mem, of, println, rtas, shell};
 
 /// The largest device tree blob accepted.
 const MAX_FDT: usize = 1 << 20;
@@ -16,17 +19,31 @@ const MAX_FDT: usize = 1 << 20;
 /// Called by `_start` with r3..r5 as the firmware left them.
 #[no_mangle]
 pub extern "C" fn kernel_entry(r3: u64, _r4: u64, r5: u64) -> ! {
-    arch::exceptions::install();
+    // Under Open Firmware the firmware lives in low memory, where the vectors
+    // go: they are installed only after the last firmware call.
+    let fdt_in_r3 = looks_like_fdt(r3);
+    if fdt_in_r3 {
+        arch::exceptions::install();
+    }
     heap::init();
     clock::init(0);
     console::logger::init(log::LevelFilter::Info);
-    let (blob, mode) = if looks_like_fdt(r3) {
+    let (blob, mode) = if fdt_in_r3 {
         match copy_fdt(r3) {
             Ok(b) => (b, BootMode::Fdt),
             Err(e) => fatal(e),
         }
     } else if r5 != 0 {
-        fatal("entered through Open Firmware (r5), which this build cannot use yet")
+        match of::boot(r5) {
+            Ok(b) => {
+                arch::exceptions::install();
+                (b, BootMode::Of)
+            }
+            Err(e) => {
+                log::error!("Open Firmware: {e}");
+                fatal(&alloc::format!("booting through Open Firmware failed: {e}"))
+            }
+        }
     } else {
         fatal("no device tree in r3 and no client interface in r5")
     };
@@ -38,7 +55,6 @@ pub extern "C" fn kernel_entry(r3: u64, _r4: u64, r5: u64) -> ! {
         }
     };
     let platform = devtree::gather(&fdt);
-    drop(fdt);
     if let Some(u) = platform.vty_unit {
         console::set_unit(u);
     }
@@ -60,19 +76,13 @@ pub extern "C" fn kernel_entry(r3: u64, _r4: u64, r5: u64) -> ! {
         clock::hz(),
         console::unit()
     );
-    let mem = mem::Memory::new(&platform.memory, &platform.reserved);
-    log::info!(
-        "{} frames usable ({} MiB), kernel image ends at {:#x}",
-        mem.total_frames,
-        mem.total_frames >> 8,
-        mem::kernel_end()
-    );
-    let mut sys = System {
-        platform,
-        boot_mode: mode,
-        fdt_blob: blob,
-        bootargs: Vec::new(),
-        mem,
+    log::info!("kernel image ends at {:#x}", mem::kernel_end());
+    let mut sys = match System::new(platform, mode, blob) {
+        Ok(s) => s,
+        Err(e) => {
+            log::error!("{e}");
+            fatal("cannot set up memory and the hypervisor")
+        }
     };
     if let Some(args) = sys.platform.bootargs.clone() {
         apply_bootargs(&mut sys, &args);
@@ -101,7 +111,7 @@ fn fatal(msg: &str) -> ! {
 }
 
 fn looks_like_fdt(addr: u64) -> bool {
-    if addr == 0 || addr % 4 != 0 || addr > (1 << 40) {
+    if addr == 0 || !addr.is_multiple_of(4) || addr > (1 << 40) {
         return false;
     }
     // SAFETY: a non-zero, aligned r3 from the boot ROM points into RAM; reading 4
@@ -114,7 +124,8 @@ fn copy_fdt(addr: u64) -> Result<Vec<u8>, &'static str> {
     let ptr = addr as usize as *const u8;
     // SAFETY: `looks_like_fdt` saw the magic at `addr`; the header is 40 bytes of RAM.
     let header = unsafe { core::slice::from_raw_parts(ptr, 40) };
-    let size = devtree::fdt::total_size(header).map_err(|_| "r3 does not point at a device tree")?;
+    let size =
+        devtree::fdt::total_size(header).map_err(|_| "r3 does not point at a device tree")?;
     if !(40..=MAX_FDT).contains(&size) {
         return Err("device tree size out of range");
     }
@@ -127,7 +138,12 @@ fn copy_fdt(addr: u64) -> Result<Vec<u8>, &'static str> {
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     console::emergency_write(format_args!("\nKERNEL PANIC: {}\n", info.message()));
     if let Some(loc) = info.location() {
-        console::emergency_write(format_args!("  at {}:{}:{}\n", loc.file(), loc.line(), loc.column()));
+        console::emergency_write(format_args!(
+            "  at {}:{}:{}\n",
+            loc.file(),
+            loc.line(),
+            loc.column()
+        ));
     }
     exit::os_term("kernel panic")
 }

@@ -1,45 +1,32 @@
-//! H_PUT_TERM_CHAR / H_GET_TERM_CHAR on a vty unit.
+//! The vty through the shim's H_PUT_TERM_CHAR / H_GET_TERM_CHAR.
 
-use crate::arch::hvcall::hcall;
+use hcall::raw::sc1::Sc1;
+use hcall::term;
 
-const H_GET_TERM_CHAR: u64 = 0x54;
-const H_PUT_TERM_CHAR: u64 = 0x58;
-const H_BUSY: i64 = 1;
-
-fn pack(chunk: &[u8]) -> (u64, u64) {
-    let mut b = [0u8; 16];
-    b[..chunk.len()].copy_from_slice(chunk);
-    let hi = u64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
-    let lo = u64::from_be_bytes([b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]]);
-    (hi, lo)
+fn raw() -> Sc1 {
+    // SAFETY: the kernel runs in supervisor state under a PAPR hypervisor, the
+    // only requirement for making hcalls.
+    unsafe { Sc1::new() }
 }
 
-/// Writes `bytes` to the vty, 16 at a time, retrying while the hypervisor is busy.
+/// Writes `bytes` to the vty, retrying while the hypervisor is busy.
 pub fn put(unit: u32, bytes: &[u8]) {
-    for chunk in bytes.chunks(16) {
-        let (hi, lo) = pack(chunk);
-        let mut tries = 0u32;
-        loop {
-            let (rc, _) = hcall(
-                H_PUT_TERM_CHAR,
-                &[u64::from(unit), chunk.len() as u64, hi, lo],
-            );
-            if rc != H_BUSY || tries > 1_000_000 {
-                break;
+    let mut raw = raw();
+    let mut rest = bytes;
+    let mut busy = 0u32;
+    while !rest.is_empty() {
+        match term::put_term_chars(&mut raw, u64::from(unit), rest) {
+            Ok(n) => {
+                rest = &rest[n..];
+                busy = 0;
             }
-            tries += 1;
+            Err(e) if e.status.is_retryable() && busy < 1_000_000 => busy += 1,
+            Err(_) => return,
         }
     }
 }
 
 /// Reads up to 16 waiting bytes; returns how many were stored in `buf`.
 pub fn get(unit: u32, buf: &mut [u8; 16]) -> usize {
-    let (rc, out) = hcall(H_GET_TERM_CHAR, &[u64::from(unit)]);
-    if rc != 0 {
-        return 0;
-    }
-    let n = usize::try_from(out[0]).unwrap_or(0).min(16);
-    buf[..8].copy_from_slice(&out[1].to_be_bytes());
-    buf[8..].copy_from_slice(&out[2].to_be_bytes());
-    n
+    term::get_term_chars(&mut raw(), u64::from(unit), buf).unwrap_or(0)
 }

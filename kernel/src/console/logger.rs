@@ -18,7 +18,9 @@ impl Log for Logger {
             us / 1_000_000,
             us % 1_000_000,
             r.level(),
-            r.target().trim_start_matches("lpar_cmm::").trim_start_matches("kernel::"),
+            r.target()
+                .trim_start_matches("lpar_cmm::")
+                .trim_start_matches("kernel::"),
             r.args()
         ));
     }

@@ -71,11 +71,16 @@ pub fn release_logs() {
     let (text, dropped) = {
         let mut h = HELD.lock();
         h.on = false;
-        (core::mem::take(&mut h.text), core::mem::take(&mut h.dropped))
+        (
+            core::mem::take(&mut h.text),
+            core::mem::take(&mut h.dropped),
+        )
     };
     write_bytes(text.as_bytes());
     if dropped > 0 {
-        print(format_args!("[ (console: {dropped} held log lines dropped) ]\n"));
+        print(format_args!(
+            "[ (console: {dropped} held log lines dropped) ]\n"
+        ));
     }
 }
 

@@ -116,7 +116,9 @@ impl<'a> Fdt<'a> {
         let size_struct = if version >= 17 {
             h(9)?
         } else {
-            u32::try_from(total).unwrap_or(u32::MAX).saturating_sub(off_struct)
+            u32::try_from(total)
+                .unwrap_or(u32::MAX)
+                .saturating_sub(off_struct)
         };
         let block = |off: u32, len: u32| -> Result<&'a [u8], FdtError> {
             let start = usize::try_from(off).map_err(|_| FdtError::BadLayout)?;
@@ -150,7 +152,10 @@ impl<'a> Fdt<'a> {
     fn validate_reserved(&self) -> Result<(), FdtError> {
         let mut off = 0;
         loop {
-            let e = self.reserved.get(off..off + 16).ok_or(FdtError::BadLayout)?;
+            let e = self
+                .reserved
+                .get(off..off + 16)
+                .ok_or(FdtError::BadLayout)?;
             if e.iter().all(|&b| b == 0) {
                 return Ok(());
             }
@@ -450,7 +455,7 @@ impl<'a> Property<'a> {
 
     /// The value as big-endian u32 cells (None if the length is not a multiple of 4).
     pub fn cells(&self) -> Option<impl Iterator<Item = u32> + 'a> {
-        if self.value.len() % 4 != 0 {
+        if !self.value.len().is_multiple_of(4) {
             return None;
         }
         let v = self.value;

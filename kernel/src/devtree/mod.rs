@@ -1,7 +1,10 @@
-//! The device tree: a checked blob reader and the platform facts taken from it.
+//! The device tree: a checked blob reader, the platform facts taken from it, and
+//! a blob builder with the walk that flattens an Open Firmware tree into one.
 
 pub mod fdt;
+pub mod flatten;
 pub mod platform;
+pub mod writer;
 
 pub use fdt::{Fdt, FdtError};
 pub use platform::{gather, DmaWindow, MemRange, Platform, VDevice};

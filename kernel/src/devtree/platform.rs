@@ -29,15 +29,7 @@ pub struct Cpu {
 }
 
 /// A DMA window from `ibm,my-dma-window` (`<liobn offset(2 cells) size(2 cells)>`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct DmaWindow {
-    /// Logical I/O bus number.
-    pub liobn: u32,
-    /// First I/O bus address.
-    pub offset: u64,
-    /// Window size in bytes.
-    pub size: u64,
-}
+pub use cmm::vio::DmaWindow;
 
 /// A child of `/vdevice`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -86,12 +78,17 @@ pub struct Platform {
 impl Platform {
     /// The RTAS token called `name`.
     pub fn rtas_token(&self, name: &str) -> Option<u32> {
-        self.rtas_tokens.iter().find(|(n, _)| n == name).map(|&(_, t)| t)
+        self.rtas_tokens
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|&(_, t)| t)
     }
 
     /// Total bytes of RAM.
     pub fn ram_bytes(&self) -> u64 {
-        self.memory.iter().fold(0u64, |a, m| a.saturating_add(m.size))
+        self.memory
+            .iter()
+            .fold(0u64, |a, m| a.saturating_add(m.size))
     }
 }
 
@@ -122,7 +119,10 @@ pub fn gather(fdt: &Fdt<'_>) -> Platform {
     let root = fdt.root();
     let ac = cell_count(&root, "#address-cells", 2);
     let sc = cell_count(&root, "#size-cells", 1);
-    p.model = root.property("model").and_then(|m| m.as_str()).map(ToString::to_string);
+    p.model = root
+        .property("model")
+        .and_then(|m| m.as_str())
+        .map(ToString::to_string);
 
     for (base, size) in fdt.reserved_memory() {
         p.reserved.push(MemRange { base, size });
@@ -139,7 +139,11 @@ pub fn gather(fdt: &Fdt<'_>) -> Platform {
         };
         let entry = (ac + sc) * 4;
         if entry == 0 || reg.value.len() % entry != 0 {
-            p.problems.push(format!("{}: malformed reg ({} bytes)", node.name, reg.value.len()));
+            p.problems.push(format!(
+                "{}: malformed reg ({} bytes)",
+                node.name,
+                reg.value.len()
+            ));
             continue;
         }
         for i in 0..reg.value.len() / entry {
@@ -148,7 +152,9 @@ pub fn gather(fdt: &Fdt<'_>) -> Platform {
             match (base, size) {
                 (Some(base), Some(size)) if size > 0 => p.memory.push(MemRange { base, size }),
                 (Some(_), Some(_)) => {}
-                _ => p.problems.push(format!("{}: reg entry {i} does not fit 64 bits", node.name)),
+                _ => p
+                    .problems
+                    .push(format!("{}: reg entry {i} does not fit 64 bits", node.name)),
             }
         }
     }
@@ -187,13 +193,17 @@ pub fn gather(fdt: &Fdt<'_>) -> Platform {
         None => p.problems.push("no /cpus node".to_string()),
     }
     if p.timebase_hz.is_none() {
-        p.problems.push("no valid timebase-frequency on any CPU".to_string());
+        p.problems
+            .push("no valid timebase-frequency on any CPU".to_string());
     }
 
     // /chosen
     match fdt.find("/chosen") {
         Some(ch) => {
-            p.bootargs = ch.property("bootargs").and_then(|b| b.as_str()).map(ToString::to_string);
+            p.bootargs = ch
+                .property("bootargs")
+                .and_then(|b| b.as_str())
+                .map(ToString::to_string);
             p.stdout_path = ch
                 .property("stdout-path")
                 .or_else(|| ch.property("linux,stdout-path"))
@@ -214,8 +224,14 @@ pub fn gather(fdt: &Fdt<'_>) -> Platform {
                     p.rtas_tokens.push((prop.name.to_string(), v));
                 }
             }
-            if let Some(list) = rtas.property("ibm,hypertas-functions").and_then(|h| h.as_str_list()) {
-                p.hypertas = list.filter(|s| !s.is_empty()).map(ToString::to_string).collect();
+            if let Some(list) = rtas
+                .property("ibm,hypertas-functions")
+                .and_then(|h| h.as_str_list())
+            {
+                p.hypertas = list
+                    .filter(|s| !s.is_empty())
+                    .map(ToString::to_string)
+                    .collect();
             }
         }
         None => p.problems.push("no /rtas node".to_string()),
@@ -228,7 +244,8 @@ pub fn gather(fdt: &Fdt<'_>) -> Platform {
                 let unit = match d.property("reg").and_then(|r| r.as_u32()) {
                     Some(u) => u,
                     None => {
-                        p.problems.push(format!("{}: missing or malformed reg", d.name));
+                        p.problems
+                            .push(format!("{}: missing or malformed reg", d.name));
                         continue;
                     }
                 };
@@ -247,7 +264,11 @@ pub fn gather(fdt: &Fdt<'_>) -> Platform {
                     Some(w) if w.value.len() == 20 => {
                         let liobn = cells_value(&w, 0, 1).and_then(|v| u32::try_from(v).ok());
                         match (liobn, cells_value(&w, 1, 2), cells_value(&w, 3, 2)) {
-                            (Some(liobn), Some(offset), Some(size)) => Some(DmaWindow { liobn, offset, size }),
+                            (Some(liobn), Some(offset), Some(size)) => Some(DmaWindow {
+                                liobn,
+                                offset,
+                                size,
+                            }),
                             _ => None,
                         }
                     }

@@ -13,11 +13,12 @@ pub static COMMANDS: &[Command] = &[
     Command { name: "help", help: "help: list commands", run: help },
     Command { name: "version", help: "version: name, version, target, boot mode, hypervisor backend", run: version },
     Command { name: "meminfo", help: "meminfo: memory in /proc/meminfo style (kB)", run: meminfo },
-    Command { name: "devtree", help: "devtree: the facts taken from the device tree", run: devtree },
+    Command { name: "devtree", help: "devtree [dump]: the facts taken from the device tree; dump: the blob as `fdt: <hex>` lines", run: devtree },
     Command { name: "sleep", help: "sleep <ms>: let time pass while background work runs", run: sleep },
     Command { name: "echo", help: "echo <words>: print the words back", run: echo },
     Command { name: "poweroff", help: "poweroff: RTAS power-off (QEMU exits 0)", run: poweroff },
     Command { name: "panic", help: "panic: a deliberate kernel panic (ends in ibm,os-term)", run: panic },
+    Command { name: "time", help: "time <command...>: run a command and print how long it took (elapsed_us)", run: time },
     Command { name: "fault", help: "fault program: take a program interrupt (trap) to test the exception vectors", run: fault },
 ];
 
@@ -63,7 +64,14 @@ fn meminfo(sys: &mut System, args: &[&str]) -> CmdResult {
 }
 
 fn devtree(sys: &mut System, args: &[&str]) -> CmdResult {
-    no_args(args)?;
+    match args {
+        [] => {}
+        ["dump"] => {
+            dump_fdt(&sys.fdt_blob);
+            return Ok(());
+        }
+        _ => return Err("usage: devtree [dump]".to_string()),
+    }
     let p = &sys.platform;
     println!("ram_bytes: {}", p.ram_bytes());
     for m in &p.memory {
@@ -89,7 +97,10 @@ fn devtree(sys: &mut System, args: &[&str]) -> CmdResult {
                 "vdevice: {} unit={:x} compatible={} liobn={:#x} dma_offset={:#x} dma_size={:#x}",
                 d.name, d.unit, d.compatible, w.liobn, w.offset, w.size
             ),
-            None => println!("vdevice: {} unit={:x} compatible={}", d.name, d.unit, d.compatible),
+            None => println!(
+                "vdevice: {} unit={:x} compatible={}",
+                d.name, d.unit, d.compatible
+            ),
         }
     }
     for h in &p.hypertas {
@@ -97,6 +108,22 @@ fn devtree(sys: &mut System, args: &[&str]) -> CmdResult {
     }
     println!("fdt_bytes: {}", sys.fdt_blob.len());
     Ok(())
+}
+
+/// Prints the device tree blob as lines `fdt: <hex>` of 32 bytes each, then
+/// `fdt_bytes: N`, so a host tool can rebuild it (and decode it with `dtc`).
+fn dump_fdt(blob: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for chunk in blob.chunks(32) {
+        let mut line = [0u8; 64];
+        for (pair, b) in line.chunks_exact_mut(2).zip(chunk) {
+            pair[0] = HEX[usize::from(b >> 4)];
+            pair[1] = HEX[usize::from(b & 0xf)];
+        }
+        let used = chunk.len() * 2;
+        println!("fdt: {}", core::str::from_utf8(&line[..used]).unwrap_or(""));
+    }
+    println!("fdt_bytes: {}", blob.len());
 }
 
 fn sleep(sys: &mut System, args: &[&str]) -> CmdResult {
@@ -138,4 +165,14 @@ fn fault(_: &mut System, args: &[&str]) -> CmdResult {
         }
         _ => Err("usage: fault program".to_string()),
     }
+}
+
+fn time(sys: &mut System, args: &[&str]) -> CmdResult {
+    if args.is_empty() {
+        return Err("usage: time <command...>".to_string());
+    }
+    let t0 = clock::ticks();
+    let r = super::run_words(sys, args);
+    println!("elapsed_us: {}", clock::ticks_to_us(clock::ticks() - t0));
+    r
 }

@@ -2,6 +2,12 @@
 //! that runs while it waits for input.
 
 mod basic;
+mod bench;
+mod cmm;
+mod hv;
+mod out;
+mod report;
+mod vio;
 
 use alloc::collections::VecDeque;
 use alloc::string::String;
@@ -27,7 +33,14 @@ pub struct Command {
 
 /// Every command, in `help` order.
 fn commands() -> Vec<&'static [Command]> {
-    alloc::vec![basic::COMMANDS]
+    alloc::vec![
+        basic::COMMANDS,
+        cmm::COMMANDS,
+        hv::COMMANDS,
+        vio::COMMANDS,
+        report::COMMANDS,
+        bench::COMMANDS
+    ]
 }
 
 /// Finds a command by name.
@@ -35,21 +48,32 @@ fn lookup(name: &str) -> Option<&'static Command> {
     commands().into_iter().flatten().find(|c| c.name == name)
 }
 
+/// Runs the command `words` (name first) and returns its result, without the
+/// status line.
+pub fn run_words(sys: &mut System, words: &[&str]) -> CmdResult {
+    let Some((&name, args)) = words.split_first() else {
+        return Err(alloc::string::String::from("no command"));
+    };
+    match lookup(name) {
+        Some(c) => (c.run)(sys, args),
+        None => Err(alloc::format!("unknown command `{name}` (try `help`)")),
+    }
+}
+
 /// Runs one command line and prints its status line.
 pub fn execute(sys: &mut System, line: &str) {
     let words: Vec<&str> = line.split_ascii_whitespace().collect();
-    let Some((&name, args)) = words.split_first() else {
+    if words.is_empty() {
         return;
-    };
-    let result = match lookup(name) {
-        Some(c) => (c.run)(sys, args),
-        None => Err(alloc::format!("unknown command `{name}` (try `help`)")),
-    };
-    match result {
+    }
+    match run_words(sys, &words) {
         Ok(()) => println!("ok"),
         Err(e) => println!("error: {e}"),
     }
 }
+
+/// How long the idle loop waits between two empty polls of the console.
+const IDLE_POLL_US: u64 = 200;
 
 /// Reads lines forever, running background work while waiting for input.
 ///
@@ -73,6 +97,9 @@ pub fn run(sys: &mut System) -> ! {
             let n = hvterm::get(unit, &mut buf);
             if n == 0 {
                 sys.background();
+                // Leave the hypervisor alone for a moment: under QEMU, an hcall
+                // in a tight loop starves the thread that delivers console input.
+                crate::clock::spin_us(IDLE_POLL_US);
             } else {
                 input.extend(&buf[..n]);
             }

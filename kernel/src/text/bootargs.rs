@@ -18,7 +18,7 @@ pub fn parse(s: &str) -> BootArgs<'_> {
     for tok in s.split_ascii_whitespace() {
         match tok.split_once('=') {
             Some((k, v)) if !k.is_empty() && !v.is_empty() => out.pairs.push((k, v)),
-            Some((k, _)) if k.is_empty() => out.malformed.push((tok, "empty key".into())),
+            Some(("", _)) => out.malformed.push((tok, "empty key".into())),
             Some(_) => out.malformed.push((tok, "empty value".into())),
             None => out.malformed.push((tok, "expected key=value".into())),
         }

@@ -69,7 +69,10 @@ mod tests {
         assert_eq!(parse_number("0x"), Err(NumberError::Invalid));
         assert_eq!(parse_number("-1"), Err(NumberError::Invalid));
         assert_eq!(parse_number("12a"), Err(NumberError::Invalid));
-        assert_eq!(parse_number("18446744073709551616"), Err(NumberError::Overflow));
+        assert_eq!(
+            parse_number("18446744073709551616"),
+            Err(NumberError::Overflow)
+        );
     }
 
     #[test]

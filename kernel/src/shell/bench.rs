@@ -1,0 +1,169 @@
+//! In-guest benchmarks: `bench loan <n>` (loan, then return, n pages through the
+//! balloon) and `bench hcall <n>` (the 2n bare page-state calls the same work
+//! needs, made through the shim on the same kind of frames). Both print
+//! `pages: N` and `elapsed_ns: N`, so the balloon's own overhead is their ratio.
+
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use hcall::{Hypervisor, PageState};
+
+use super::out::number;
+use super::{CmdResult, Command};
+use crate::sys::System;
+use crate::{clock, println};
+
+/// The benchmark command.
+pub static COMMANDS: &[Command] = &[Command {
+    name: "bench",
+    help: "bench loan <n> | bench hcall <n>: in-guest benchmarks (pages, elapsed_ns)",
+    run: bench,
+}];
+
+fn bench(sys: &mut System, args: &[&str]) -> CmdResult {
+    match args {
+        ["loan", n] => loan(sys, number("<n>", n)?),
+        ["hcall", n] => hcalls(sys, number("<n>", n)?),
+        ["store", n] => stores(sys, number("<n>", n)?),
+        _ => Err(String::from("usage: bench loan <n> | bench hcall <n>")),
+    }
+}
+
+/// Drives the balloon to `target_bytes` loaned, timing only the balloon's rounds.
+fn drive(sys: &mut System, target_bytes: u64) -> Result<u64, String> {
+    let model = sys
+        .hv
+        .model()
+        .ok_or_else(|| String::from("bench loan steers the pool model; there is none here"))?;
+    model
+        .set_target(Some(target_bytes))
+        .map_err(|e| e.to_string())?;
+    let want = target_bytes / 4096;
+    let deadline = clock::now_us() + 60_000_000;
+    let mut ticks = 0u64;
+    while sys.mm.stats().loaned_pages != want {
+        if clock::now_us() > deadline {
+            return Err(String::from("the balloon did not reach the target in 60 s"));
+        }
+        let now = clock::now_us();
+        sys.hv.advance(now);
+        let t0 = clock::ticks();
+        let r = sys.mm.step(now / 1000, &mut sys.hv, &mut sys.mem);
+        let dt = clock::ticks() - t0;
+        if r.polled {
+            ticks += dt;
+        }
+        if let Some(why) = r.shortfall {
+            return Err(alloc::format!("loaning stopped short: {why}"));
+        }
+    }
+    Ok(ticks)
+}
+
+fn loan(sys: &mut System, n: u64) -> CmdResult {
+    if n == 0 {
+        return Err(String::from("<n> must be at least 1"));
+    }
+    let start_loaned = sys.mm.stats().loaned_pages;
+    let saved_delay = sys.mm.params().delay_ms().to_string();
+    let base = start_loaned * 4096;
+    let top = base
+        .checked_add(n.checked_mul(4096).ok_or("n too large")?)
+        .ok_or("n too large")?;
+    sys.mm
+        .set_param("delay_ms", "1", &mut sys.hv, &mut sys.mem)
+        .map_err(|e| e.to_string())?;
+    let up = drive(sys, top);
+    let down = up.as_ref().ok().map(|_| drive(sys, base));
+    let _ = sys
+        .mm
+        .set_param("delay_ms", &saved_delay, &mut sys.hv, &mut sys.mem);
+    let up = up?;
+    let down = down.unwrap_or(Ok(0))?;
+    let ns = clock::ticks_to_ns(up + down);
+    println!("pages: {n}");
+    println!("loan_ns: {}", clock::ticks_to_ns(up));
+    println!("return_ns: {}", clock::ticks_to_ns(down));
+    println!("elapsed_ns: {ns}");
+    println!("pages_per_sec: {}", per_sec(n, clock::ticks_to_ns(up)));
+    Ok(())
+}
+
+fn per_sec(n: u64, ns: u64) -> u64 {
+    if ns == 0 {
+        return 0;
+    }
+    u64::try_from(u128::from(n) * 1_000_000_000 / u128::from(ns)).unwrap_or(u64::MAX)
+}
+
+fn hcalls(sys: &mut System, n: u64) -> CmdResult {
+    if n == 0 {
+        return Err(String::from("<n> must be at least 1"));
+    }
+    let mut frames = Vec::new();
+    for _ in 0..n {
+        match sys.alloc_kernel_page() {
+            Some(a) => frames.push(a),
+            None => break,
+        }
+    }
+    let got = frames.len() as u64;
+    let t0 = clock::ticks();
+    let mut failures = 0u64;
+    for &a in &frames {
+        failures += u64::from(sys.hv.set_page_state(a, PageState::Loaned).is_err());
+    }
+    for &a in &frames {
+        failures += u64::from(sys.hv.set_page_state(a, PageState::Active).is_err());
+    }
+    let ticks = clock::ticks() - t0;
+    for a in frames {
+        let _ = sys.mm.free_page(a, &mut sys.hv);
+    }
+    if got < n {
+        return Err(alloc::format!("only {got} frames were free"));
+    }
+    println!("pages: {n}");
+    println!("hcalls: {}", 2 * n);
+    println!("failures: {failures}");
+    println!("elapsed_ns: {}", clock::ticks_to_ns(ticks));
+    Ok(())
+}
+
+/// Writes one frame `n` times, then `n` different frames once: tells per-store
+/// cost from first-touch cost under emulation.
+fn stores(sys: &mut System, n: u64) -> CmdResult {
+    use cmm::PageMemory;
+    let mut frames = Vec::new();
+    for _ in 0..n {
+        match sys.alloc_kernel_page() {
+            Some(a) => frames.push(a),
+            None => break,
+        }
+    }
+    let Some(&first) = frames.first() else {
+        return Err(String::from("no free frame"));
+    };
+    let t0 = clock::ticks();
+    for _ in 0..frames.len() {
+        sys.mem.zero(core::hint::black_box(first));
+    }
+    let same = clock::ticks() - t0;
+    let t0 = clock::ticks();
+    for &a in &frames {
+        sys.mem.zero(core::hint::black_box(a));
+    }
+    let many = clock::ticks() - t0;
+    let t0 = clock::ticks();
+    for &a in &frames {
+        sys.mem.zero(core::hint::black_box(a));
+    }
+    let again = clock::ticks() - t0;
+    println!("distinct_again_ns: {}", clock::ticks_to_ns(again));
+    for a in frames {
+        let _ = sys.mm.free_page(a, &mut sys.hv);
+    }
+    println!("pages: {n}");
+    println!("same_frame_ns: {}", clock::ticks_to_ns(same));
+    println!("distinct_frames_ns: {}", clock::ticks_to_ns(many));
+    Ok(())
+}

@@ -1,0 +1,136 @@
+//! Hypervisor commands: `hv` (the pool model), `mpp`, `lparcfg`.
+
+use alloc::string::{String, ToString};
+use hcall::{Hypervisor, Lparcfg, MppData, RetryPolicy};
+
+use super::out::{emit, number, size};
+use super::{CmdResult, Command};
+use crate::println;
+use crate::sys::System;
+
+/// The hypervisor commands.
+pub static COMMANDS: &[Command] = &[
+    Command { name: "hv", help: "hv [target <size> | auto | pool <size> | lpar add|set|del ... | fail <hcall> <count> <rc> | step [<n>] | step_us <n>]: the pool model", run: hv },
+    Command { name: "mpp", help: "mpp [weight <0-255> | entitle <size>]: H_GET_MPP decoded, or H_SET_MPP", run: mpp },
+    Command { name: "lparcfg", help: "lparcfg: the CMO lines of /proc/ppc64/lparcfg", run: lparcfg },
+];
+
+/// The timebase clock for the shim's retry policy.
+pub struct KernelClock;
+
+impl hcall::Clock for KernelClock {
+    fn now_us(&self) -> u64 {
+        crate::clock::now_us()
+    }
+    fn delay_us(&mut self, us: u64) {
+        crate::clock::spin_us(us);
+    }
+}
+
+/// H_GET_MPP under the retry policy.
+pub fn get_mpp(sys: &mut System) -> Result<MppData, String> {
+    let hv = &mut sys.hv;
+    RetryPolicy::default()
+        .run(&mut KernelClock, || hv.get_mpp())
+        .map_err(|e| e.to_string())
+}
+
+fn hv(sys: &mut System, args: &[&str]) -> CmdResult {
+    let model = sys
+        .hv
+        .model()
+        .ok_or_else(|| String::from("running on a real hypervisor: there is no model"))?;
+    let mut out = String::new();
+    let r = model.command(args, &mut out);
+    crate::print!("{out}");
+    r.map_err(|e| e.to_string())
+}
+
+fn mpp(sys: &mut System, args: &[&str]) -> CmdResult {
+    match args {
+        [] => {
+            let m = get_mpp(sys)?;
+            println!("entitled_mem: {}", m.entitled_mem);
+            match m.mapped_mem {
+                Some(v) => println!("mapped_mem: {v}"),
+                None => println!("mapped_mem: n/a"),
+            }
+            println!("group_num: {}", m.group_num);
+            println!("pool_num: {}", m.pool_num);
+            println!("mem_weight: {}", m.mem_weight);
+            println!("unallocated_mem_weight: {}", m.unallocated_mem_weight);
+            println!("unallocated_entitlement: {}", m.unallocated_entitlement);
+            match m.pool_size {
+                Some(v) => println!("pool_size: {v}"),
+                None => println!("pool_size: n/a"),
+            }
+            println!("loan_request: {}", m.loan_request);
+            println!("backing_mem: {}", m.backing_mem);
+            if let Ok(x) = sys.hv.get_mpp_x() {
+                println!("coalesced_bytes: {}", x.coalesced_bytes);
+                println!("pool_coalesced_bytes: {}", x.pool_coalesced_bytes);
+                println!("pool_purr_cycles: {}", x.pool_purr_cycles);
+                println!("pool_spurr_cycles: {}", x.pool_spurr_cycles);
+            }
+            Ok(())
+        }
+        ["weight", w] => {
+            let w = number("<weight>", w)?;
+            let w = u8::try_from(w).map_err(|_| String::from("weight must be 0-255"))?;
+            let cur = get_mpp(sys)?;
+            let out = sys
+                .hv
+                .set_mpp(cur.entitled_mem, w)
+                .map_err(|e| e.to_string())?;
+            println!("outcome: {}", outcome(out));
+            Ok(())
+        }
+        ["entitle", s] => {
+            let bytes = size("<size>", s)?;
+            if bytes % 4096 != 0 {
+                return Err(String::from("entitlement must be a multiple of 4 KiB"));
+            }
+            let cur = get_mpp(sys)?;
+            let out = sys
+                .vio
+                .set_entitlement(&mut sys.hv, bytes, cur.mem_weight)
+                .map_err(|e| e.to_string())?;
+            println!("outcome: {}", outcome(out));
+            println!("entitled: {}", sys.vio.stats().entitled);
+            Ok(())
+        }
+        _ => Err(String::from("usage: mpp [weight <0-255> | entitle <size>]")),
+    }
+}
+
+fn outcome(o: hcall::SetMppOutcome) -> &'static str {
+    match o {
+        hcall::SetMppOutcome::Set => "set",
+        hcall::SetMppOutcome::Constrained => "constrained",
+    }
+}
+
+/// Gathers what lparcfg prints.
+pub fn lparcfg_data(sys: &mut System) -> Lparcfg {
+    let mpp = get_mpp(sys).ok();
+    let mpp_x = if mpp.is_some() && sys.cmo.enabled() {
+        sys.hv.get_mpp_x().ok()
+    } else {
+        None
+    };
+    Lparcfg {
+        des_mem_mb: sys.des_mem_mb,
+        mpp,
+        mpp_x,
+        cmo: Some(sys.cmo),
+        faults: sys.hv.cmo_faults(),
+    }
+}
+
+fn lparcfg(sys: &mut System, args: &[&str]) -> CmdResult {
+    if !args.is_empty() {
+        return Err(String::from("usage: lparcfg"));
+    }
+    let data = lparcfg_data(sys);
+    emit(|w| data.render(w))
+}

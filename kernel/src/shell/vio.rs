@@ -1,0 +1,155 @@
+//! VIO commands: `vio`, `vio map`, `vio unmap`, `vio tce`, `vio desired`,
+//! `vio remove`, `vio probe`.
+
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use cmm::vio::{PageSource, TCE_PAGE_SIZE};
+use hcall::Hypervisor;
+
+use super::out::{emit, size};
+use super::{CmdResult, Command};
+use crate::println;
+use crate::sys::System;
+
+/// The VIO commands.
+pub static COMMANDS: &[Command] = &[Command {
+    name: "vio",
+    help: "vio [map <unit> <size> | unmap <unit> <id>|all | tce <unit> <id> | desired <unit> <size> | remove <unit> | probe <unit>]: VIO entitlement per device",
+    run: vio,
+}];
+
+const USAGE: &str =
+    "usage: vio [map <unit> <size> | unmap <unit> <id>|all | tce <unit> <id> | desired <unit> <size> | remove <unit> | probe <unit>]";
+
+/// Pages handed to a mapping: allocated beforehand from the frame allocator (with
+/// hints and the OOM chain), so the VIO code never needs the hypervisor twice.
+struct Pages {
+    given: Vec<u64>,
+    back: Vec<u64>,
+}
+
+impl PageSource for Pages {
+    fn alloc_page(&mut self) -> Option<u64> {
+        self.given.pop()
+    }
+    fn free_page(&mut self, addr: u64) {
+        self.back.push(addr);
+    }
+}
+
+/// Frees every page the VIO code handed back (or did not use).
+fn give_back(sys: &mut System, p: Pages) {
+    for addr in p.given.into_iter().chain(p.back) {
+        if let Err(e) = sys.mm.free_page(addr, &mut sys.hv) {
+            log::error!("vio: page {addr:#x} could not be freed: {e}");
+        }
+    }
+}
+
+fn vio(sys: &mut System, args: &[&str]) -> CmdResult {
+    match args {
+        [] => emit(|w| sys.vio.write_vio_rows(w)),
+        ["map", unit, sz] => map(sys, unit, sz),
+        ["unmap", unit, id] => unmap(sys, unit, id),
+        ["tce", unit, id] => tce(sys, unit, id),
+        ["desired", unit, sz] => {
+            let unit = sys.vio.resolve(unit).map_err(|e| e.to_string())?;
+            let bytes = size("<size>", sz)?;
+            sys.vio.set_desired(unit, bytes).map_err(|e| e.to_string())
+        }
+        ["remove", unit] => {
+            let unit = sys.vio.resolve(unit).map_err(|e| e.to_string())?;
+            sys.vio.remove(unit).map_err(|e| e.to_string())
+        }
+        ["probe", unit] => {
+            let unit = sys.vio.resolve(unit).map_err(|e| e.to_string())?;
+            sys.vio.probe(unit, None).map_err(|e| e.to_string())
+        }
+        _ => Err(USAGE.to_string()),
+    }
+}
+
+fn map(sys: &mut System, unit: &str, sz: &str) -> CmdResult {
+    let unit = sys.vio.resolve(unit).map_err(|e| e.to_string())?;
+    let bytes = size("<size>", sz)?;
+    let pages = bytes.div_ceil(TCE_PAGE_SIZE);
+    // Take the pages only when the charge can succeed; otherwise the mapping
+    // fails inside the VIO code (and counts) without touching memory.
+    let fits = sys
+        .vio
+        .accounting()
+        .available(unit)
+        .map(|a| pages.saturating_mul(TCE_PAGE_SIZE) <= a)
+        .unwrap_or(false);
+    let mut src = Pages {
+        given: Vec::new(),
+        back: Vec::new(),
+    };
+    if fits {
+        for _ in 0..pages {
+            match sys.alloc_kernel_page() {
+                Some(a) => src.given.push(a),
+                None => break,
+            }
+        }
+    }
+    let r = sys.vio.map(&mut sys.hv, &mut src, unit, bytes);
+    give_back(sys, src);
+    let id = r.map_err(|e| e.to_string())?;
+    println!("id: {id}");
+    Ok(())
+}
+
+fn unmap(sys: &mut System, unit: &str, id: &str) -> CmdResult {
+    let unit = sys.vio.resolve(unit).map_err(|e| e.to_string())?;
+    let mut back = Pages {
+        given: Vec::new(),
+        back: Vec::new(),
+    };
+    let r = match id {
+        "all" => sys
+            .vio
+            .unmap_all(&mut sys.hv, &mut back, unit)
+            .map(|n| n as u64),
+        id => {
+            let id = super::out::number("<id>", id)?;
+            sys.vio.unmap(&mut sys.hv, &mut back, unit, id).map(|()| 1)
+        }
+    };
+    give_back(sys, back);
+    let n = r.map_err(|e| e.to_string())?;
+    println!("unmapped: {n}");
+    Ok(())
+}
+
+fn tce(sys: &mut System, unit: &str, id: &str) -> CmdResult {
+    let unit = sys.vio.resolve(unit).map_err(|e| e.to_string())?;
+    let id = super::out::number("<id>", id)?;
+    let m = sys
+        .vio
+        .mappings()
+        .find(|m| m.id == id && m.unit == unit)
+        .cloned()
+        .ok_or_else(|| format!("no mapping {id} on {unit:x}"))?;
+    let liobn = sys
+        .vio
+        .device(unit)
+        .ok()
+        .and_then(|d| d.dma_window)
+        .map(|w| w.liobn)
+        .ok_or_else(|| String::from("device has no DMA window"))?;
+    let mut mismatches = 0u64;
+    for (i, &page) in m.pages.iter().enumerate() {
+        let ioba = m.ioba + (i as u64) * TCE_PAGE_SIZE;
+        let got = sys.hv.get_tce(liobn, ioba).map_err(|e| e.to_string())?;
+        let want = page | cmm::vio::TCE_READ_WRITE;
+        if got != want {
+            mismatches += 1;
+        }
+        println!("tce: ioba={ioba:#x} value={got:#x} page={page:#x}");
+    }
+    println!("pages: {}", m.pages.len());
+    println!("mismatches: {mismatches}");
+    Ok(())
+}
