@@ -58,17 +58,12 @@ const REMOVED: &[(&str, &str)] = &[
 /// phandles to the kernel's (the same node, found by path).
 const PHANDLE_REFS: &[&str] = &["phandle", "interrupt-parent", "interrupt-map"];
 
-/// Nodes and properties only the firmware has are not compared; for the record,
-/// SLOF adds `/aliases`, `/options`, `/openprom`, `/packages/*`, `/mmu`, disk
-/// nodes under v-scsi, `/chosen` instance handles (`stdout`, `stdin`, `mmu`,
-/// `memory`, `cpu`), `available` in `/memory@0` and `slof,from-fdt` everywhere;
-/// VOF adds `available`, `bootargs`, `stdout`, `stdin` and a `phandle` on every
-/// node (also in QEMU's dump, which is taken after VOF set up the tree).
-///
-/// `/rtas` properties that are not RTAS tokens but look like them (one cell):
-/// the firmware's `phandle` and SLOF's `slof,from-fdt`. The kernel's gather()
-/// still lists them as tokens, so they are set aside before comparing tokens.
-const RTAS_NON_TOKENS: &[&str] = &["phandle", "linux,phandle", "ibm,phandle", "slof,from-fdt"];
+// Nodes and properties only the firmware has are not compared; for the record,
+// SLOF adds `/aliases`, `/options`, `/openprom`, `/packages/*`, `/mmu`, disk
+// nodes under v-scsi, `/chosen` instance handles (`stdout`, `stdin`, `mmu`,
+// `memory`, `cpu`), `available` in `/memory@0` and `slof,from-fdt` everywhere;
+// VOF adds `available`, `bootargs`, `stdout`, `stdin` and a `phandle` on every
+// node (also in QEMU's dump, which is taken after VOF set up the tree).
 
 fn changed_why(path: &str, prop: &str) -> Option<&'static str> {
     CHANGED
@@ -156,9 +151,6 @@ fn facts(r: &Reply) -> BTreeMap<String, BTreeSet<String>> {
         };
         if key == "fdt_bytes" {
             continue; // the firmware's tree has more in it
-        }
-        if key == "rtas" && RTAS_NON_TOKENS.contains(&value.split(' ').next().unwrap_or("")) {
-            continue;
         }
         out.entry(key.to_string())
             .or_default()

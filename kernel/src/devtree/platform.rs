@@ -217,7 +217,13 @@ pub fn gather(fdt: &Fdt<'_>) -> Platform {
     match fdt.find("/rtas") {
         Some(rtas) => {
             for prop in rtas.properties() {
-                if prop.name.starts_with("rtas-") || prop.name.starts_with('#') {
+                // Sizes, cell counts, phandles and firmware bookkeeping
+                // (`slof,from-fdt`) are one-cell properties but not tokens.
+                if prop.name.starts_with("rtas-")
+                    || prop.name.starts_with('#')
+                    || prop.name.starts_with("slof,")
+                    || matches!(prop.name, "phandle" | "linux,phandle" | "ibm,phandle")
+                {
                     continue;
                 }
                 if let Some(v) = prop.as_u32() {
