@@ -43,9 +43,11 @@ impl Write for Counted<'_> {
     }
 }
 
-/// The `CMM Statistics:` rows of amsstat (Linux's parameters, then cmm0's files).
+/// The `CMM Statistics:` rows of amsstat: every parameter (the files `sysfs` lists
+/// under `/sys/module/cmm/parameters`, Linux's first), then cmm0's files. The real
+/// amsstat prints whatever that directory holds, so the two must list the same.
 pub fn write_amsstat_cmm(w: &mut dyn Write, mm: &Mm) -> fmt::Result {
-    for p in Param::LINUX {
+    for p in Param::ALL {
         write_amsstat_row(w, p.name(), mm.params().get(p))?;
     }
     for (name, kb) in cmm0_files(mm) {

@@ -7,6 +7,7 @@ use cmm::render::{
     write_amsstat_cmm, write_amsstat_meminfo, write_amsstat_row, write_cmm_rows, write_meminfo,
     write_sysfs, write_trace,
 };
+use cmm::Param;
 use cmm::Workload;
 use common::{Request, World};
 
@@ -55,18 +56,36 @@ fn amsstat_row_is_printf_4_30_30() {
 fn amsstat_cmm_rows() {
     let w = loaned_world();
     let s = text(|s| write_amsstat_cmm(s, &w.mm));
-    let rows: Vec<(&str, i64)> = s.lines().map(|l| row(l).unwrap()).collect();
+    // Every parameter (as sysfs lists them), Linux's five first, then cmm0's files.
+    let names: Vec<&str> = s
+        .lines()
+        .map(|l| l.trim_start().split(':').next().unwrap())
+        .collect();
     assert_eq!(
-        rows,
+        &names[..5],
+        ["disable", "debug", "min_mem_mb", "oom_kb", "delay"]
+    );
+    assert_eq!(names.len(), Param::ALL.len() + 3);
+    assert!(names.contains(&"policy") && names.contains(&"poison"));
+    let rows: Vec<(&str, i64)> = s.lines().filter_map(row).collect();
+    for want in [
+        ("disable", 0),
+        ("debug", 0),
+        ("min_mem_mb", 4),
+        ("oom_kb", 1024),
+        ("delay", 0),
+        ("loaned_kb", 400),
+        ("loaned_target_kb", 400),
+        ("oom_freed_kb", 0),
+    ] {
+        assert!(rows.contains(&want), "{want:?} missing in {rows:?}");
+    }
+    assert_eq!(
+        &rows[rows.len() - 3..],
         [
-            ("disable", 0),
-            ("debug", 0),
-            ("min_mem_mb", 4),
-            ("oom_kb", 1024),
-            ("delay", 0),
             ("loaned_kb", 400),
             ("loaned_target_kb", 400),
-            ("oom_freed_kb", 0),
+            ("oom_freed_kb", 0)
         ]
     );
 }

@@ -12,6 +12,7 @@
 //! Every wait has a deadline; a failure panics with the tail of the console
 //! transcript, so a failing test shows what the kernel said.
 
+pub mod amsstat;
 pub mod dts;
 pub mod fdt_dump;
 pub mod qemu;
