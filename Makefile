@@ -26,7 +26,7 @@ else
 $(error FIRMWARE must be bios, slof or vof)
 endif
 
-.PHONY: all setup kernel run test host-test lint fmt bench clean
+.PHONY: all setup kernel run test host-test lint fmt bench trace amsstat clean
 
 all: kernel
 
@@ -73,8 +73,19 @@ lint: setup
 fmt:
 	cargo fmt --all
 
+# In-guest benchmarks under QEMU, then the host benchmark of the balloon step.
 bench: kernel
 	cargo run -q -p lpar-cmm-tests --bin bench --release
+	cargo bench -q -p cmm --bench step
+
+# make trace SCENARIO=<name>: target/trace/<name>.svg and .csv (tests/scenarios/).
+SCENARIO ?= inflate_deflate
+trace: kernel
+	cargo run -q -p lpar-cmm-tests --bin trace -- $(SCENARIO)
+
+# The real powerpc-utils amsstat on a tree rebuilt from the kernel's output.
+amsstat: kernel
+	cargo run -q -p lpar-cmm-tests --bin amsstat
 
 clean:
 	cargo clean

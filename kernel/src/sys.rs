@@ -161,6 +161,9 @@ impl System {
     pub fn print_trace(&self, now_us: u64) {
         let mut line = String::new();
         let _ = cmm::render::write_trace(&mut line, now_us, &self.mm);
+        while line.ends_with('\n') {
+            line.pop();
+        }
         if let Some(m) = self.hv.model_ref() {
             let _ = core::fmt::Write::write_fmt(
                 &mut line,

@@ -17,6 +17,7 @@ pub mod dts;
 pub mod fdt_dump;
 pub mod qemu;
 pub mod reply;
+pub mod scenario;
 pub mod trace;
 
 pub use qemu::{Builder, Firmware, Qemu};

@@ -4,8 +4,9 @@
 //! The model holds a pool of physical memory shared by this partition ("self") and any
 //! number of named other partitions. Each partition has a logical memory size `L` (the
 //! most it can be given), an I/O entitlement `E` (the least), a memory weight and a
-//! demand `D`. Self's `L` is the RAM size; its demand is what it holds, `L − loaned`
-//! (the model counts loaned pages from the H_PAGE_INIT state changes it sees).
+//! demand `D`. Self's `L` is the RAM size and its demand is all of it: a guest
+//! takes back what the pool can give (the model counts loaned pages from the
+//! H_PAGE_INIT state changes it sees).
 //!
 //! Every time step (default [`DEFAULT_STEP_US`]):
 //! 1. Shares are recomputed (see [`distribute`]): each gets at least `E`, at most
@@ -19,9 +20,10 @@
 //!    neither loaned nor paged out) exceeds the pool, pages of self are paged out:
 //!    pages hinted Unused first, then Active ones; loaned pages never.
 //!
-//! Self's loan request (H_GET_MPP r9) is `(L − loaned) − allotment`, so it is 0 when
-//! all demand fits once allotments converge, rises no faster than the cap per step,
-//! and drops as soon as pages are loaned. In target mode ([`PoolModel::set_target`],
+//! Self's loan request (H_GET_MPP r9) is `(L − loaned) − allotment`, so once
+//! allotments converge it is 0 when all demand fits and nothing is loaned, and
+//! negative ("take this much back") when loaned memory fits in the pool again; it
+//! moves no faster than the cap per step, and drops as soon as pages are loaned. In target mode ([`PoolModel::set_target`],
 //! the analogue of Linux's `simulate_loan_target_kb`) it is `target − loaned`.
 //!
 //! Touching a paged-out page ([`crate::Hypervisor::note_access`]) is a CMO fault: it costs a
@@ -299,7 +301,7 @@ impl<R: RawHcall> PoolModel<R> {
     }
 
     fn recompute_shares(&mut self) {
-        self.me.demand = self.me.logical.saturating_sub(self.pages.loaned());
+        self.me.demand = self.me.logical;
         let claims: Vec<Claim> = self.lpars().map(Lpar::claim).collect();
         let shares = distribute::water_fill(self.pool, &claims);
         for (l, s) in self.lpars_mut().zip(shares) {
@@ -362,10 +364,10 @@ impl<R: RawHcall> PoolModel<R> {
         bytes(self.pool)
     }
 
-    /// This partition's view (name `self`; demand is `L − loaned`).
+    /// This partition's view (name `self`; its demand is `L`).
     pub fn self_view(&self) -> LparView<'_> {
         let mut v = self.me.view();
-        v.demand = bytes(self.me.logical.saturating_sub(self.pages.loaned()));
+        v.demand = bytes(self.me.logical);
         v
     }
 

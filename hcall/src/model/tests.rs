@@ -133,8 +133,9 @@ fn loaning_brings_the_request_to_zero_and_stops_paging() {
     }
     assert_eq!(m.loan_request_bytes(), 0);
     assert_eq!(m.loaned_bytes(), loaned * 4096);
-    // Demand now matches the share: self holds exactly its share.
-    assert_eq!(m.self_view().demand, m.self_view().share);
+    // Self now holds exactly its share.
+    let me = m.self_view();
+    assert_eq!(me.logical - m.loaned_bytes(), me.share);
     assert_eq!(m.paged_out_bytes(), 0);
     assert_eq!(m.stats().pages_paged_out, 0);
 }
@@ -218,9 +219,9 @@ fn target_mode_steers_the_loan() {
     ));
     m.set_target(None).unwrap();
     assert_eq!(m.mode(), LoanMode::Auto);
-    // Auto: the pool (= RAM) has room for everything; 2 MiB loaned may come back.
+    // Auto: the pool (= RAM) has room for everything; the 2 MiB loaned may come back.
     converge(&mut m);
-    assert_eq!(m.get_mpp().unwrap().loan_request, 0);
+    assert_eq!(m.get_mpp().unwrap().loan_request, -((2 * MIB) as i64));
 }
 
 #[test]
@@ -871,15 +872,17 @@ proptest! {
         }
 
         // Once allotments converge, the loan request is what self holds beyond its
-        // share, so it is 0 whenever all demand fits in the pool.
+        // share; when all demand fits in the pool, everything loaned may come back
+        // (so it is 0 when nothing is loaned).
         m.set_target(None).unwrap();
         converge(&mut m);
         check_invariants(&m)?;
         let me = m.self_view();
-        prop_assert_eq!(m.loan_request_bytes(), me.demand as i64 - me.share as i64);
+        let held = me.logical as i64 - m.loaned_bytes() as i64;
+        prop_assert_eq!(m.loan_request_bytes(), held - me.share as i64);
         let wants: u64 = m.lpars().map(|l| l.claim().want).sum();
-        if wants <= m.pool && me.demand >= me.entitled {
-            prop_assert_eq!(m.loan_request_bytes(), 0);
+        if wants <= m.pool {
+            prop_assert_eq!(m.loan_request_bytes(), -(m.loaned_bytes() as i64));
         }
         if wants > m.pool {
             // Over-committed: nothing of the pool is left idle.
