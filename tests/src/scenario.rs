@@ -78,7 +78,10 @@ pub fn parse(name: &str, text: &str) -> Result<Scenario, String> {
                 let mut w = rest.split_whitespace();
                 let check = w.next().ok_or(format!("line {}: expect what?", i + 1))?;
                 let value = match w.next() {
-                    Some(v) => Some(v.parse().map_err(|_| format!("line {}: bad number {v}", i + 1))?),
+                    Some(v) => Some(
+                        v.parse()
+                            .map_err(|_| format!("line {}: bad number {v}", i + 1))?,
+                    ),
                     None => None,
                 };
                 s.expects.push((check.to_string(), value));
@@ -168,7 +171,10 @@ pub fn check(s: &Scenario, o: &Outcome) -> Vec<String> {
             }
         };
         if !ok {
-            bad.push(format!("expect {check} {} failed", value.map(|v| v.to_string()).unwrap_or_default()));
+            bad.push(format!(
+                "expect {check} {} failed",
+                value.map(|v| v.to_string()).unwrap_or_default()
+            ));
         }
     }
     bad

@@ -8,7 +8,11 @@ fn run(name: &str) {
     let s = scenario::load(name).unwrap();
     let o = scenario::run(&s);
     let bad = scenario::check(&s, &o);
-    assert!(bad.is_empty(), "{name}: {bad:?}\nsamples: {:?}", o.samples.iter().map(|x| x.loaned_kb).collect::<Vec<_>>());
+    assert!(
+        bad.is_empty(),
+        "{name}: {bad:?}\nsamples: {:?}",
+        o.samples.iter().map(|x| x.loaned_kb).collect::<Vec<_>>()
+    );
     let dir = lpar_cmm_tests::workspace_root().join("target/trace");
     let (csv, svg) = scenario::write_outputs(&s, &o, &dir).unwrap();
     let csv = std::fs::read_to_string(csv).unwrap();
@@ -16,7 +20,13 @@ fn run(name: &str) {
     let text = std::fs::read_to_string(svg).unwrap();
     let doc = roxmltree::Document::parse(&text).expect("the SVG parses");
     assert_eq!(doc.root_element().tag_name().name(), "svg");
-    for label in ["loaned", "target", "free", "memory (MiB)", "time since the first sample (s)"] {
+    for label in [
+        "loaned",
+        "target",
+        "free",
+        "memory (MiB)",
+        "time since the first sample (s)",
+    ] {
         assert!(text.contains(label), "{name}: no {label:?} in the SVG");
     }
 }

@@ -10,7 +10,10 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(32768);
-    let mut vm = Qemu::builder().mem("512M").append("cmm.min_mem_mb=64").boot();
+    let mut vm = Qemu::builder()
+        .mem("512M")
+        .append("cmm.min_mem_mb=64")
+        .boot();
     let boot = vm.boot_time().map(|d| d.as_secs_f64()).unwrap_or(0.0);
     let loan = vm.ok(&format!("bench loan {pages}"));
     let hcall = vm.ok(&format!("bench hcall {pages}"));
@@ -24,7 +27,10 @@ fn main() {
     println!("loans_per_sec: {}", loan.get("pages_per_sec"));
     println!("hcall_elapsed_ns: {hcall_ns}");
     if hcall_ns > 0 {
-        println!("balloon_to_hcall_ratio: {:.2}", loan_ns as f64 / hcall_ns as f64);
+        println!(
+            "balloon_to_hcall_ratio: {:.2}",
+            loan_ns as f64 / hcall_ns as f64
+        );
     }
     let _ = vm.poweroff();
 }

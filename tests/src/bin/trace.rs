@@ -7,7 +7,10 @@ use lpar_cmm_tests::scenario;
 fn main() {
     let name = std::env::args().nth(1).unwrap_or_default();
     if name.is_empty() {
-        eprintln!("usage: trace <scenario>   (one of: {})", scenario::names().join(", "));
+        eprintln!(
+            "usage: trace <scenario>   (one of: {})",
+            scenario::names().join(", ")
+        );
         std::process::exit(2);
     }
     let s = match scenario::load(&name) {
@@ -20,7 +23,12 @@ fn main() {
     let o = scenario::run(&s);
     let dir = lpar_cmm_tests::workspace_root().join("target/trace");
     match scenario::write_outputs(&s, &o, &dir) {
-        Ok((csv, svg)) => println!("{} samples\n{}\n{}", o.samples.len(), csv.display(), svg.display()),
+        Ok((csv, svg)) => println!(
+            "{} samples\n{}\n{}",
+            o.samples.len(),
+            csv.display(),
+            svg.display()
+        ),
         Err(e) => {
             eprintln!("{e}");
             std::process::exit(1);
