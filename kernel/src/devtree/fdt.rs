@@ -8,13 +8,16 @@
 
 use core::fmt;
 
-const MAGIC: u32 = 0xd00d_feed;
-const TOKEN_BEGIN_NODE: u32 = 1;
-const TOKEN_END_NODE: u32 = 2;
-const TOKEN_PROP: u32 = 3;
+/// The blob's magic number.
+pub(crate) const MAGIC: u32 = 0xd00d_feed;
+/// Structure-block tokens.
+pub(crate) const TOKEN_BEGIN_NODE: u32 = 1;
+pub(crate) const TOKEN_END_NODE: u32 = 2;
+pub(crate) const TOKEN_PROP: u32 = 3;
 const TOKEN_NOP: u32 = 4;
-const TOKEN_END: u32 = 9;
-const HEADER_LEN: usize = 40;
+pub(crate) const TOKEN_END: u32 = 9;
+/// Bytes in the header (version 17).
+pub(crate) const HEADER_LEN: usize = 40;
 const MAX_DEPTH: usize = 64;
 
 /// Why a blob was refused.

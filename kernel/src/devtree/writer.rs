@@ -15,15 +15,11 @@ use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use core::fmt;
 
-const MAGIC: u32 = 0xd00d_feed;
+use super::fdt::{HEADER_LEN, MAGIC, TOKEN_BEGIN_NODE, TOKEN_END, TOKEN_END_NODE, TOKEN_PROP};
+
 const VERSION: u32 = 17;
 const LAST_COMPATIBLE: u32 = 16;
-const HEADER_LEN: usize = 40;
 const RESERVE_ENTRY: usize = 16;
-const TOKEN_BEGIN_NODE: u32 = 1;
-const TOKEN_END_NODE: u32 = 2;
-const TOKEN_PROP: u32 = 3;
-const TOKEN_END: u32 = 9;
 
 /// Why the builder refused an operation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
