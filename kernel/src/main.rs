@@ -18,6 +18,8 @@ mod clock;
 #[cfg(target_arch = "powerpc64")]
 mod console;
 #[cfg(target_arch = "powerpc64")]
+mod drivers;
+#[cfg(target_arch = "powerpc64")]
 mod exit;
 #[cfg(target_arch = "powerpc64")]
 mod heap;

@@ -79,6 +79,12 @@ impl System {
             .unwrap_or(0);
         let det = hv::detect(top).map_err(ToString::to_string)?;
         let mut hv = det.backend;
+        if hv.model_ref().is_some() {
+            if let Some(dev) = crate::drivers::virtio_balloon::probe(&platform) {
+                hv.attach_balloon(dev);
+                log::info!("virtio-balloon backs the pool model's loans (hv mode: host)");
+            }
+        }
         let mut mm = Mm::new(frames, Params::default());
         let failed = mm.hint_free_frames_unused(&mut hv);
         let c = mm.frames().counts();
@@ -146,6 +152,7 @@ impl System {
         let now_us = clock::now_us();
         self.hv.advance(now_us);
         let r = self.mm.step(now_us / 1000, &mut self.hv, &mut self.mem);
+        self.hv.balloon_sync();
         if r.shortfall_changed {
             match r.shortfall {
                 Some(why) => log::warn!("cmm: loaning stopped short: {why}"),
@@ -193,9 +200,9 @@ impl System {
                 .map_err(|e| e.to_string());
         }
         if let Some(h) = key.strip_prefix("hv.") {
-            let model = self.hv.model().ok_or_else(|| {
-                "hv.* needs the pool model (this platform has real CMO)".to_string()
-            })?;
+            if self.hv.model_ref().is_none() {
+                return Err("hv.* needs the pool model (this platform has real CMO)".to_string());
+            }
             let words: Vec<&str> = match h.split_once('.') {
                 Some(("lpar", name)) => {
                     let mut w = alloc::vec!["lpar", "add", name];
@@ -205,11 +212,12 @@ impl System {
                 _ => match h {
                     "target" | "pool" | "step_us" => alloc::vec![h, value],
                     "mode" if value == "auto" => alloc::vec!["auto"],
+                    "mode" if value == "host" => alloc::vec!["host"],
                     _ => return Err(alloc::format!("unknown parameter `{key}`")),
                 },
             };
             let mut sink = String::new();
-            return model.command(&words, &mut sink).map_err(|e| e.to_string());
+            return self.hv.model_command(&words, &mut sink);
         }
         if key == "log" {
             let level = match value {

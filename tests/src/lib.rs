@@ -16,6 +16,7 @@ pub mod amsstat;
 pub mod dts;
 pub mod fdt_dump;
 pub mod qemu;
+pub mod qmp;
 pub mod reply;
 pub mod scenario;
 pub mod trace;

@@ -84,6 +84,14 @@ impl Builder {
         ])
     }
 
+    /// A QMP monitor on the unix socket `path` (`-qmp unix:PATH,server=on,wait=off`).
+    pub fn qmp(self, path: &std::path::Path) -> Self {
+        self.args([
+            "-qmp".to_string(),
+            format!("unix:{},server=on,wait=off", path.display()),
+        ])
+    }
+
     /// Extra `-M pseries,...` options.
     pub fn machine_opt(mut self, o: &str) -> Self {
         self.machine_extra.push(o.into());
@@ -563,6 +571,22 @@ impl Qemu {
     pub fn poweroff(mut self) -> i32 {
         self.send(b"poweroff\r");
         self.wait_exit()
+    }
+
+    /// The QEMU process's id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// QEMU's resident set (`VmRSS` in `/proc/<pid>/status`), in KiB.
+    pub fn vm_rss_kb(&self) -> u64 {
+        let pid = self.pid().expect("QEMU is running");
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS in /proc/<pid>/status")
     }
 
     /// QEMU's stderr so far (complete only after exit).

@@ -46,6 +46,17 @@ pub struct VDevice {
     pub dma_window: Option<DmaWindow>,
 }
 
+/// A PCI host bridge (a `device_type = "pci"` node under the root).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Phb {
+    /// Node name (`pci@800000020000000`).
+    pub name: String,
+    /// The bridge's BUID (the first two cells of `reg`), for RTAS config access.
+    pub buid: u64,
+    /// Its I/O and memory windows, from `ranges`.
+    pub windows: Vec<crate::pci::Window>,
+}
+
 /// Everything the kernel takes from the tree.
 #[derive(Clone, Debug, Default)]
 pub struct Platform {
@@ -73,6 +84,8 @@ pub struct Platform {
     pub reserved: Vec<MemRange>,
     /// Problems found (missing or malformed properties), one line each.
     pub problems: Vec<String>,
+    /// PCI host bridges.
+    pub phbs: Vec<Phb>,
 }
 
 impl Platform {
@@ -299,6 +312,8 @@ pub fn gather(fdt: &Fdt<'_>) -> Platform {
         None => p.problems.push("no /vdevice node".to_string()),
     }
 
+    gather_phbs(&root, ac, &mut p);
+
     // The console: the vty named by stdout-path, else the first hvterm.
     let from_path = p.stdout_path.as_deref().and_then(|path| {
         let name = path.rsplit('/').next()?;
@@ -314,4 +329,44 @@ pub fn gather(fdt: &Fdt<'_>) -> Platform {
         p.problems.push("no vty device".to_string());
     }
     p
+}
+
+/// PCI host bridges: root children with `device_type = "pci"`, their BUID from
+/// `reg` and windows from `ranges` (`ac` is the root's `#address-cells`).
+fn gather_phbs(root: &Node<'_>, ac: usize, p: &mut Platform) {
+    for node in root.children() {
+        if node.property("device_type").and_then(|d| d.as_str()) != Some("pci") {
+            continue;
+        }
+        let buid = match node
+            .property("reg")
+            .map(|r| crate::pci::buid_from_reg(r.value))
+        {
+            Some(Ok(b)) => b,
+            Some(Err(e)) => {
+                p.problems.push(format!("{}: {e}", node.name));
+                continue;
+            }
+            None => {
+                p.problems.push(format!("{}: no reg", node.name));
+                continue;
+            }
+        };
+        let windows = match node
+            .property("ranges")
+            .map(|r| crate::pci::decode_ranges(r.value, ac))
+        {
+            Some(Ok(w)) => w,
+            Some(Err(e)) => {
+                p.problems.push(format!("{}: {e}", node.name));
+                Vec::new()
+            }
+            None => Vec::new(),
+        };
+        p.phbs.push(Phb {
+            name: node.name.to_string(),
+            buid,
+            windows,
+        });
+    }
 }

@@ -10,7 +10,7 @@ use crate::sys::System;
 
 /// The hypervisor commands.
 pub static COMMANDS: &[Command] = &[
-    Command { name: "hv", help: "hv [target <size> | auto | pool <size> | lpar add|set|del ... | fail <hcall> <count> <rc> | step [<n>] | step_us <n>]: the pool model", run: hv },
+    Command { name: "hv", help: "hv [target <size> | auto | host | pool <size> | lpar add|set|del ... | fail <hcall> <count> <rc> | step [<n>] | step_us <n>]: the pool model", run: hv },
     Command { name: "mpp", help: "mpp [weight <0-255> | entitle <size>]: H_GET_MPP decoded, or H_SET_MPP", run: mpp },
     Command { name: "lparcfg", help: "lparcfg: the CMO lines of /proc/ppc64/lparcfg", run: lparcfg },
 ];
@@ -36,14 +36,36 @@ pub fn get_mpp(sys: &mut System) -> Result<MppData, String> {
 }
 
 fn hv(sys: &mut System, args: &[&str]) -> CmdResult {
-    let model = sys
-        .hv
-        .model()
-        .ok_or_else(|| String::from("running on a real hypervisor: there is no model"))?;
     let mut out = String::new();
-    let r = model.command(args, &mut out);
+    let r = sys.hv.model_command(args, &mut out);
     crate::print!("{out}");
-    r.map_err(|e| e.to_string())
+    r?;
+    if args.is_empty() {
+        let (runs, pages) = loaned_runs(sys);
+        println!("loaned_whole_runs: {runs}");
+        println!("loaned_in_whole_runs: {pages}");
+    }
+    Ok(())
+}
+
+/// Loaned pages that sit in complete, 2 MiB-aligned runs of 512 (the host can
+/// free a whole huge page only for those): (runs, pages).
+fn loaned_runs(sys: &System) -> (u64, u64) {
+    let mut runs = 0u64;
+    let mut block = u64::MAX;
+    let mut count = 0u64;
+    let close = |count: u64| u64::from(count == cmm::units::FRAMES_PER_BLOCK);
+    for pfn in sys.mm.frames().iter(cmm::FrameSet::Loaned) {
+        let b = pfn / cmm::units::FRAMES_PER_BLOCK;
+        if b != block {
+            runs += close(count);
+            block = b;
+            count = 0;
+        }
+        count += 1;
+    }
+    runs += close(count);
+    (runs, runs * cmm::units::FRAMES_PER_BLOCK)
 }
 
 fn mpp(sys: &mut System, args: &[&str]) -> CmdResult {
