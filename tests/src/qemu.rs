@@ -519,6 +519,16 @@ impl Qemu {
         replies
     }
 
+    /// `cmm wait <ms>`: runs until the balloon has converged, which it must, and
+    /// returns the reply (rows `loaned_kb`, `loaned_target_kb`).
+    pub fn cmm_wait(&mut self, ms: u64) -> Reply {
+        let r = self.ok(&format!("cmm wait {ms}"));
+        if r.get("loaned_kb") != r.get("loaned_target_kb") {
+            self.fail(&format!("`cmm wait` did not converge:\n{}", r.text()));
+        }
+        r
+    }
+
     /// Sends a command that must succeed; fails with the transcript otherwise.
     pub fn ok(&mut self, line: &str) -> Reply {
         let r = self.cmd(line);

@@ -14,14 +14,7 @@ fn vm(extra: &str) -> Qemu {
 }
 
 fn wait(vm: &mut Qemu) -> Reply {
-    let r = vm.ok("cmm wait 30000");
-    assert_eq!(
-        r.get("loaned_kb"),
-        r.get("loaned_target_kb"),
-        "{}",
-        r.text()
-    );
-    r
+    vm.cmm_wait(30000)
 }
 
 /// Managed memory in KiB: MemTotal (which excludes loaned pages) + loaned.

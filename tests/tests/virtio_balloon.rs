@@ -28,14 +28,7 @@ fn qmp_path(tag: &str) -> PathBuf {
 }
 
 fn wait_loaned(vm: &mut Qemu) -> i64 {
-    let r = vm.ok("cmm wait 30000");
-    assert_eq!(
-        r.get("loaned_kb"),
-        r.get("loaned_target_kb"),
-        "{}",
-        r.text()
-    );
-    r.get("loaned_kb")
+    vm.cmm_wait(30000).get("loaned_kb")
 }
 
 /// Polls `cmm` until `loaned_kb` is `kb` (the host's target reaches the guest
