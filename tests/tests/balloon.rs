@@ -159,6 +159,11 @@ fn disable_returns_everything_and_stops_the_balloon() {
     );
     assert_eq!(vm.ok("hv").get("self_loaned"), 0);
     assert!(vm.err("cmm set disable 2").contains("disable"));
+    // A zero poll interval would be a busy loop: refused, nothing changed.
+    let before = vm.ok("cmm").get("delay_ms");
+    assert!(!vm.err("cmm set delay 0").is_empty());
+    assert!(!vm.err("cmm set delay_ms 0").is_empty());
+    assert_eq!(vm.ok("cmm").get("delay_ms"), before);
     vm.ok("cmm set disable 0");
     let r = wait(&mut vm);
     assert_eq!(r.get("loaned_kb"), 64 * 1024);
