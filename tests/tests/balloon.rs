@@ -286,3 +286,18 @@ fn random_targets_with_churn_and_poison_corrupt_nothing() {
     );
     assert_eq!(hv.get("loaned_touches"), 0, "a loaned page was touched");
 }
+
+/// Poison mode notices a loaned page that was written to.
+#[test]
+fn poison_mode_reports_a_written_loaned_page() {
+    let mut vm = vm("cmm.poison=1");
+    vm.ok("hv target 8M");
+    wait(&mut vm);
+    assert_eq!(vm.ok("verify").get("corrupt_pages"), 0);
+    vm.ok("fault loaned");
+    let r = vm.cmd("verify");
+    assert!(r.status.is_err(), "verify missed a written loaned page:\n{}", r.text());
+    assert!(r.get("corrupt_pages") >= 1);
+    assert!(r.get("poisoned_corrupt") >= 1);
+    assert!(vm.ok("cmm").get("poison_errors") >= 1);
+}

@@ -19,7 +19,7 @@ pub static COMMANDS: &[Command] = &[
     Command { name: "poweroff", help: "poweroff: RTAS power-off (QEMU exits 0)", run: poweroff },
     Command { name: "panic", help: "panic: a deliberate kernel panic (ends in ibm,os-term)", run: panic },
     Command { name: "time", help: "time <command...>: run a command and print how long it took (elapsed_us)", run: time },
-    Command { name: "fault", help: "fault program: take a program interrupt (trap) to test the exception vectors", run: fault },
+    Command { name: "fault", help: "fault program|loaned: take a program interrupt (tests the vectors); write into a loaned page (tests poison mode)", run: fault },
 ];
 
 fn no_args(args: &[&str]) -> CmdResult {
@@ -155,15 +155,31 @@ fn panic(_: &mut System, args: &[&str]) -> CmdResult {
     panic!("deliberate panic from the console")
 }
 
-fn fault(_: &mut System, args: &[&str]) -> CmdResult {
+fn fault(sys: &mut System, args: &[&str]) -> CmdResult {
     match args {
+        ["loaned"] => {
+            // A deliberate broken promise, for testing poison mode: write one word
+            // into the first loaned page, as buggy code using a loaned page would.
+            let pfn = sys
+                .mm
+                .frames()
+                .iter(cmm::FrameSet::Loaned)
+                .next()
+                .ok_or_else(|| "no page is loaned".to_string())?;
+            let addr = pfn * 4096;
+            // SAFETY: `addr` is a RAM frame the balloon owns (loaned); writing one
+            // word into it breaks only the CMO promise, which is the point here.
+            unsafe { core::ptr::write_volatile((addr as usize + 64) as *mut u64, 0xbad) };
+            println!("addr: {addr:#x}");
+            Ok(())
+        }
         ["program"] => {
             // SAFETY: `trap` raises a program interrupt, whose vector reports the
             // machine state and ends in os-term; nothing returns here.
             unsafe { core::arch::asm!("trap", options(nostack)) };
             Err("the trap returned".to_string())
         }
-        _ => Err("usage: fault program".to_string()),
+        _ => Err("usage: fault program|loaned".to_string()),
     }
 }
 
