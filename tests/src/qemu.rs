@@ -45,7 +45,7 @@ impl Default for Builder {
             machine_extra: Vec::new(),
             firmware: Firmware::BootRom,
             timeout: Duration::from_secs(300),
-            reply_timeout: Duration::from_secs(60),
+            reply_timeout: Duration::from_secs(120),
         }
     }
 }
