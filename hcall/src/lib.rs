@@ -11,6 +11,7 @@
 //! - [`retry`]: the one retry policy for busy returns.
 //! - [`sysparm`]: RTAS system parameters 44 (CMO) and 20 (`DesMem`).
 //! - [`lparcfg`]: the CMO lines of Linux's lparcfg.
+//! - [`units`]: numbers and sizes as the console writes them.
 //! - [`model`]: [`PoolModel`], a model of the PowerVM shared-memory pool that answers
 //!   the CMO hcalls on QEMU (which has none).
 #![cfg_attr(not(test), no_std)]
@@ -31,6 +32,7 @@ pub mod rtas;
 pub mod status;
 pub mod sysparm;
 pub mod term;
+pub mod units;
 
 pub use hypervisor::{CmoFaultStats, Hypervisor, SetMppOutcome};
 pub use lparcfg::Lparcfg;

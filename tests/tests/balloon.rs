@@ -296,7 +296,11 @@ fn poison_mode_reports_a_written_loaned_page() {
     assert_eq!(vm.ok("verify").get("corrupt_pages"), 0);
     vm.ok("fault loaned");
     let r = vm.cmd("verify");
-    assert!(r.status.is_err(), "verify missed a written loaned page:\n{}", r.text());
+    assert!(
+        r.status.is_err(),
+        "verify missed a written loaned page:\n{}",
+        r.text()
+    );
     assert!(r.get("corrupt_pages") >= 1);
     assert!(r.get("poisoned_corrupt") >= 1);
     assert!(vm.ok("cmm").get("poison_errors") >= 1);

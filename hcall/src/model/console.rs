@@ -18,30 +18,14 @@ const USAGE: &str = "hv [target <size> | auto | pool <size> | lpar add <name> me
 [weight=<n>] [demand=<size>] [entitled=<size>] | lpar set <name> key=value... | lpar del <name> \
 | fail <hcall> <count> <rc> | step [<n>] | step_us <n>]";
 
-/// Parses `<n>`: decimal, or hex with `0x`.
+/// Parses `<n>` (decimal or `0x` hex).
 pub fn parse_number(s: &str) -> Result<u64, ModelError> {
-    let bad = || ModelError::BadNumber(s.to_string());
-    let (digits, radix) = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        Some(h) => (h, 16),
-        None => (s, 10),
-    };
-    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
-        return Err(bad());
-    }
-    u64::from_str_radix(digits, radix).map_err(|_| bad())
+    crate::units::parse_number(s).map_err(|_| ModelError::BadNumber(s.to_string()))
 }
 
-/// Parses `<size>` in bytes: `<n>` with an optional `K`, `M` or `G` suffix.
+/// Parses `<size>` (a number with an optional `K`, `M` or `G` suffix).
 pub fn parse_size(s: &str) -> Result<u64, ModelError> {
-    let (body, shift) = match s.as_bytes().last() {
-        Some(b'K' | b'k') => (&s[..s.len() - 1], 10),
-        Some(b'M' | b'm') => (&s[..s.len() - 1], 20),
-        Some(b'G' | b'g') => (&s[..s.len() - 1], 30),
-        _ => (s, 0),
-    };
-    parse_number(body)?
-        .checked_mul(1u64 << shift)
-        .ok_or_else(|| ModelError::BadNumber(s.to_string()))
+    crate::units::parse_size(s).map_err(|_| ModelError::BadNumber(s.to_string()))
 }
 
 /// The `key=value` arguments of `hv lpar add/set`; sizes in bytes. The model checks
