@@ -156,7 +156,6 @@ pub struct BalloonState {
     pending: [u32; PFNS_PER_BUFFER],
     pending_len: usize,
     inflated: u32,
-    actual_stale: bool,
     stats: BalloonStats,
 }
 
@@ -178,7 +177,6 @@ impl BalloonState {
             pending: [0; PFNS_PER_BUFFER],
             pending_len: 0,
             inflated: 0,
-            actual_stale: false,
             stats: BalloonStats {
                 inflate_buffers: 0,
                 deflate_buffers: 0,
@@ -215,16 +213,11 @@ impl BalloonState {
         Ok(())
     }
 
-    /// Sends the pending inflate buffer, if any, and writes `actual` if it
-    /// changed since it was last written. The pages are dropped from the buffer
-    /// even when the device fails (they stay with the guest; the error is counted
-    /// and returned).
+    /// Sends the pending inflate buffer, if any, and writes `actual` after it.
+    /// The pages are dropped from the buffer even when the device fails (they
+    /// stay with the guest; the error is counted and returned).
     pub fn flush<T: BalloonTransport>(&mut self, t: &mut T) -> Result<(), T::Error> {
         if self.pending_len == 0 {
-            if self.actual_stale {
-                self.actual_stale = false;
-                t.write_actual(self.inflated);
-            }
             return Ok(());
         }
         let n = self.pending_len;
@@ -236,7 +229,6 @@ impl BalloonState {
                 self.inflated = self
                     .inflated
                     .saturating_add(u32::try_from(n).unwrap_or(u32::MAX));
-                self.actual_stale = false;
                 t.write_actual(self.inflated);
                 Ok(())
             }
@@ -248,10 +240,8 @@ impl BalloonState {
     }
 
     /// Takes `pfn` back before the guest reuses it: withdrawn from the pending
-    /// buffer if it has not been sent yet, else deflated now (one buffer).
-    /// `actual` is written by the next [`BalloonState::flush`] (a config write
-    /// costs the host more than the deflate itself), so a round of returns
-    /// updates it once.
+    /// buffer if it has not been sent yet, else deflated now (one buffer) and
+    /// `actual` written back at once.
     pub fn deflate<T: BalloonTransport>(&mut self, t: &mut T, pfn: u32) -> Result<(), T::Error> {
         if let Some(i) = self.pending[..self.pending_len]
             .iter()
@@ -267,7 +257,7 @@ impl BalloonState {
                 self.stats.deflate_buffers += 1;
                 self.stats.pages_deflated_total += 1;
                 self.inflated = self.inflated.saturating_sub(1);
-                self.actual_stale = true;
+                t.write_actual(self.inflated);
                 Ok(())
             }
             Err(e) => {
@@ -359,7 +349,11 @@ mod tests {
         b.deflate(&mut d, 10).unwrap();
         assert_eq!(d.buffers.last().unwrap(), &(Queue::Deflate, vec![10]));
         assert_eq!(b.inflated(), 255);
-        assert_eq!(*d.actual.last().unwrap(), 256, "actual waits for the flush");
+        assert_eq!(
+            *d.actual.last().unwrap(),
+            255,
+            "actual follows every deflate"
+        );
         b.flush(&mut d).unwrap();
         assert_eq!(*d.actual.last().unwrap(), 298);
         assert!(!d.held.contains(&280));

@@ -36,6 +36,8 @@ pub struct LegacyBalloon {
     io: usize,
     queues: [Vq; 2],
     pfns: usize,
+    /// What `actual` holds now (`None` before the first write).
+    actual: Option<u32>,
 }
 
 /// Why the device could not be used.
@@ -214,7 +216,12 @@ fn bring_up(bridge: &Bridge, f: &super::pci::Function) -> Result<LegacyBalloon, 
         (features, [a, b])
     };
     let pfns = alloc_pages(4096).ok_or("no memory for the PFN buffer")?;
-    let mut dev = LegacyBalloon { io, queues, pfns };
+    let mut dev = LegacyBalloon {
+        io,
+        queues,
+        pfns,
+        actual: None,
+    };
     dev.write_actual(0);
     log::info!(
         "virtio-balloon: legacy device at I/O {io:#x}, host features {features:#010x}, queues {}/{}, num_pages {}",
@@ -282,10 +289,17 @@ impl BalloonTransport for LegacyBalloon {
         Ok(())
     }
 
+    /// Writes `actual` byte by byte, only the bytes that changed: after one page
+    /// that is usually a single config write (each one is a trip to the host).
     fn write_actual(&mut self, pages: u32) {
+        let old = self.actual.map(u32::to_le_bytes);
         for (i, b) in pages.to_le_bytes().into_iter().enumerate() {
+            if old.is_some_and(|o| o[i] == b) {
+                continue;
+            }
             // SAFETY: a config byte of our device.
             unsafe { wr8(self.io + legacy::ACTUAL + i, b) };
         }
+        self.actual = Some(pages);
     }
 }
