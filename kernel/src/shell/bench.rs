@@ -85,6 +85,8 @@ fn loan(sys: &mut System, n: u64) -> CmdResult {
     println!("return_ns: {}", clock::ticks_to_ns(down));
     println!("elapsed_ns: {ns}");
     println!("pages_per_sec: {}", per_sec(n, clock::ticks_to_ns(up)));
+    println!("loan_ns_per_page: {}", clock::ticks_to_ns(up) / n);
+    println!("return_ns_per_page: {}", clock::ticks_to_ns(down) / n);
     Ok(())
 }
 

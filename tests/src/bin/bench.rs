@@ -25,6 +25,8 @@ fn main() {
     println!("return_ns: {}", loan.get("return_ns"));
     println!("balloon_elapsed_ns: {loan_ns}");
     println!("loans_per_sec: {}", loan.get("pages_per_sec"));
+    println!("loan_ns_per_page: {}", loan.get("loan_ns_per_page"));
+    println!("return_ns_per_page: {}", loan.get("return_ns_per_page"));
     println!("hcall_elapsed_ns: {hcall_ns}");
     if hcall_ns > 0 {
         println!(
