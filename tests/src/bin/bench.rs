@@ -35,4 +35,21 @@ fn main() {
         );
     }
     let _ = vm.poweroff();
+
+    // The same loan through the balloon with virtio-balloon backing the model:
+    // every loaned page goes to the host, every returned one comes back first.
+    let mut vm = Qemu::builder()
+        .mem("512M")
+        .args(["-device", "virtio-balloon-pci"])
+        .append("cmm.min_mem_mb=64 hv.mode=auto")
+        .boot();
+    let dev = vm.ok(&format!("bench loan {pages}"));
+    println!("device_loan_ns: {}", dev.get("loan_ns"));
+    println!("device_return_ns: {}", dev.get("return_ns"));
+    println!("device_loan_ns_per_page: {}", dev.get("loan_ns_per_page"));
+    println!(
+        "device_return_ns_per_page: {}",
+        dev.get("return_ns_per_page")
+    );
+    let _ = vm.poweroff();
 }
