@@ -2,7 +2,6 @@
 //! in `main.rs` uses. Nothing here touches hardware.
 //!
 //! - [`devtree`]: device tree reader and platform facts.
-//! - [`memmap`]: RAM minus reserved ranges.
 //! - [`pci`]: PHB `ranges`, BUIDs, configuration addresses, BAR sizing and placement.
 //! - [`virtio`]: the virtio-balloon protocol: queue layout, PFN batching, `actual`.
 //! - [`text`]: console line editing, command tokenising, size and boot-argument parsing.
@@ -11,7 +10,6 @@
 extern crate alloc;
 
 pub mod devtree;
-pub mod memmap;
 pub mod pci;
 pub mod text;
 pub mod virtio;

@@ -9,32 +9,13 @@
 #[cfg(target_arch = "powerpc64")]
 extern crate alloc;
 
+// Everything that touches hardware lives in `glue/` and is built for the target only;
+// the host-testable library is the `kernel` crate (`lib.rs`). The re-export keeps
+// `crate::console` and friends short inside the glue.
 #[cfg(target_arch = "powerpc64")]
-mod arch;
+mod glue;
 #[cfg(target_arch = "powerpc64")]
-mod boot;
-#[cfg(target_arch = "powerpc64")]
-mod clock;
-#[cfg(target_arch = "powerpc64")]
-mod console;
-#[cfg(target_arch = "powerpc64")]
-mod drivers;
-#[cfg(target_arch = "powerpc64")]
-mod exit;
-#[cfg(target_arch = "powerpc64")]
-mod heap;
-#[cfg(target_arch = "powerpc64")]
-mod hv;
-#[cfg(target_arch = "powerpc64")]
-mod mem;
-#[cfg(target_arch = "powerpc64")]
-mod of;
-#[cfg(target_arch = "powerpc64")]
-mod rtas;
-#[cfg(target_arch = "powerpc64")]
-mod shell;
-#[cfg(target_arch = "powerpc64")]
-mod sys;
+use glue::{arch, clock, console, drivers, exit, heap, hv, mem, of, rtas, shell, sys};
 
 #[cfg(not(target_arch = "powerpc64"))]
 fn main() {

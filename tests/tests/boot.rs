@@ -106,7 +106,7 @@ fn panic_exits_1_and_shows_the_location() {
     let t = vm.transcript();
     assert!(t.contains("KERNEL PANIC: deliberate panic"), "{t}");
     assert!(
-        t.contains("kernel/src/shell/"),
+        t.contains("kernel/src/glue/shell/"),
         "panic location missing:\n{t}"
     );
     assert!(vm.stderr().contains("OS terminated"), "{}", vm.stderr());

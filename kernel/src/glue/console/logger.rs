@@ -20,7 +20,8 @@ impl Log for Logger {
             r.level(),
             r.target()
                 .trim_start_matches("lpar_cmm::")
-                .trim_start_matches("kernel::"),
+                .trim_start_matches("kernel::")
+                .trim_start_matches("glue::"),
             r.args()
         ));
     }
