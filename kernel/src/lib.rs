@@ -2,6 +2,7 @@
 //! in `main.rs` uses. Nothing here touches hardware.
 //!
 //! - [`devtree`]: device tree reader and platform facts.
+//! - [`hv`]: CMO detection, the backend dispatch, the virtio-balloon decorator.
 //! - [`pci`]: PHB `ranges`, BUIDs, configuration addresses, BAR sizing and placement.
 //! - [`virtio`]: the virtio-balloon protocol: queue layout, PFN batching, `actual`.
 //! - [`text`]: console line editing, command tokenising, size and boot-argument parsing.
@@ -10,6 +11,7 @@
 extern crate alloc;
 
 pub mod devtree;
+pub mod hv;
 pub mod pci;
 pub mod text;
 pub mod virtio;

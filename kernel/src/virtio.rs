@@ -124,6 +124,8 @@ pub trait BalloonTransport {
     fn send(&mut self, queue: Queue, pfns: &[u32]) -> Result<(), Self::Error>;
     /// Writes the config field `actual` (pages the balloon holds).
     fn write_actual(&mut self, pages: u32);
+    /// Reads the config field `num_pages` (the pages the host asks for).
+    fn num_pages(&self) -> u32;
 }
 
 /// The balloon's counters.
@@ -306,6 +308,9 @@ mod tests {
         }
         fn write_actual(&mut self, pages: u32) {
             self.actual.push(pages);
+        }
+        fn num_pages(&self) -> u32 {
+            0
         }
     }
 

@@ -81,8 +81,13 @@ impl System {
         let mut hv = det.backend;
         if hv.model_ref().is_some() {
             if let Some(dev) = crate::drivers::virtio_balloon::probe(&platform) {
-                hv.attach_balloon(dev);
-                log::info!("virtio-balloon backs the pool model's loans (hv mode: host)");
+                hv = match hv.with_balloon(dev) {
+                    Ok(backed) => {
+                        log::info!("virtio-balloon backs the pool model's loans (hv mode: host)");
+                        backed
+                    }
+                    Err((unchanged, _)) => unchanged,
+                };
             }
         }
         let mut mm = Mm::new(frames, Params::default());

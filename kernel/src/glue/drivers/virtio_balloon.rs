@@ -232,18 +232,6 @@ fn bring_up(bridge: &Bridge, f: &super::pci::Function) -> Result<LegacyBalloon, 
     Ok(dev)
 }
 
-impl LegacyBalloon {
-    /// The host's request, `num_pages` (read byte by byte: the config is LE bytes).
-    pub fn num_pages(&self) -> u32 {
-        let mut b = [0u8; 4];
-        for (i, x) in b.iter_mut().enumerate() {
-            // SAFETY: a config byte of our device.
-            *x = unsafe { rd8(self.io + legacy::NUM_PAGES + i) };
-        }
-        u32::from_le_bytes(b)
-    }
-}
-
 impl BalloonTransport for LegacyBalloon {
     type Error = DeviceError;
 
@@ -301,5 +289,15 @@ impl BalloonTransport for LegacyBalloon {
             unsafe { wr8(self.io + legacy::ACTUAL + i, b) };
         }
         self.actual = Some(pages);
+    }
+
+    /// The host's request, `num_pages` (read byte by byte: the config is LE bytes).
+    fn num_pages(&self) -> u32 {
+        let mut b = [0u8; 4];
+        for (i, x) in b.iter_mut().enumerate() {
+            // SAFETY: a config byte of our device.
+            *x = unsafe { rd8(self.io + legacy::NUM_PAGES + i) };
+        }
+        u32::from_le_bytes(b)
     }
 }

@@ -1,0 +1,266 @@
+//! Dispatch: the one [`Hypervisor`] the kernel holds, whichever backend
+//! [`super::detect`] chose: real hcalls ([`Backend::Phyp`]), the pool model alone
+//! ([`Backend::Model`]), or the model backed by a virtio balloon
+//! ([`Backend::Backed`], the [`VirtioBacked`] decorator). Everything else sees the
+//! trait and cannot tell which it is; only the `hv` command and the main loop's
+//! device sync reach past it.
+
+use alloc::boxed::Box;
+use alloc::string::{String, ToString};
+use hcall::model::PoolModel;
+use hcall::{
+    CmoFaultStats, HcallError, Hypervisor, MppData, MppXData, PageState, Phyp, RawHcall,
+    SetMppOutcome,
+};
+
+use super::virtio_backed::{render_unbacked, VirtioBacked};
+use crate::virtio::BalloonTransport;
+
+/// The hypervisor the kernel talks to, over the raw hcall path `R`, with a
+/// balloon device of type `D` when one backs the model.
+pub enum Backend<R: RawHcall, D: BalloonTransport> {
+    /// Real CMO hcalls.
+    Phyp(Phyp<R>),
+    /// The pool model answering the CMO hcalls; the rest goes to `R`.
+    Model(Box<PoolModel<R>>),
+    /// The pool model, its loans really handed to the host by a virtio balloon.
+    Backed(Box<VirtioBacked<PoolModel<R>, D>>),
+}
+
+impl<R: RawHcall, D: BalloonTransport> Backend<R, D> {
+    /// The model, when there is one.
+    pub fn model(&mut self) -> Option<&mut PoolModel<R>> {
+        match self {
+            Backend::Phyp(_) => None,
+            Backend::Model(m) => Some(m),
+            Backend::Backed(b) => Some(b.inner_mut()),
+        }
+    }
+
+    /// The model, read-only.
+    pub fn model_ref(&self) -> Option<&PoolModel<R>> {
+        match self {
+            Backend::Phyp(_) => None,
+            Backend::Model(m) => Some(m),
+            Backend::Backed(b) => Some(b.inner()),
+        }
+    }
+
+    /// Puts the balloon `dev` behind the model, taking the target from the host.
+    /// Refused (the backend and the device come back unchanged) unless the backend
+    /// is the model alone.
+    pub fn with_balloon(self, dev: D) -> Result<Self, (Self, D)> {
+        match self {
+            Backend::Model(m) => Ok(Backend::Backed(Box::new(VirtioBacked::new(*m, dev)))),
+            other => Err((other, dev)),
+        }
+    }
+
+    /// Background work for the device (see [`VirtioBacked::sync`]); nothing
+    /// without one.
+    pub fn balloon_sync(&mut self) {
+        if let Backend::Backed(b) = self {
+            b.sync();
+        }
+    }
+
+    /// Runs `hv <words>`: `hv host` makes the host's `num_pages` the target;
+    /// `hv target`/`hv auto` give the model the target back; `hv` alone adds the
+    /// backing and the mode source to the model's rows.
+    pub fn model_command(&mut self, words: &[&str], out: &mut String) -> Result<(), String> {
+        match self {
+            Backend::Phyp(_) => Err(String::from(
+                "running on a real hypervisor: there is no model",
+            )),
+            Backend::Model(m) => {
+                if words == ["host"] {
+                    return Err(String::from("hv host needs a virtio-balloon device"));
+                }
+                m.command(words, out).map_err(|e| e.to_string())?;
+                if words.is_empty() {
+                    render_unbacked(out);
+                }
+                Ok(())
+            }
+            Backend::Backed(b) => {
+                if words == ["host"] {
+                    b.follow_host();
+                    return Ok(());
+                }
+                b.inner_mut()
+                    .command(words, out)
+                    .map_err(|e| e.to_string())?;
+                match words {
+                    [] => b.render(out),
+                    ["target", ..] | ["auto"] => b.follow_model(),
+                    _ => {}
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn inner(&mut self) -> &mut dyn Hypervisor {
+        match self {
+            Backend::Phyp(p) => p,
+            Backend::Model(m) => &mut **m,
+            Backend::Backed(b) => &mut **b,
+        }
+    }
+
+    fn inner_ref(&self) -> &dyn Hypervisor {
+        match self {
+            Backend::Phyp(p) => p,
+            Backend::Model(m) => &**m,
+            Backend::Backed(b) => &**b,
+        }
+    }
+}
+
+impl<R: RawHcall, D: BalloonTransport> Hypervisor for Backend<R, D> {
+    fn get_mpp(&mut self) -> Result<MppData, HcallError> {
+        self.inner().get_mpp()
+    }
+    fn get_mpp_x(&mut self) -> Result<MppXData, HcallError> {
+        self.inner().get_mpp_x()
+    }
+    fn set_mpp(&mut self, entitled: u64, weight: u8) -> Result<SetMppOutcome, HcallError> {
+        self.inner().set_mpp(entitled, weight)
+    }
+    fn set_page_state(&mut self, addr: u64, state: PageState) -> Result<(), HcallError> {
+        self.inner().set_page_state(addr, state)
+    }
+    fn zero_page(&mut self, addr: u64) -> Result<(), HcallError> {
+        self.inner().zero_page(addr)
+    }
+    fn put_tce(&mut self, liobn: u32, ioba: u64, tce: u64) -> Result<(), HcallError> {
+        self.inner().put_tce(liobn, ioba, tce)
+    }
+    fn get_tce(&mut self, liobn: u32, ioba: u64) -> Result<u64, HcallError> {
+        self.inner().get_tce(liobn, ioba)
+    }
+    fn note_access(&mut self, addr: u64) {
+        self.inner().note_access(addr)
+    }
+    fn backend_name(&self) -> &'static str {
+        self.inner_ref().backend_name()
+    }
+    fn cmo_faults(&self) -> CmoFaultStats {
+        self.inner_ref().cmo_faults()
+    }
+    fn advance(&mut self, now_us: u64) {
+        self.inner().advance(now_us)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::virtio::Queue;
+    use hcall::HStatus;
+
+    /// QEMU as the model sees it: no CMO hcall, everything else succeeds.
+    struct Qemu;
+    impl RawHcall for Qemu {
+        fn hcall(&mut self, opcode: u64, _: &[u64]) -> (HStatus, [u64; 9]) {
+            let st = if opcode == hcall::opcodes::H_GET_MPP {
+                HStatus::Function
+            } else {
+                HStatus::Success
+            };
+            (st, [0; 9])
+        }
+    }
+
+    /// A device that takes every buffer.
+    #[derive(Default)]
+    struct Dev {
+        inflated: u32,
+    }
+    impl BalloonTransport for Dev {
+        type Error = &'static str;
+        fn send(&mut self, q: Queue, pfns: &[u32]) -> Result<(), &'static str> {
+            let n = u32::try_from(pfns.len()).unwrap();
+            match q {
+                Queue::Inflate => self.inflated += n,
+                Queue::Deflate => self.inflated -= n,
+            }
+            Ok(())
+        }
+        fn write_actual(&mut self, _: u32) {}
+        fn num_pages(&self) -> u32 {
+            256
+        }
+    }
+
+    type B = Backend<Qemu, Dev>;
+
+    fn model() -> B {
+        Backend::Model(Box::new(PoolModel::new(Qemu, 64 << 20).unwrap()))
+    }
+
+    #[test]
+    fn the_balloon_goes_behind_the_model_only() {
+        let phyp: B = Backend::Phyp(Phyp::new(Qemu));
+        let Err((phyp, _)) = phyp.with_balloon(Dev::default()) else {
+            panic!("a real hypervisor took a balloon");
+        };
+        assert!(matches!(phyp, Backend::Phyp(_)));
+        let b = model().with_balloon(Dev::default()).ok().unwrap();
+        assert!(matches!(b, Backend::Backed(_)));
+        assert_eq!(b.backend_name(), "model");
+        let Err((b, _)) = b.with_balloon(Dev::default()) else {
+            panic!("a second balloon was taken");
+        };
+        assert!(b.model_ref().is_some());
+    }
+
+    #[test]
+    fn page_states_reach_the_device_through_the_dispatch() {
+        let mut b = model().with_balloon(Dev::default()).ok().unwrap();
+        for p in 0..256u64 {
+            b.set_page_state(0x10_0000 + p * 4096, PageState::Loaned)
+                .unwrap();
+        }
+        b.set_page_state(0x10_0000, PageState::Active).unwrap();
+        let Backend::Backed(d) = &b else {
+            panic!("not backed");
+        };
+        assert_eq!(d.device().inflated, 255);
+        assert_eq!(b.model_ref().unwrap().loaned_bytes(), 255 * 4096);
+    }
+
+    #[test]
+    fn hv_words_switch_the_target_source() {
+        let mut m = model();
+        let mut out = String::new();
+        assert_eq!(
+            m.model_command(&["host"], &mut out).unwrap_err(),
+            "hv host needs a virtio-balloon device"
+        );
+        m.model_command(&[], &mut out).unwrap();
+        assert!(out.contains("backing: none\n"));
+        let mut b = m.with_balloon(Dev::default()).ok().unwrap();
+        let rows = |b: &mut B| {
+            let mut out = String::new();
+            b.model_command(&[], &mut out).unwrap();
+            out
+        };
+        assert!(rows(&mut b).contains("mode_source: host\n"));
+        b.model_command(&["target", "1M"], &mut out).unwrap();
+        assert!(rows(&mut b).contains("mode_source: model\n"));
+        b.model_command(&["host"], &mut out).unwrap();
+        assert!(rows(&mut b).contains("mode_source: host\n"));
+        b.model_command(&["auto"], &mut out).unwrap();
+        assert!(rows(&mut b).contains("mode_source: model\n"));
+        // A refused command changes nothing, the source included.
+        b.model_command(&["host"], &mut out).unwrap();
+        assert!(b.model_command(&["target", "1T"], &mut out).is_err());
+        assert!(rows(&mut b).contains("mode_source: host\n"));
+        let mut p: B = Backend::Phyp(Phyp::new(Qemu));
+        assert!(p
+            .model_command(&[], &mut out)
+            .unwrap_err()
+            .contains("real hypervisor"));
+    }
+}

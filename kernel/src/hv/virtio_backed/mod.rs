@@ -1,0 +1,248 @@
+//! The virtio-balloon backing of the pool model, as a decorator around the
+//! [`Hypervisor`] trait: [`VirtioBacked`] wraps the model (any [`ModelledPool`])
+//! and a balloon device (any [`BalloonTransport`]) and answers every call as the
+//! model does, but a page the model accepts as loaned is handed to the device
+//! (inflate, batched 256 PFNs per buffer) and a page leaving the loaned state is
+//! taken back (deflate) before the call returns, so the kernel never reuses a page
+//! the host still holds. In host mode (`hv host`) the host's `num_pages` becomes
+//! the model's loan target, as the PowerVM hypervisor sets it on a real LPAR.
+//!
+//! A device that fails once is no longer used (logged once); the model's books
+//! stay right, only the host keeps the memory.
+
+use alloc::string::String;
+use core::fmt::{Display, Write};
+use hcall::model::PoolModel;
+use hcall::{
+    CmoFaultStats, HcallError, Hypervisor, ModelError, MppData, MppXData, PageState, RawHcall,
+    SetMppOutcome,
+};
+
+use crate::virtio::{host_target_bytes, pfn_of, BalloonState, BalloonTransport};
+
+#[cfg(test)]
+mod tests;
+
+/// What the decorator needs from the hypervisor model it wraps, beyond the
+/// [`Hypervisor`] calls.
+pub trait ModelledPool: Hypervisor {
+    /// Why the model refused a target.
+    type Error: Display;
+    /// The model holds the 4 KiB page at `addr` as loaned.
+    fn is_loaned(&self, addr: u64) -> bool;
+    /// This partition's logical memory in bytes (caps a host target).
+    fn logical_bytes(&self) -> u64;
+    /// Sets the loan target (`Some(bytes)`), or gives it back to the pool (`None`).
+    fn set_loan_target(&mut self, bytes: Option<u64>) -> Result<(), Self::Error>;
+}
+
+impl<R: RawHcall> ModelledPool for PoolModel<R> {
+    type Error = ModelError;
+    fn is_loaned(&self, addr: u64) -> bool {
+        matches!(self.page(addr), Some((PageState::Loaned, _)))
+    }
+    fn logical_bytes(&self) -> u64 {
+        self.self_view().logical
+    }
+    fn set_loan_target(&mut self, bytes: Option<u64>) -> Result<(), ModelError> {
+        self.set_target(bytes)
+    }
+}
+
+/// Where the model's loan target comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TargetSource {
+    /// The host's `num_pages` (`hv host`).
+    Host,
+    /// The model itself, or `hv target` / `hv auto`.
+    Model,
+}
+
+/// The model `H`, backed by the balloon device `D`.
+pub struct VirtioBacked<H, D> {
+    inner: H,
+    dev: D,
+    state: BalloonState,
+    source: TargetSource,
+    /// The last `num_pages` applied in host mode.
+    host_pages: Option<u32>,
+    /// The device failed once: it is no longer used.
+    broken: bool,
+}
+
+impl<H: ModelledPool, D: BalloonTransport> VirtioBacked<H, D> {
+    /// `inner` backed by `dev`, taking the target from the host.
+    pub fn new(inner: H, dev: D) -> Self {
+        VirtioBacked {
+            inner,
+            dev,
+            state: BalloonState::new(),
+            source: TargetSource::Host,
+            host_pages: None,
+            broken: false,
+        }
+    }
+
+    /// The model.
+    pub fn inner(&self) -> &H {
+        &self.inner
+    }
+
+    /// The model, to change it (its target source stays as it is).
+    pub fn inner_mut(&mut self) -> &mut H {
+        &mut self.inner
+    }
+
+    /// The device.
+    pub fn device(&self) -> &D {
+        &self.dev
+    }
+
+    /// Where the target comes from.
+    pub fn source(&self) -> TargetSource {
+        self.source
+    }
+
+    /// Takes the target from the host again (`hv host`); the next
+    /// [`VirtioBacked::sync`] applies the current `num_pages`.
+    pub fn follow_host(&mut self) {
+        self.source = TargetSource::Host;
+        self.host_pages = None;
+    }
+
+    /// The model's own target from now on (`hv target`, `hv auto`).
+    pub fn follow_model(&mut self) {
+        self.source = TargetSource::Model;
+    }
+
+    /// The device failed and is no longer used.
+    pub fn is_broken(&self) -> bool {
+        self.broken
+    }
+
+    /// The balloon protocol's state (`actual`, pending PFNs, counters).
+    pub fn balloon(&self) -> &BalloonState {
+        &self.state
+    }
+
+    fn check<E: Display>(&mut self, r: Result<(), E>) {
+        if let Err(e) = r {
+            log::error!("virtio-balloon: {e}; the device is no longer used");
+            self.broken = true;
+        }
+    }
+
+    /// Follows a page-state change the model accepted.
+    fn page_changed(&mut self, addr: u64, was_loaned: bool, state: PageState) {
+        if self.broken {
+            return;
+        }
+        let Ok(pfn) = pfn_of(addr) else {
+            return;
+        };
+        let r = match (was_loaned, state) {
+            (false, PageState::Loaned) => self.state.inflate(&mut self.dev, pfn),
+            (true, PageState::Active | PageState::Unused) => self.state.deflate(&mut self.dev, pfn),
+            _ => Ok(()),
+        };
+        self.check(r);
+    }
+
+    /// Sends the pending inflate buffer (so `actual` is current).
+    fn flush(&mut self) {
+        if !self.broken {
+            let r = self.state.flush(&mut self.dev);
+            self.check(r);
+        }
+    }
+
+    /// Background work: sends pending inflates, and in host mode applies a
+    /// changed `num_pages` as the model's target.
+    pub fn sync(&mut self) {
+        self.flush();
+        if self.source != TargetSource::Host || self.broken {
+            return;
+        }
+        let pages = self.dev.num_pages();
+        if self.host_pages == Some(pages) {
+            return;
+        }
+        self.host_pages = Some(pages);
+        let target = host_target_bytes(pages, self.inner.logical_bytes());
+        match self.inner.set_loan_target(Some(target)) {
+            Ok(()) => log::info!(
+                "virtio-balloon: the host asks for {pages} pages: loan target {} KiB",
+                target / 1024
+            ),
+            Err(e) => log::warn!("virtio-balloon: host target {target}: {e}"),
+        }
+    }
+
+    /// The `hv` rows about the backing: `backing`, `mode_source` and the
+    /// device's counters.
+    pub fn render(&self, out: &mut String) {
+        let st = self.state.stats();
+        let source = match self.source {
+            TargetSource::Host => "host",
+            TargetSource::Model => "model",
+        };
+        let _ = writeln!(out, "backing: virtio-balloon");
+        let _ = writeln!(out, "mode_source: {source}");
+        let _ = writeln!(out, "device_broken: {}", u8::from(self.broken));
+        let _ = writeln!(out, "device_num_pages: {}", self.dev.num_pages());
+        let _ = writeln!(out, "device_actual: {}", self.state.inflated());
+        let _ = writeln!(out, "device_pending: {}", self.state.pending());
+        let _ = writeln!(out, "device_inflate_buffers: {}", st.inflate_buffers);
+        let _ = writeln!(out, "device_deflate_buffers: {}", st.deflate_buffers);
+        let _ = writeln!(out, "device_pages_inflated: {}", st.pages_inflated_total);
+        let _ = writeln!(out, "device_pages_deflated: {}", st.pages_deflated_total);
+        let _ = writeln!(out, "device_pending_withdrawn: {}", st.pending_withdrawn);
+        let _ = writeln!(out, "device_errors: {}", st.errors);
+    }
+}
+
+/// The `hv` rows when nothing backs the model.
+pub fn render_unbacked(out: &mut String) {
+    let _ = writeln!(out, "backing: none");
+    let _ = writeln!(out, "mode_source: model");
+}
+
+impl<H: ModelledPool, D: BalloonTransport> Hypervisor for VirtioBacked<H, D> {
+    fn get_mpp(&mut self) -> Result<MppData, HcallError> {
+        self.inner.get_mpp()
+    }
+    fn get_mpp_x(&mut self) -> Result<MppXData, HcallError> {
+        self.inner.get_mpp_x()
+    }
+    fn set_mpp(&mut self, entitled: u64, weight: u8) -> Result<SetMppOutcome, HcallError> {
+        self.inner.set_mpp(entitled, weight)
+    }
+    fn set_page_state(&mut self, addr: u64, state: PageState) -> Result<(), HcallError> {
+        let was_loaned = self.inner.is_loaned(addr);
+        self.inner.set_page_state(addr, state)?;
+        self.page_changed(addr, was_loaned, state);
+        Ok(())
+    }
+    fn zero_page(&mut self, addr: u64) -> Result<(), HcallError> {
+        self.inner.zero_page(addr)
+    }
+    fn put_tce(&mut self, liobn: u32, ioba: u64, tce: u64) -> Result<(), HcallError> {
+        self.inner.put_tce(liobn, ioba, tce)
+    }
+    fn get_tce(&mut self, liobn: u32, ioba: u64) -> Result<u64, HcallError> {
+        self.inner.get_tce(liobn, ioba)
+    }
+    fn note_access(&mut self, addr: u64) {
+        self.inner.note_access(addr)
+    }
+    fn backend_name(&self) -> &'static str {
+        self.inner.backend_name()
+    }
+    fn cmo_faults(&self) -> CmoFaultStats {
+        self.inner.cmo_faults()
+    }
+    fn advance(&mut self, now_us: u64) {
+        self.flush();
+        self.inner.advance(now_us)
+    }
+}
