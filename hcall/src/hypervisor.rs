@@ -4,6 +4,15 @@
 //! on the target, fakes in host tests) and `model::PoolModel` (a model of the PowerVM
 //! shared-memory pool, used on QEMU, which has no CMO hcalls, and in host tests with
 //! failure injection). The trait is dyn-compatible.
+//!
+//! Page states also change in batches ([`Hypervisor::set_page_states`]): PAPR
+//! defines no batched H_PAGE_INIT, so the default (and `Phyp`) makes one call per
+//! page, in order, and stops at the first refusal; a backend that can batch (the
+//! model, a virtio-balloon backing) overrides it with the same outcome. A batch
+//! that stops part-way says how far it got ([`BatchError`]): exactly the pages
+//! before `done` changed state, none from `done` on.
+
+use core::fmt;
 
 use crate::mpp::{MppData, MppXData};
 use crate::page::PageState;
@@ -29,6 +38,22 @@ pub struct CmoFaultStats {
     pub fault_time_usec: u64,
 }
 
+/// A batch of page-state changes that stopped part-way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchError {
+    /// How many pages at the front of the batch changed state; the page at this
+    /// position was refused and it and every page after it are unchanged.
+    pub done: usize,
+    /// The refusal.
+    pub error: HcallError,
+}
+
+impl fmt::Display for BatchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} after {} pages of a batch", self.error, self.done)
+    }
+}
+
 /// The hypervisor as the balloon, the VIO accounting and the shell see it.
 ///
 /// Every method is one hcall (no retrying inside: callers wrap calls that may
@@ -45,6 +70,14 @@ pub trait Hypervisor {
 
     /// H_PAGE_INIT with a page-state change for the 4 KiB page at real address `addr`.
     fn set_page_state(&mut self, addr: u64, state: PageState) -> Result<(), HcallError>;
+
+    /// The same page-state change for every 4 KiB page in `addrs`, in order,
+    /// stopping at the first refusal (see [`BatchError`]). The default makes one
+    /// [`Hypervisor::set_page_state`] per page ([`set_each`]); a backend that can
+    /// batch overrides it and must keep that outcome.
+    fn set_page_states(&mut self, addrs: &[u64], state: PageState) -> Result<(), BatchError> {
+        set_each(self, addrs, state)
+    }
 
     /// H_PAGE_INIT(H_ZERO_PAGE) on the 4 KiB page at `addr`.
     fn zero_page(&mut self, addr: u64) -> Result<(), HcallError>;
@@ -73,6 +106,21 @@ pub trait Hypervisor {
     /// Lets the hypervisor model's time reach `now_us` (microseconds on the kernel's
     /// clock). A real hypervisor runs by itself, so the default does nothing.
     fn advance(&mut self, _now_us: u64) {}
+}
+
+/// One [`Hypervisor::set_page_state`] per page of `addrs`, in order, stopping at
+/// the first refusal: the default batch, also for backends that batch only some
+/// of the time.
+pub fn set_each<H: Hypervisor + ?Sized>(
+    hv: &mut H,
+    addrs: &[u64],
+    state: PageState,
+) -> Result<(), BatchError> {
+    for (done, &addr) in addrs.iter().enumerate() {
+        hv.set_page_state(addr, state)
+            .map_err(|error| BatchError { done, error })?;
+    }
+    Ok(())
 }
 
 /// Turns a raw status into `Ok(())` or an [`HcallError`] for `call`.

@@ -34,7 +34,7 @@ pub mod sysparm;
 pub mod term;
 pub mod units;
 
-pub use hypervisor::{CmoFaultStats, Hypervisor, SetMppOutcome};
+pub use hypervisor::{BatchError, CmoFaultStats, Hypervisor, SetMppOutcome};
 pub use lparcfg::Lparcfg;
 pub use model::{FailKind, ModelError, PoolModel};
 pub use mpp::{MppData, MppXData};

@@ -118,6 +118,37 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_is_one_h_page_init_per_page_stopping_at_a_refusal() {
+        let mut raw = Scripted::reply(HStatus::Success, [0; 9]);
+        raw.replies.push_back((HStatus::Success, [0; 9]));
+        raw.replies.push_back((HStatus::Hardware, [0; 9]));
+        let mut hv = Phyp::new(raw);
+        let e = hv
+            .set_page_states(&[0x1000, 0x2000, 0x3000, 0x4000], PageState::Loaned)
+            .unwrap_err();
+        assert_eq!(
+            e,
+            crate::BatchError {
+                done: 2,
+                error: HcallError {
+                    call: "H_PAGE_INIT",
+                    status: HStatus::Hardware
+                }
+            }
+        );
+        let calls: alloc::vec::Vec<_> = hv.raw().calls.iter().map(|c| (c.0, c.1[1])).collect();
+        assert_eq!(
+            calls,
+            [
+                (opcodes::H_PAGE_INIT, 0x1000),
+                (opcodes::H_PAGE_INIT, 0x2000),
+                (opcodes::H_PAGE_INIT, 0x3000)
+            ],
+            "no call after the refusal"
+        );
+    }
+
+    #[test]
     fn usable_as_a_trait_object() {
         let mut hv = Phyp::new(Scripted::default());
         let dynhv: &mut dyn Hypervisor = &mut hv;

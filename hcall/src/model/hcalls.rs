@@ -4,7 +4,7 @@
 use super::pages::Touch;
 use super::{bytes, FailKind, PoolModel, FAULT_LATENCY_US, GROUP_NUM, POOL_NUM};
 use crate::calls::{self, MPP_UNALLOCATED_ENTITLEMENT_MASK};
-use crate::hypervisor::{CmoFaultStats, Hypervisor, SetMppOutcome};
+use crate::hypervisor::{BatchError, CmoFaultStats, Hypervisor, SetMppOutcome};
 use crate::mpp::{MppData, MppXData};
 use crate::page::{PageState, PAGE_SIZE};
 use crate::raw::RawHcall;
@@ -136,6 +136,34 @@ impl<R: RawHcall> Hypervisor for PoolModel<R> {
             self.enforce_pool();
         }
         Ok(())
+    }
+
+    /// The batch in one pass: each page is checked (and an injected failure
+    /// consumed) as a single call would be, and stops the batch at the first
+    /// refusal; the pool is checked once at the end instead of after every page
+    /// that became resident (the same pages end up resident, loaned or out).
+    fn set_page_states(&mut self, addrs: &[u64], state: PageState) -> Result<(), BatchError> {
+        let mut resident = false;
+        let mut result = Ok(());
+        for (done, &addr) in addrs.iter().enumerate() {
+            let index = self.injected(FailKind::PageInit).and_then(|()| {
+                self.page_index(addr).ok_or(HcallError {
+                    call: "H_PAGE_INIT",
+                    status: HStatus::Parameter,
+                })
+            });
+            match index {
+                Ok(i) => resident |= self.pages.set_state(i, state),
+                Err(error) => {
+                    result = Err(BatchError { done, error });
+                    break;
+                }
+            }
+        }
+        if resident {
+            self.enforce_pool();
+        }
+        result
     }
 
     /// Passed through; a paged-out page that is zeroed is backed again (no fault).

@@ -39,6 +39,8 @@
 //! - `console`: the `hv` console command and the `name: value` state rows.
 //! - `hcalls`: the [`crate::Hypervisor`] implementation.
 
+#[cfg(test)]
+mod batch_tests;
 mod console;
 mod control;
 pub mod distribute;

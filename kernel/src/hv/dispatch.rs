@@ -9,8 +9,8 @@ use alloc::boxed::Box;
 use alloc::string::{String, ToString};
 use hcall::model::PoolModel;
 use hcall::{
-    CmoFaultStats, HcallError, Hypervisor, MppData, MppXData, PageState, Phyp, RawHcall,
-    SetMppOutcome,
+    BatchError, CmoFaultStats, HcallError, Hypervisor, MppData, MppXData, PageState, Phyp,
+    RawHcall, SetMppOutcome,
 };
 
 use super::virtio_backed::{render_unbacked, VirtioBacked};
@@ -129,6 +129,9 @@ impl<R: RawHcall, D: BalloonTransport> Hypervisor for Backend<R, D> {
     }
     fn set_page_state(&mut self, addr: u64, state: PageState) -> Result<(), HcallError> {
         self.inner().set_page_state(addr, state)
+    }
+    fn set_page_states(&mut self, addrs: &[u64], state: PageState) -> Result<(), BatchError> {
+        self.inner().set_page_states(addrs, state)
     }
     fn zero_page(&mut self, addr: u64) -> Result<(), HcallError> {
         self.inner().zero_page(addr)
