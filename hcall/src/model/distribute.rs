@@ -1,5 +1,7 @@
 //! The pool arithmetic of the model, pure: how the shared pool is divided (shares)
 //! and how each partition's backed memory (allotment) moves toward its share.
+//! The host pool manager (`pool/`, docs/pool-manager.md) divides its pool among
+//! QEMU guests with these same functions.
 //!
 //! All quantities are 4 KiB pages. Products go through u128; nothing overflows or
 //! panics for any input.

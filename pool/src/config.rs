@@ -1,0 +1,322 @@
+//! The manager's configuration file (TOML), checked before anything starts.
+//!
+//! ```toml
+//! pool = "768M"              # the shared pool (bytes, or K/M/G)
+//! tick_ms = 1000             # one policy tick (default 1000)
+//! headroom = "32M"           # added to a guest's used memory to make its demand
+//! uncooperative_after = 10   # ticks a guest may lag behind its target
+//!
+//! [[partition]]
+//! name = "web"
+//! logical = "512M"           # its RAM (QEMU -m): the most it can be given
+//! weight = 128               # 0-255 (default 128)
+//! entitled = "64M"           # I/O entitlement: the least it is given (default 64M)
+//! boot_args = "cmm.delay_ms=20"
+//! # qmp = "/run/web.sock"    # attach to a running QEMU instead of starting one
+//! ```
+//!
+//! Sizes are a number of bytes or a string with a `K`, `M` or `G` suffix, and must
+//! be whole 4 KiB pages. A configuration whose entitlements add up to more than
+//! the pool is refused ([`crate::policy::Policy::new`] checks it again).
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::policy::{Params, Spec, PAGE};
+
+/// Default tick.
+pub const DEFAULT_TICK_MS: u64 = 1000;
+/// Default I/O entitlement (the in-guest model's own default).
+pub const DEFAULT_ENTITLED: u64 = hcall::model::SELF_DEFAULT_ENTITLED;
+/// Default memory weight.
+pub const DEFAULT_WEIGHT: u8 = hcall::model::DEFAULT_WEIGHT;
+
+/// A size as written in the file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged)]
+enum Size {
+    Bytes(u64),
+    Text(String),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    pool: Size,
+    tick_ms: Option<u64>,
+    headroom: Option<Size>,
+    uncooperative_after: Option<u32>,
+    #[serde(default)]
+    partition: Vec<RawPartition>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPartition {
+    name: String,
+    logical: Size,
+    weight: Option<i64>,
+    entitled: Option<Size>,
+    boot_args: Option<String>,
+    qmp: Option<PathBuf>,
+}
+
+/// One partition of the configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartitionConfig {
+    /// Name (letters, digits, `-`, `_`; at most 32 bytes).
+    pub name: String,
+    /// Logical memory, bytes.
+    pub logical: u64,
+    /// Memory weight.
+    pub weight: u8,
+    /// I/O entitlement, bytes.
+    pub entitled: u64,
+    /// Boot arguments for a guest the manager starts.
+    pub boot_args: String,
+    /// The QMP socket of a running QEMU to attach to, instead of starting one.
+    pub qmp: Option<PathBuf>,
+}
+
+/// The whole configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Pool size, bytes.
+    pub pool: u64,
+    /// Tick, milliseconds.
+    pub tick_ms: u64,
+    /// Policy tunables.
+    pub params: Params,
+    /// The partitions, in file order.
+    pub partitions: Vec<PartitionConfig>,
+}
+
+/// Why a configuration is refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn err<T>(msg: String) -> Result<T, ConfigError> {
+    Err(ConfigError(msg))
+}
+
+fn size(what: &str, s: &Size) -> Result<u64, ConfigError> {
+    let bytes = match s {
+        Size::Bytes(b) => *b,
+        Size::Text(t) => match hcall::units::parse_size(t.trim()) {
+            Ok(b) => b,
+            Err(e) => return err(format!("{what}: `{t}`: {e}")),
+        },
+    };
+    if bytes % PAGE != 0 {
+        return err(format!(
+            "{what}: {bytes} is not a whole number of 4 KiB pages"
+        ));
+    }
+    Ok(bytes)
+}
+
+fn valid_name(n: &str) -> bool {
+    !n.is_empty()
+        && n.len() <= hcall::model::MAX_NAME_LEN
+        && n.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+impl Config {
+    /// Reads and checks a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+        Config::parse(&text).map_err(|e| ConfigError(format!("{}: {}", path.display(), e.0)))
+    }
+
+    /// Parses and checks a configuration's text.
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError(e.to_string()))?;
+        let pool = size("pool", &raw.pool)?;
+        let tick_ms = raw.tick_ms.unwrap_or(DEFAULT_TICK_MS);
+        if tick_ms == 0 {
+            return err("tick_ms: must be at least 1".into());
+        }
+        let mut params = Params::default();
+        if let Some(h) = &raw.headroom {
+            params.headroom = size("headroom", h)? / PAGE;
+        }
+        if let Some(u) = raw.uncooperative_after {
+            params.uncooperative_after = u;
+        }
+        if raw.partition.is_empty() {
+            return err("no [[partition]]".into());
+        }
+        let mut partitions = Vec::with_capacity(raw.partition.len());
+        for p in &raw.partition {
+            let n = &p.name;
+            if !valid_name(n) {
+                return err(format!(
+                    "partition name `{n}`: use 1-32 letters, digits, `-` or `_`"
+                ));
+            }
+            let logical = size(&format!("partition {n}: logical"), &p.logical)?;
+            if logical == 0 {
+                return err(format!("partition {n}: logical memory is 0"));
+            }
+            let weight = match p.weight {
+                None => DEFAULT_WEIGHT,
+                Some(w) => match u8::try_from(w) {
+                    Ok(w) => w,
+                    Err(_) => return err(format!("partition {n}: weight {w} is not 0-255")),
+                },
+            };
+            let entitled = match &p.entitled {
+                Some(e) => size(&format!("partition {n}: entitled"), e)?,
+                None => DEFAULT_ENTITLED.min(logical),
+            };
+            if entitled > logical {
+                return err(format!(
+                    "partition {n}: entitled {} MiB is above its logical memory {} MiB",
+                    entitled >> 20,
+                    logical >> 20
+                ));
+            }
+            if partitions.iter().any(|q: &PartitionConfig| &q.name == n) {
+                return err(format!("partition {n} is defined twice"));
+            }
+            partitions.push(PartitionConfig {
+                name: n.clone(),
+                logical,
+                weight,
+                entitled,
+                boot_args: p.boot_args.clone().unwrap_or_default(),
+                qmp: p.qmp.clone(),
+            });
+        }
+        let entitled: u64 = partitions.iter().map(|p| p.entitled).sum();
+        if entitled > pool {
+            return err(format!(
+                "the I/O entitlements add up to {} MiB, more than the pool's {} MiB",
+                entitled >> 20,
+                pool >> 20
+            ));
+        }
+        Ok(Config {
+            pool,
+            tick_ms,
+            params,
+            partitions,
+        })
+    }
+
+    /// The partitions as the policy sees them (pages).
+    pub fn specs(&self) -> Vec<Spec> {
+        self.partitions
+            .iter()
+            .map(|p| Spec {
+                name: p.name.clone(),
+                logical: p.logical / PAGE,
+                entitled: p.entitled / PAGE,
+                weight: p.weight,
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+pool = "768M"
+tick_ms = 200
+headroom = 16777216
+[[partition]]
+name = "a"
+logical = "512M"
+weight = 200
+entitled = "32M"
+boot_args = "cmm.delay_ms=20"
+[[partition]]
+name = "b-2"
+logical = 536870912
+"#;
+
+    #[test]
+    fn parses_sizes_defaults_and_order() {
+        let c = Config::parse(GOOD).unwrap();
+        assert_eq!(c.pool, 768 << 20);
+        assert_eq!(c.tick_ms, 200);
+        assert_eq!(c.params.headroom, 4096);
+        assert_eq!(c.params.uncooperative_after, 10);
+        assert_eq!(c.partitions[0].weight, 200);
+        assert_eq!(c.partitions[0].entitled, 32 << 20);
+        assert_eq!(c.partitions[0].boot_args, "cmm.delay_ms=20");
+        assert_eq!(c.partitions[1].name, "b-2");
+        assert_eq!(c.partitions[1].weight, 128);
+        assert_eq!(c.partitions[1].entitled, 64 << 20);
+        assert_eq!(c.partitions[1].qmp, None);
+        assert_eq!(c.specs()[0].logical, 131072);
+        let d = Config::parse("pool = \"1G\"\n[[partition]]\nname = \"x\"\nlogical = \"256M\"\n")
+            .unwrap();
+        assert_eq!(d.tick_ms, DEFAULT_TICK_MS);
+    }
+
+    fn refused(text: &str, needle: &str) {
+        match Config::parse(text) {
+            Ok(c) => panic!("accepted: {c:?}"),
+            Err(e) => assert!(e.0.contains(needle), "`{e}` lacks `{needle}`"),
+        }
+    }
+
+    #[test]
+    fn refuses_bad_files() {
+        let p = "[[partition]]\nname = \"a\"\nlogical = \"256M\"\n";
+        refused(&format!("pool = \"100M\"\n{p}{p}"), "defined twice");
+        refused(
+            &format!("pool = \"100M\"\n{}", p.replace("256M", "12345")),
+            "4 KiB",
+        );
+        refused(&format!("pool = \"10Q\"\n{p}"), "pool");
+        refused(&format!("pool = \"1G\"\nbogus = 1\n{p}"), "bogus");
+        refused("pool = \"1G\"\n", "no [[partition]]");
+        refused(&format!("pool = \"1G\"\ntick_ms = 0\n{p}"), "tick_ms");
+        refused(&format!("pool = \"1G\"\n{p}weight = 256\n"), "weight 256");
+        refused(&format!("pool = \"1G\"\n{p}weight = -1\n"), "weight -1");
+        refused(
+            &format!("pool = \"1G\"\n{p}entitled = \"512M\"\n"),
+            "above its logical",
+        );
+        refused(
+            &format!("pool = \"1G\"\n{}", p.replace("\"a\"", "\"a b\"")),
+            "name",
+        );
+        refused(
+            &format!("pool = \"1G\"\n{}", p.replace("\"a\"", "\"\"")),
+            "name",
+        );
+    }
+
+    #[test]
+    fn refuses_entitlements_beyond_the_pool() {
+        let text = r#"
+pool = "100M"
+[[partition]]
+name = "a"
+logical = "512M"
+[[partition]]
+name = "b"
+logical = "512M"
+"#;
+        refused(
+            text,
+            "the I/O entitlements add up to 128 MiB, more than the pool's 100 MiB",
+        );
+    }
+}
