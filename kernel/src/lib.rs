@@ -5,6 +5,7 @@
 //! - [`hv`]: CMO detection, the backend dispatch, the virtio-balloon decorator.
 //! - [`pci`]: PHB `ranges`, BUIDs, configuration addresses, BAR sizing and placement.
 //! - [`virtio`]: the virtio-balloon protocol: queue layout, PFN batching, `actual`.
+//! - [`shell`]: the command table, typed commands parsed from a console line, `help`.
 //! - [`text`]: console line editing, command tokenising, size and boot-argument parsing.
 #![cfg_attr(not(test), no_std)]
 
@@ -13,5 +14,6 @@ extern crate alloc;
 pub mod devtree;
 pub mod hv;
 pub mod pci;
+pub mod shell;
 pub mod text;
 pub mod virtio;

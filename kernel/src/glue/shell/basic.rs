@@ -3,43 +3,22 @@
 
 use alloc::string::ToString;
 
-use super::{CmdResult, Command};
+use kernel::shell::{Command, FaultKind};
+
+use super::CmdResult;
 use crate::sys::System;
 use crate::{clock, exit, println};
-use kernel::text::parse_number;
 
-/// The basic commands.
-pub static COMMANDS: &[Command] = &[
-    Command { name: "help", help: "help: list commands", run: help },
-    Command { name: "version", help: "version: name, version, target, boot mode, hypervisor backend", run: version },
-    Command { name: "meminfo", help: "meminfo: memory in /proc/meminfo style (kB)", run: meminfo },
-    Command { name: "devtree", help: "devtree [dump]: the facts taken from the device tree; dump: the blob as `fdt: <hex>` lines", run: devtree },
-    Command { name: "sleep", help: "sleep <ms>: let time pass while background work runs", run: sleep },
-    Command { name: "echo", help: "echo <words>: print the words back", run: echo },
-    Command { name: "poweroff", help: "poweroff: RTAS power-off (QEMU exits 0)", run: poweroff },
-    Command { name: "panic", help: "panic: a deliberate kernel panic (ends in ibm,os-term)", run: panic },
-    Command { name: "time", help: "time <command...>: run a command and print how long it took (elapsed_us)", run: time },
-    Command { name: "fault", help: "fault program|loaned: take a program interrupt (tests the vectors); write into a loaned page (tests poison mode)", run: fault },
-];
-
-fn no_args(args: &[&str]) -> CmdResult {
-    if args.is_empty() {
-        Ok(())
-    } else {
-        Err("this command takes no arguments".to_string())
-    }
-}
-
-fn help(_: &mut System, args: &[&str]) -> CmdResult {
-    no_args(args)?;
-    for c in super::commands().into_iter().flatten() {
-        println!("{}", c.help);
+/// `help`: one line per command, generated from the command table.
+pub fn help() -> CmdResult {
+    for line in kernel::shell::help_lines() {
+        println!("{line}");
     }
     Ok(())
 }
 
-fn version(sys: &mut System, args: &[&str]) -> CmdResult {
-    no_args(args)?;
+/// `version`: name, version, target, boot mode, hypervisor backend.
+pub fn version(sys: &mut System) -> CmdResult {
     println!(
         "lpar-cmm {} ({}) boot={} hv={}",
         env!("CARGO_PKG_VERSION"),
@@ -57,20 +36,17 @@ fn version(sys: &mut System, args: &[&str]) -> CmdResult {
 
 const TARGET: &str = "powerpc64-unknown-linux-gnu";
 
-fn meminfo(sys: &mut System, args: &[&str]) -> CmdResult {
-    no_args(args)?;
+/// `meminfo`: `/proc/meminfo`-style rows.
+pub fn meminfo(sys: &mut System) -> CmdResult {
     sys.print_meminfo();
     Ok(())
 }
 
-fn devtree(sys: &mut System, args: &[&str]) -> CmdResult {
-    match args {
-        [] => {}
-        ["dump"] => {
-            dump_fdt(&sys.fdt_blob);
-            return Ok(());
-        }
-        _ => return Err("usage: devtree [dump]".to_string()),
+/// `devtree [dump]`: the platform facts, or the blob as hex lines.
+pub fn devtree(sys: &mut System, dump: bool) -> CmdResult {
+    if dump {
+        dump_fdt(&sys.fdt_blob);
+        return Ok(());
     }
     let p = &sys.platform;
     println!("ram_bytes: {}", p.ram_bytes());
@@ -126,38 +102,34 @@ fn dump_fdt(blob: &[u8]) {
     println!("fdt_bytes: {}", blob.len());
 }
 
-fn sleep(sys: &mut System, args: &[&str]) -> CmdResult {
-    let [ms] = args else {
-        return Err("usage: sleep <ms>".to_string());
-    };
-    let ms = parse_number(ms).map_err(|e| alloc::format!("bad <ms> `{ms}`: {e}"))?;
-    if ms > 3_600_000 {
-        return Err("sleep is limited to one hour".to_string());
-    }
+/// `sleep <ms>`: runs background work for `ms` milliseconds.
+pub fn sleep(sys: &mut System, ms: u64) -> CmdResult {
     let start = clock::now_us();
     sys.sleep_ms(ms);
     println!("slept_ms: {}", (clock::now_us() - start) / 1000);
     Ok(())
 }
 
-fn echo(_: &mut System, args: &[&str]) -> CmdResult {
-    println!("{}", args.join(" "));
+/// `echo <words>`.
+pub fn echo(words: &[&str]) -> CmdResult {
+    println!("{}", words.join(" "));
     Ok(())
 }
 
-fn poweroff(_: &mut System, args: &[&str]) -> CmdResult {
-    no_args(args)?;
+/// `poweroff`: RTAS power-off.
+pub fn poweroff() -> CmdResult {
     exit::power_off()
 }
 
-fn panic(_: &mut System, args: &[&str]) -> CmdResult {
-    no_args(args)?;
+/// `panic`: a deliberate panic.
+pub fn panic() -> CmdResult {
     panic!("deliberate panic from the console")
 }
 
-fn fault(sys: &mut System, args: &[&str]) -> CmdResult {
-    match args {
-        ["loaned"] => {
+/// `fault program|loaned`: a deliberate fault.
+pub fn fault(sys: &mut System, kind: FaultKind) -> CmdResult {
+    match kind {
+        FaultKind::Loaned => {
             // A deliberate broken promise, for testing poison mode: write one word
             // into the first loaned page, as buggy code using a loaned page would.
             let pfn = sys
@@ -173,22 +145,19 @@ fn fault(sys: &mut System, args: &[&str]) -> CmdResult {
             println!("addr: {addr:#x}");
             Ok(())
         }
-        ["program"] => {
+        FaultKind::Program => {
             // SAFETY: `trap` raises a program interrupt, whose vector reports the
             // machine state and ends in os-term; nothing returns here.
             unsafe { core::arch::asm!("trap", options(nostack)) };
             Err("the trap returned".to_string())
         }
-        _ => Err("usage: fault program|loaned".to_string()),
     }
 }
 
-fn time(sys: &mut System, args: &[&str]) -> CmdResult {
-    if args.is_empty() {
-        return Err("usage: time <command...>".to_string());
-    }
+/// `time <command...>`: runs `inner` and prints how long it took.
+pub fn time(sys: &mut System, inner: Command<'_>) -> CmdResult {
     let t0 = clock::ticks();
-    let r = super::run_words(sys, args);
+    let r = super::run_command(sys, inner);
     println!("elapsed_us: {}", clock::ticks_to_us(clock::ticks() - t0));
     r
 }

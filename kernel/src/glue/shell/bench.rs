@@ -7,24 +7,18 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use hcall::{Hypervisor, PageState};
 
-use super::out::number;
-use super::{CmdResult, Command};
+use kernel::shell::BenchCommand;
+
+use super::CmdResult;
 use crate::sys::System;
 use crate::{clock, println};
 
-/// The benchmark command.
-pub static COMMANDS: &[Command] = &[Command {
-    name: "bench",
-    help: "bench loan <n> | bench hcall <n>: in-guest benchmarks (pages, elapsed_ns)",
-    run: bench,
-}];
-
-fn bench(sys: &mut System, args: &[&str]) -> CmdResult {
-    match args {
-        ["loan", n] => loan(sys, number("<n>", n)?),
-        ["hcall", n] => hcalls(sys, number("<n>", n)?),
-        ["store", n] => stores(sys, number("<n>", n)?),
-        _ => Err(String::from("usage: bench loan <n> | bench hcall <n>")),
+/// `bench loan <n> | bench hcall <n> | bench store <n>`.
+pub fn bench(sys: &mut System, c: BenchCommand) -> CmdResult {
+    match c {
+        BenchCommand::Loan(n) => loan(sys, n),
+        BenchCommand::Hcall(n) => hcalls(sys, n),
+        BenchCommand::Store(n) => stores(sys, n),
     }
 }
 
@@ -59,10 +53,8 @@ fn drive(sys: &mut System, target_bytes: u64) -> Result<u64, String> {
     Ok(ticks)
 }
 
+/// `n` ≥ 1 (the parser refuses 0).
 fn loan(sys: &mut System, n: u64) -> CmdResult {
-    if n == 0 {
-        return Err(String::from("<n> must be at least 1"));
-    }
     let start_loaned = sys.mm.stats().loaned_pages;
     let saved_delay = sys.mm.params().delay_ms().to_string();
     let base = start_loaned * 4096;
@@ -97,10 +89,8 @@ fn per_sec(n: u64, ns: u64) -> u64 {
     u64::try_from(u128::from(n) * 1_000_000_000 / u128::from(ns)).unwrap_or(u64::MAX)
 }
 
+/// `n` ≥ 1 (the parser refuses 0).
 fn hcalls(sys: &mut System, n: u64) -> CmdResult {
-    if n == 0 {
-        return Err(String::from("<n> must be at least 1"));
-    }
     let mut frames = Vec::new();
     for _ in 0..n {
         match sys.alloc_kernel_page() {

@@ -2,27 +2,20 @@
 //! (`alloc`, `free`, `verify`) and `trace`.
 
 use alloc::format;
-use alloc::string::{String, ToString};
+use alloc::string::ToString;
 use cmm::Workload;
+use kernel::shell::CmmCommand;
 
-use super::out::{emit, number, pages};
-use super::{CmdResult, Command};
+use super::out::emit;
+use super::CmdResult;
 use crate::sys::System;
 use crate::{clock, println};
 
-/// The balloon commands.
-pub static COMMANDS: &[Command] = &[
-    Command { name: "cmm", help: "cmm [set <param> <value> | reset-oom | wait [<ms>]]: balloon parameters and statistics", run: cmm },
-    Command { name: "alloc", help: "alloc <size> [cache]: allocate workload pages filled with a pattern (runs the OOM path when memory runs out)", run: alloc },
-    Command { name: "free", help: "free <size>|all [cache]: free workload pages", run: free },
-    Command { name: "verify", help: "verify: check every workload page (and, with poison on, every loaned page)", run: verify },
-    Command { name: "trace", help: "trace on|off: print a trace line after every balloon round", run: trace },
-];
-
-fn cmm(sys: &mut System, args: &[&str]) -> CmdResult {
-    match args {
-        [] => emit(|w| cmm::render::write_cmm_rows(w, &sys.mm)),
-        ["set", param, value] => {
+/// `cmm [set <param> <value> | reset-oom | wait [<ms>]]`.
+pub fn cmm(sys: &mut System, c: CmmCommand<'_>) -> CmdResult {
+    match c {
+        CmmCommand::Show => emit(|w| cmm::render::write_cmm_rows(w, &sys.mm)),
+        CmmCommand::Set { param, value } => {
             let (_, short) = sys
                 .mm
                 .set_param(param, value, &mut sys.hv, &mut sys.mem)
@@ -32,19 +25,11 @@ fn cmm(sys: &mut System, args: &[&str]) -> CmdResult {
             }
             Ok(())
         }
-        ["reset-oom"] => {
+        CmmCommand::ResetOom => {
             sys.mm.reset_oom();
             Ok(())
         }
-        ["wait"] => wait(sys, 10_000),
-        ["wait", ms] => {
-            let ms = number("<ms>", ms)?;
-            if ms > 3_600_000 {
-                return Err("wait is limited to one hour".to_string());
-            }
-            wait(sys, ms)
-        }
-        _ => Err("usage: cmm [set <param> <value> | reset-oom | wait [<ms>]]".to_string()),
+        CmmCommand::Wait { ms } => wait(sys, ms),
     }
 }
 
@@ -73,21 +58,8 @@ fn wait(sys: &mut System, ms: u64) -> CmdResult {
     }
 }
 
-fn workload(kind: Option<&&str>) -> Result<Workload, String> {
-    match kind {
-        None => Ok(Workload::Working),
-        Some(&"cache") => Ok(Workload::Cache),
-        Some(other) => Err(format!("expected `cache`, got `{other}`")),
-    }
-}
-
-fn alloc(sys: &mut System, args: &[&str]) -> CmdResult {
-    let (size, rest) = args.split_first().ok_or("usage: alloc <size> [cache]")?;
-    if rest.len() > 1 {
-        return Err("usage: alloc <size> [cache]".to_string());
-    }
-    let kind = workload(rest.first())?;
-    let n = pages("<size>", size)?;
+/// `alloc <size> [cache]`.
+pub fn alloc(sys: &mut System, n: u64, kind: Workload) -> CmdResult {
     let got = sys
         .mm
         .alloc_workload(n, kind, &mut sys.hv, &mut sys.mem)
@@ -96,16 +68,8 @@ fn alloc(sys: &mut System, args: &[&str]) -> CmdResult {
     Ok(())
 }
 
-fn free(sys: &mut System, args: &[&str]) -> CmdResult {
-    let (size, rest) = args.split_first().ok_or("usage: free <size>|all [cache]")?;
-    if rest.len() > 1 {
-        return Err("usage: free <size>|all [cache]".to_string());
-    }
-    let kind = workload(rest.first())?;
-    let n = match *size {
-        "all" => None,
-        s => Some(pages("<size>", s)?),
-    };
+/// `free <size>|all [cache]`: `n` pages, or all of them.
+pub fn free(sys: &mut System, n: Option<u64>, kind: Workload) -> CmdResult {
     let freed = sys
         .mm
         .free_workload(n, kind, &mut sys.hv)
@@ -114,10 +78,8 @@ fn free(sys: &mut System, args: &[&str]) -> CmdResult {
     Ok(())
 }
 
-fn verify(sys: &mut System, args: &[&str]) -> CmdResult {
-    if !args.is_empty() {
-        return Err("usage: verify".to_string());
-    }
+/// `verify`.
+pub fn verify(sys: &mut System) -> CmdResult {
     let r = sys.mm.verify(&mut sys.hv, &sys.mem);
     println!("verified_pages: {}", r.verified_pages);
     println!("corrupt_pages: {}", r.corrupt_pages);
@@ -129,11 +91,8 @@ fn verify(sys: &mut System, args: &[&str]) -> CmdResult {
     }
 }
 
-fn trace(sys: &mut System, args: &[&str]) -> CmdResult {
-    sys.trace = match args {
-        ["on"] => true,
-        ["off"] => false,
-        _ => return Err(String::from("usage: trace on|off")),
-    };
+/// `trace on|off`.
+pub fn trace(sys: &mut System, on: bool) -> CmdResult {
+    sys.trace = on;
     Ok(())
 }

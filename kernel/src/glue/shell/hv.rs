@@ -3,17 +3,12 @@
 use alloc::string::{String, ToString};
 use hcall::{Hypervisor, Lparcfg, MppData, RetryPolicy};
 
-use super::out::{emit, number, size};
-use super::{CmdResult, Command};
+use kernel::shell::MppCommand;
+
+use super::out::emit;
+use super::CmdResult;
 use crate::println;
 use crate::sys::System;
-
-/// The hypervisor commands.
-pub static COMMANDS: &[Command] = &[
-    Command { name: "hv", help: "hv [target <size> | auto | host | pool <size> | lpar add|set|del ... | fail <hcall> <count> <rc> | step [<n>] | step_us <n>]: the pool model", run: hv },
-    Command { name: "mpp", help: "mpp [weight <0-255> | entitle <size>]: H_GET_MPP decoded, or H_SET_MPP", run: mpp },
-    Command { name: "lparcfg", help: "lparcfg: the CMO lines of /proc/ppc64/lparcfg", run: lparcfg },
-];
 
 /// The timebase clock for the shim's retry policy.
 pub struct KernelClock;
@@ -35,7 +30,8 @@ pub fn get_mpp(sys: &mut System) -> Result<MppData, String> {
         .map_err(|e| e.to_string())
 }
 
-fn hv(sys: &mut System, args: &[&str]) -> CmdResult {
+/// `hv ...`: the words go to the pool model, which parses them.
+pub fn hv(sys: &mut System, args: &[&str]) -> CmdResult {
     let mut out = String::new();
     let r = sys.hv.model_command(args, &mut out);
     crate::print!("{out}");
@@ -68,9 +64,10 @@ fn loaned_runs(sys: &System) -> (u64, u64) {
     (runs, runs * cmm::units::FRAMES_PER_BLOCK)
 }
 
-fn mpp(sys: &mut System, args: &[&str]) -> CmdResult {
-    match args {
-        [] => {
+/// `mpp [weight <0-255> | entitle <size>]`.
+pub fn mpp(sys: &mut System, c: MppCommand) -> CmdResult {
+    match c {
+        MppCommand::Show => {
             let m = get_mpp(sys)?;
             println!("entitled_mem: {}", m.entitled_mem);
             match m.mapped_mem {
@@ -96,9 +93,7 @@ fn mpp(sys: &mut System, args: &[&str]) -> CmdResult {
             }
             Ok(())
         }
-        ["weight", w] => {
-            let w = number("<weight>", w)?;
-            let w = u8::try_from(w).map_err(|_| String::from("weight must be 0-255"))?;
+        MppCommand::Weight(w) => {
             let cur = get_mpp(sys)?;
             let out = sys
                 .hv
@@ -107,11 +102,7 @@ fn mpp(sys: &mut System, args: &[&str]) -> CmdResult {
             println!("outcome: {}", outcome(out));
             Ok(())
         }
-        ["entitle", s] => {
-            let bytes = size("<size>", s)?;
-            if bytes % 4096 != 0 {
-                return Err(String::from("entitlement must be a multiple of 4 KiB"));
-            }
+        MppCommand::Entitle(bytes) => {
             let cur = get_mpp(sys)?;
             let out = sys
                 .vio
@@ -121,7 +112,6 @@ fn mpp(sys: &mut System, args: &[&str]) -> CmdResult {
             println!("entitled: {}", sys.vio.stats().entitled);
             Ok(())
         }
-        _ => Err(String::from("usage: mpp [weight <0-255> | entitle <size>]")),
     }
 }
 
@@ -149,10 +139,8 @@ pub fn lparcfg_data(sys: &mut System) -> Lparcfg {
     }
 }
 
-fn lparcfg(sys: &mut System, args: &[&str]) -> CmdResult {
-    if !args.is_empty() {
-        return Err(String::from("usage: lparcfg"));
-    }
+/// `lparcfg`.
+pub fn lparcfg(sys: &mut System) -> CmdResult {
     let data = lparcfg_data(sys);
     emit(|w| data.render(w))
 }

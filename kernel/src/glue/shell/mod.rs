@@ -1,5 +1,7 @@
-//! The console shell: prompt, line editing, dispatch, and the background work
-//! that runs while it waits for input.
+//! The console shell: prompt, line editing, and running the typed commands that
+//! [`kernel::shell`] parses (the command table, usage strings and `help` live there;
+//! a new command gets its row there and its arm in [`run_command`] here), and the
+//! background work that runs while it waits for input.
 
 mod basic;
 mod bench;
@@ -10,8 +12,8 @@ mod report;
 mod vio;
 
 use alloc::collections::VecDeque;
-use alloc::string::String;
-use alloc::vec::Vec;
+use alloc::string::{String, ToString};
+use kernel::shell::{self, Command};
 use kernel::text::{LineEditor, LineEvent};
 
 use crate::console::{self, hvterm};
@@ -21,52 +23,44 @@ use crate::{print, println};
 /// What a command returns: `Ok` prints `ok`, `Err(reason)` prints `error: reason`.
 pub type CmdResult = Result<(), String>;
 
-/// One shell command.
-pub struct Command {
-    /// The first word.
-    pub name: &'static str,
-    /// Usage and one-line description for `help`.
-    pub help: &'static str,
-    /// The handler; `args` excludes the command name.
-    pub run: fn(&mut System, &[&str]) -> CmdResult,
-}
-
-/// Every command, in `help` order.
-fn commands() -> Vec<&'static [Command]> {
-    alloc::vec![
-        basic::COMMANDS,
-        cmm::COMMANDS,
-        hv::COMMANDS,
-        vio::COMMANDS,
-        report::COMMANDS,
-        bench::COMMANDS
-    ]
-}
-
-/// Finds a command by name.
-fn lookup(name: &str) -> Option<&'static Command> {
-    commands().into_iter().flatten().find(|c| c.name == name)
-}
-
-/// Runs the command `words` (name first) and returns its result, without the
-/// status line.
-pub fn run_words(sys: &mut System, words: &[&str]) -> CmdResult {
-    let Some((&name, args)) = words.split_first() else {
-        return Err(alloc::string::String::from("no command"));
-    };
-    match lookup(name) {
-        Some(c) => (c.run)(sys, args),
-        None => Err(alloc::format!("unknown command `{name}` (try `help`)")),
+/// Runs one typed command (parsed by [`kernel::shell`]) and returns its result,
+/// without the status line. A command added to the table gets its arm here.
+pub fn run_command(sys: &mut System, cmd: Command<'_>) -> CmdResult {
+    match cmd {
+        Command::Help => basic::help(),
+        Command::Version => basic::version(sys),
+        Command::Meminfo => basic::meminfo(sys),
+        Command::Devtree { dump } => basic::devtree(sys, dump),
+        Command::Sleep { ms } => basic::sleep(sys, ms),
+        Command::Echo(words) => basic::echo(&words),
+        Command::Poweroff => basic::poweroff(),
+        Command::Panic => basic::panic(),
+        Command::Time(inner) => basic::time(sys, *inner),
+        Command::Fault(kind) => basic::fault(sys, kind),
+        Command::Cmm(c) => cmm::cmm(sys, c),
+        Command::Alloc { pages, kind } => cmm::alloc(sys, pages, kind),
+        Command::Free { pages, kind } => cmm::free(sys, pages, kind),
+        Command::Verify => cmm::verify(sys),
+        Command::Trace(on) => cmm::trace(sys, on),
+        Command::Hv(words) => hv::hv(sys, &words),
+        Command::Mpp(c) => hv::mpp(sys, c),
+        Command::Lparcfg => hv::lparcfg(sys),
+        Command::Vio(c) => vio::vio(sys, c),
+        Command::Amsstat => report::amsstat(sys),
+        Command::Sysfs => report::sysfs(sys),
+        Command::Bench(c) => bench::bench(sys, c),
     }
 }
 
-/// Runs one command line and prints its status line.
+/// Runs one command line and prints its status line (a blank line gets none).
 pub fn execute(sys: &mut System, line: &str) {
-    let words: Vec<&str> = line.split_ascii_whitespace().collect();
-    if words.is_empty() {
+    let Some(parsed) = shell::parse_line(line) else {
         return;
-    }
-    match run_words(sys, &words) {
+    };
+    match parsed
+        .map_err(|e| e.to_string())
+        .and_then(|c| run_command(sys, c))
+    {
         Ok(()) => println!("ok"),
         Err(e) => println!("error: {e}"),
     }

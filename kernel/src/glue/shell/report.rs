@@ -5,15 +5,9 @@ use alloc::string::String;
 use core::fmt::Write;
 
 use super::out::emit;
-use super::{CmdResult, Command};
+use super::CmdResult;
 use crate::clock;
 use crate::sys::System;
-
-/// The report commands.
-pub static COMMANDS: &[Command] = &[
-    Command { name: "amsstat", help: "amsstat: memory, entitlement, CMM and VIO statistics in the layout of powerpc-utils' amsstat", run: amsstat },
-    Command { name: "sysfs", help: "sysfs: the Linux sysfs files amsstat reads, as path=value lines", run: sysfs },
-];
 
 /// The lparcfg keys amsstat shows under `Entitlement Information:` (its grep
 /// patterns: some anchored at the start, some not).
@@ -33,10 +27,8 @@ fn amsstat_shows(key: &str) -> bool {
     ANCHORED.iter().any(|p| key.starts_with(p)) || ANYWHERE.iter().any(|p| key.contains(p))
 }
 
-fn amsstat(sys: &mut System, args: &[&str]) -> CmdResult {
-    if !args.is_empty() {
-        return Err(String::from("usage: amsstat"));
-    }
+/// `amsstat`.
+pub fn amsstat(sys: &mut System) -> CmdResult {
     let lpar = super::hv::lparcfg_data(sys);
     let mut lines = String::new();
     lpar.render(&mut lines)
@@ -70,10 +62,8 @@ fn amsstat(sys: &mut System, args: &[&str]) -> CmdResult {
     })
 }
 
-fn sysfs(sys: &mut System, args: &[&str]) -> CmdResult {
-    if !args.is_empty() {
-        return Err(String::from("usage: sysfs"));
-    }
+/// `sysfs`.
+pub fn sysfs(sys: &mut System) -> CmdResult {
     emit(|w| {
         cmm::render::write_sysfs(w, &sys.mm)?;
         sys.vio.write_sysfs(w)

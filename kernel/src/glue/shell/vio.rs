@@ -7,20 +7,12 @@ use alloc::vec::Vec;
 use cmm::vio::{PageSource, TCE_PAGE_SIZE};
 use hcall::Hypervisor;
 
-use super::out::{emit, size};
-use super::{CmdResult, Command};
+use kernel::shell::{UnmapWhich, VioCommand};
+
+use super::out::emit;
+use super::CmdResult;
 use crate::println;
 use crate::sys::System;
-
-/// The VIO commands.
-pub static COMMANDS: &[Command] = &[Command {
-    name: "vio",
-    help: "vio [map <unit> <size> | unmap <unit> <id>|all | tce <unit> <id> | desired <unit> <size> | remove <unit> | probe <unit>]: VIO entitlement per device",
-    run: vio,
-}];
-
-const USAGE: &str =
-    "usage: vio [map <unit> <size> | unmap <unit> <id>|all | tce <unit> <id> | desired <unit> <size> | remove <unit> | probe <unit>]";
 
 /// Pages handed to a mapping: allocated beforehand from the frame allocator (with
 /// hints and the OOM chain), so the VIO code never needs the hypervisor twice.
@@ -47,32 +39,30 @@ fn give_back(sys: &mut System, p: Pages) {
     }
 }
 
-fn vio(sys: &mut System, args: &[&str]) -> CmdResult {
-    match args {
-        [] => emit(|w| sys.vio.write_vio_rows(w)),
-        ["map", unit, sz] => map(sys, unit, sz),
-        ["unmap", unit, id] => unmap(sys, unit, id),
-        ["tce", unit, id] => tce(sys, unit, id),
-        ["desired", unit, sz] => {
+/// `vio [map ... | unmap ... | tce ... | desired ... | remove ... | probe ...]`.
+pub fn vio(sys: &mut System, c: VioCommand<'_>) -> CmdResult {
+    match c {
+        VioCommand::Show => emit(|w| sys.vio.write_vio_rows(w)),
+        VioCommand::Map { unit, bytes } => map(sys, unit, bytes),
+        VioCommand::Unmap { unit, which } => unmap(sys, unit, which),
+        VioCommand::Tce { unit, id } => tce(sys, unit, id),
+        VioCommand::Desired { unit, bytes } => {
             let unit = sys.vio.resolve(unit).map_err(|e| e.to_string())?;
-            let bytes = size("<size>", sz)?;
             sys.vio.set_desired(unit, bytes).map_err(|e| e.to_string())
         }
-        ["remove", unit] => {
+        VioCommand::Remove { unit } => {
             let unit = sys.vio.resolve(unit).map_err(|e| e.to_string())?;
             sys.vio.remove(unit).map_err(|e| e.to_string())
         }
-        ["probe", unit] => {
+        VioCommand::Probe { unit } => {
             let unit = sys.vio.resolve(unit).map_err(|e| e.to_string())?;
             sys.vio.probe(unit, None).map_err(|e| e.to_string())
         }
-        _ => Err(USAGE.to_string()),
     }
 }
 
-fn map(sys: &mut System, unit: &str, sz: &str) -> CmdResult {
+fn map(sys: &mut System, unit: &str, bytes: u64) -> CmdResult {
     let unit = sys.vio.resolve(unit).map_err(|e| e.to_string())?;
-    let bytes = size("<size>", sz)?;
     let pages = bytes.div_ceil(TCE_PAGE_SIZE);
     // Take the pages only when the charge can succeed; otherwise the mapping
     // fails inside the VIO code (and counts) without touching memory.
@@ -101,21 +91,18 @@ fn map(sys: &mut System, unit: &str, sz: &str) -> CmdResult {
     Ok(())
 }
 
-fn unmap(sys: &mut System, unit: &str, id: &str) -> CmdResult {
+fn unmap(sys: &mut System, unit: &str, which: UnmapWhich) -> CmdResult {
     let unit = sys.vio.resolve(unit).map_err(|e| e.to_string())?;
     let mut back = Pages {
         given: Vec::new(),
         back: Vec::new(),
     };
-    let r = match id {
-        "all" => sys
+    let r = match which {
+        UnmapWhich::All => sys
             .vio
             .unmap_all(&mut sys.hv, &mut back, unit)
             .map(|n| n as u64),
-        id => {
-            let id = super::out::number("<id>", id)?;
-            sys.vio.unmap(&mut sys.hv, &mut back, unit, id).map(|()| 1)
-        }
+        UnmapWhich::One(id) => sys.vio.unmap(&mut sys.hv, &mut back, unit, id).map(|()| 1),
     };
     give_back(sys, back);
     let n = r.map_err(|e| e.to_string())?;
@@ -123,9 +110,8 @@ fn unmap(sys: &mut System, unit: &str, id: &str) -> CmdResult {
     Ok(())
 }
 
-fn tce(sys: &mut System, unit: &str, id: &str) -> CmdResult {
+fn tce(sys: &mut System, unit: &str, id: u64) -> CmdResult {
     let unit = sys.vio.resolve(unit).map_err(|e| e.to_string())?;
-    let id = super::out::number("<id>", id)?;
     let m = sys
         .vio
         .mappings()
