@@ -3,8 +3,8 @@
 //!
 //! - [`devtree`]: device tree reader and platform facts.
 //! - [`hv`]: CMO detection, the backend dispatch, the virtio-balloon decorator.
-//! - [`pci`]: PHB `ranges`, BUIDs, configuration addresses, BAR sizing and placement.
-//! - [`virtio`]: the virtio-balloon protocol: queue layout, PFN batching, `actual`.
+//! - [`pci`]: PHB windows, configuration space, BAR sizing and assignment.
+//! - [`virtio_balloon`]: the balloon protocol, the split virtqueue, the legacy registers.
 //! - [`shell`]: the command table, typed commands parsed from a console line, `help`.
 //! - [`text`]: console line editing, command tokenising, size and boot-argument parsing.
 #![cfg_attr(not(test), no_std)]
@@ -16,4 +16,4 @@ pub mod hv;
 pub mod pci;
 pub mod shell;
 pub mod text;
-pub mod virtio;
+pub mod virtio_balloon;

@@ -9,7 +9,7 @@ use hcall::sysparm::CmoCharacteristics;
 use hcall::{HcallError, Hypervisor, MppData, Phyp};
 use kernel::hv::{Choice, Probe};
 
-use crate::drivers::virtio_balloon::LegacyBalloon;
+use crate::drivers::virtio_pci_legacy::LegacyBalloon;
 use crate::rtas::{self, RtasError};
 
 /// The hypervisor the kernel talks to: real `sc 1` hcalls, the pool model, or

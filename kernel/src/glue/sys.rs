@@ -80,7 +80,7 @@ impl System {
         let det = hv::detect(top).map_err(ToString::to_string)?;
         let mut hv = det.backend;
         if hv.model_ref().is_some() {
-            if let Some(dev) = crate::drivers::virtio_balloon::probe(&platform) {
+            if let Some(dev) = crate::drivers::virtio_pci_legacy::probe(&platform) {
                 hv = match hv.with_balloon(dev) {
                     Ok(backed) => {
                         log::info!("virtio-balloon backs the pool model's loans (hv mode: host)");

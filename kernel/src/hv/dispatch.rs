@@ -14,7 +14,7 @@ use hcall::{
 };
 
 use super::virtio_backed::{render_unbacked, VirtioBacked};
-use crate::virtio::BalloonTransport;
+use crate::virtio_balloon::BalloonTransport;
 
 /// The hypervisor the kernel talks to, over the raw hcall path `R`, with a
 /// balloon device of type `D` when one backs the model.
@@ -159,7 +159,7 @@ impl<R: RawHcall, D: BalloonTransport> Hypervisor for Backend<R, D> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::virtio::Queue;
+    use crate::virtio_balloon::Queue;
     use hcall::HStatus;
 
     /// QEMU as the model sees it: no CMO hcall, everything else succeeds.

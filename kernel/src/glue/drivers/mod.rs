@@ -1,7 +1,8 @@
-//! Device drivers for what QEMU's pseries offers beyond the PAPR hcalls: the PCI
-//! host bridge through RTAS ([`pci`]) and the virtio balloon on it
-//! ([`virtio_balloon`]), which backs the pool model's loans on QEMU. The protocol
-//! logic they use is in the library (`kernel::pci`, `kernel::virtio`).
+//! Device drivers for what QEMU's pseries offers beyond the PAPR hcalls: PCI
+//! configuration space through RTAS ([`rtas_pci`]) and the virtio balloon's
+//! legacy virtio-pci transport on it ([`virtio_pci_legacy`]), which backs the
+//! pool model's loans on QEMU. The logic they use is in the library
+//! (`kernel::pci`, `kernel::virtio_balloon`).
 
-pub mod pci;
-pub mod virtio_balloon;
+pub mod rtas_pci;
+pub mod virtio_pci_legacy;

@@ -18,7 +18,7 @@ use hcall::{
     SetMppOutcome,
 };
 
-use crate::virtio::{host_target_bytes, pfn_of, BalloonState, BalloonTransport};
+use crate::virtio_balloon::{host_target_bytes, pfn_of, BalloonState, BalloonTransport};
 
 #[cfg(test)]
 mod tests;

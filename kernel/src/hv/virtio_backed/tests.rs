@@ -3,7 +3,7 @@
 //! the device before the call returns, and host mode follows `num_pages`.
 
 use super::*;
-use crate::virtio::{Queue, PFNS_PER_BUFFER};
+use crate::virtio_balloon::{Queue, PFNS_PER_BUFFER};
 use hcall::HStatus;
 use std::collections::{BTreeMap, BTreeSet};
 use std::vec::Vec;

@@ -1,120 +1,10 @@
-//! The virtio-balloon protocol without the hardware: the legacy split-virtqueue
-//! layout, and [`BalloonState`], which batches PFNs for the inflate queue (256 per
-//! buffer), takes pages back through the deflate queue, and keeps `actual` (the
-//! pages the device holds) written back after every change. The device itself is
-//! behind [`BalloonTransport`]; the binary's legacy PCI driver implements it, the
-//! tests use a fake.
+//! The balloon protocol: [`BalloonState`] batches PFNs for the inflate queue (256
+//! per buffer), takes pages back through the deflate queue, and keeps `actual`
+//! (the pages the device holds) written back after every change. The device is
+//! behind [`BalloonTransport`]; the glue's legacy virtio-pci driver implements it,
+//! the tests use a fake.
 
-/// Bytes of a page as the balloon counts them (PFNs are in 4 KiB units).
-pub const BALLOON_PAGE: u64 = 4096;
-
-/// PFNs per inflate buffer (as Linux uses).
-pub const PFNS_PER_BUFFER: usize = 256;
-
-/// PCI vendor of virtio devices.
-pub const VENDOR_VIRTIO: u16 = 0x1af4;
-/// The transitional (legacy-capable) balloon.
-pub const DEVICE_BALLOON_TRANSITIONAL: u16 = 0x1002;
-/// The modern-only balloon (`disable-legacy=on`).
-pub const DEVICE_BALLOON_MODERN: u16 = 0x1045;
-
-/// Legacy (virtio 0.9.5) I/O BAR registers, valid while MSI-X is off.
-pub mod legacy {
-    /// Host features (u32, read-only).
-    pub const HOST_FEATURES: usize = 0x00;
-    /// Guest features (u32).
-    pub const GUEST_FEATURES: usize = 0x04;
-    /// Queue address >> 12 (u32).
-    pub const QUEUE_PFN: usize = 0x08;
-    /// Queue size (u16, read-only).
-    pub const QUEUE_SIZE: usize = 0x0c;
-    /// Queue select (u16).
-    pub const QUEUE_SELECT: usize = 0x0e;
-    /// Queue notify (u16).
-    pub const QUEUE_NOTIFY: usize = 0x10;
-    /// Device status (u8).
-    pub const STATUS: usize = 0x12;
-    /// ISR status (u8, read clears).
-    pub const ISR: usize = 0x13;
-    /// Balloon config: `num_pages` (le32, read-only).
-    pub const NUM_PAGES: usize = 0x14;
-    /// Balloon config: `actual` (le32).
-    pub const ACTUAL: usize = 0x18;
-    /// The I/O BAR must be at least this long.
-    pub const BAR_LEN: u64 = 0x1c;
-
-    /// Status bits.
-    pub const STATUS_ACK: u8 = 1;
-    /// Status bits.
-    pub const STATUS_DRIVER: u8 = 2;
-    /// Status bits.
-    pub const STATUS_DRIVER_OK: u8 = 4;
-    /// Status bits: the device gave up.
-    pub const STATUS_FAILED: u8 = 0x80;
-}
-
-/// The balloon's two queues.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Queue {
-    /// Queue 0: pages given to the host.
-    Inflate = 0,
-    /// Queue 1: pages taken back.
-    Deflate = 1,
-}
-
-/// Where the parts of a legacy split virtqueue of `size` entries sit, in bytes
-/// from its 4 KiB-aligned start.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct QueueLayout {
-    /// Entries.
-    pub size: u16,
-    /// The avail ring (`flags, idx, ring[size], used_event`).
-    pub avail: usize,
-    /// The used ring (`flags, idx, {id, len}[size], avail_event`), 4 KiB-aligned.
-    pub used: usize,
-    /// Total bytes, a multiple of 4 KiB.
-    pub bytes: usize,
-}
-
-const fn align_4k(x: usize) -> usize {
-    (x + 4095) & !4095
-}
-
-impl QueueLayout {
-    /// The legacy layout: descriptors (16 bytes each) at 0, the avail ring right
-    /// after, the used ring at the next 4 KiB boundary. `None` unless `size` is a
-    /// power of two from 1 to 32768.
-    pub fn legacy(size: u16) -> Option<QueueLayout> {
-        if size == 0 || !size.is_power_of_two() {
-            return None;
-        }
-        let n = usize::from(size);
-        let avail = 16 * n;
-        let used = align_4k(avail + 4 + 2 * n + 2);
-        let bytes = align_4k(used + 4 + 8 * n + 2);
-        Some(QueueLayout {
-            size,
-            avail,
-            used,
-            bytes,
-        })
-    }
-
-    /// Offset of avail ring slot `idx` (wrapped).
-    pub fn avail_slot(&self, idx: u16) -> usize {
-        self.avail + 4 + 2 * usize::from(idx % self.size)
-    }
-
-    /// Offset of the avail ring's `idx` field.
-    pub fn avail_idx(&self) -> usize {
-        self.avail + 2
-    }
-
-    /// Offset of the used ring's `idx` field.
-    pub fn used_idx(&self) -> usize {
-        self.used + 2
-    }
-}
+use super::{Queue, PFNS_PER_BUFFER};
 
 /// The device side of the balloon protocol.
 pub trait BalloonTransport {
@@ -145,13 +35,6 @@ pub struct BalloonStats {
     pub errors: u64,
 }
 
-/// Why a page cannot be handed to the device.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PfnError {
-    /// The address is above what a 32-bit PFN reaches (16 TiB).
-    TooHigh(u64),
-}
-
 /// The inflate buffer being filled, the count the device holds, the stats.
 #[derive(Clone, Debug)]
 pub struct BalloonState {
@@ -165,11 +48,6 @@ impl Default for BalloonState {
     fn default() -> Self {
         Self::new()
     }
-}
-
-/// The 32-bit PFN of the page at `addr`.
-pub fn pfn_of(addr: u64) -> Result<u32, PfnError> {
-    u32::try_from(addr / BALLOON_PAGE).map_err(|_| PfnError::TooHigh(addr))
 }
 
 impl BalloonState {
@@ -268,12 +146,6 @@ impl BalloonState {
             }
         }
     }
-}
-
-/// The loan target in bytes that the host asks for with `num_pages`, capped at
-/// `mem_bytes`.
-pub fn host_target_bytes(num_pages: u32, mem_bytes: u64) -> u64 {
-    (u64::from(num_pages) * BALLOON_PAGE).min(mem_bytes & !(BALLOON_PAGE - 1))
 }
 
 #[cfg(test)]
@@ -411,29 +283,5 @@ mod tests {
         assert_eq!(b.inflated() as usize, loaned.len());
         assert_eq!(*d.actual.last().unwrap(), b.inflated());
         assert!(d.buffers.iter().all(|(_, p)| p.len() <= PFNS_PER_BUFFER));
-    }
-
-    #[test]
-    fn queue_layout_matches_the_legacy_spec() {
-        let l = QueueLayout::legacy(128).unwrap();
-        assert_eq!(l.avail, 2048);
-        assert_eq!(l.used, 4096);
-        assert_eq!(l.bytes, 8192);
-        assert_eq!(l.avail_idx(), 2050);
-        assert_eq!(l.avail_slot(0), 2052);
-        assert_eq!(l.avail_slot(129), 2054);
-        assert_eq!(l.used_idx(), 4098);
-        let big = QueueLayout::legacy(256).unwrap();
-        assert_eq!((big.avail, big.used, big.bytes), (4096, 8192, 12288));
-        assert_eq!(QueueLayout::legacy(0), None);
-        assert_eq!(QueueLayout::legacy(100), None);
-    }
-
-    #[test]
-    fn pfns_and_host_targets() {
-        assert_eq!(pfn_of(0x1000_0000), Ok(0x1_0000));
-        assert_eq!(pfn_of(1 << 44), Err(PfnError::TooHigh(1 << 44)));
-        assert_eq!(host_target_bytes(65536, 512 << 20), 256 << 20);
-        assert_eq!(host_target_bytes(u32::MAX, 512 << 20), 512 << 20);
     }
 }

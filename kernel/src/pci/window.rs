@@ -1,8 +1,6 @@
-//! PCI address arithmetic for the pseries host bridge (PHB): decoding the PHB
-//! node's `ranges` into I/O and memory windows, the BUID from its `reg`, the
-//! configuration address that RTAS `ibm,read-pci-config` takes, and BAR sizing
-//! and placement. Pure: the RTAS calls and the device accesses are in the binary
-//! (`drivers::pci`).
+//! The pseries PCI host bridge (PHB) as its device-tree node describes it: the
+//! `ranges` decoded into I/O and memory windows, the BUID from its `reg`, and the
+//! CPU address of a PCI address through a window.
 
 use alloc::vec::Vec;
 
@@ -123,142 +121,6 @@ pub fn buid_from_reg(raw: &[u8]) -> Result<u64, PciError> {
     Ok(cells(raw, 0, 2))
 }
 
-/// The BUID as the two RTAS argument cells (high, low).
-pub fn buid_cells(buid: u64) -> (u32, u32) {
-    let hi = u32::try_from(buid >> 32).unwrap_or(0);
-    let lo = u32::try_from(buid & 0xffff_ffff).unwrap_or(0);
-    (hi, lo)
-}
-
-/// Device and function packed as `devfn` (device 0-31, function 0-7).
-pub fn devfn(device: u8, function: u8) -> u8 {
-    ((device & 0x1f) << 3) | (function & 7)
-}
-
-/// The configuration address RTAS takes: extended register bits 8-11 in bits
-/// 24-27, bus in 16-23, devfn in 8-15, register bits 0-7 in 0-7.
-pub fn config_address(bus: u8, devfn: u8, reg: u16) -> u32 {
-    let reg = u32::from(reg);
-    ((reg & 0xf00) << 16) | (u32::from(bus) << 16) | (u32::from(devfn) << 8) | (reg & 0xff)
-}
-
-/// Configuration registers used here.
-pub mod reg {
-    /// Vendor ID (u16).
-    pub const VENDOR_ID: u16 = 0x00;
-    /// Device ID (u16).
-    pub const DEVICE_ID: u16 = 0x02;
-    /// Command (u16).
-    pub const COMMAND: u16 = 0x04;
-    /// BAR 0 (u32); BARs 1-5 follow.
-    pub const BAR0: u16 = 0x10;
-    /// Subsystem ID (u16).
-    pub const SUBSYSTEM_ID: u16 = 0x2e;
-}
-
-/// Command register: decode I/O, decode memory, bus master.
-pub const COMMAND_IO_MEM_MASTER: u16 = 0x7;
-
-/// What kind of BAR a raw BAR value describes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BarKind {
-    /// I/O space.
-    Io,
-    /// 32-bit memory.
-    Mem32,
-    /// 64-bit memory (takes this BAR and the next).
-    Mem64,
-}
-
-impl BarKind {
-    /// The kind encoded in the low bits of a BAR.
-    pub fn of(raw: u32) -> BarKind {
-        if raw & 1 == 1 {
-            BarKind::Io
-        } else if (raw >> 1) & 3 == 2 {
-            BarKind::Mem64
-        } else {
-            BarKind::Mem32
-        }
-    }
-
-    /// The low flag bits that are not part of the address.
-    pub fn flag_mask(self) -> u64 {
-        match self {
-            BarKind::Io => 0x3,
-            BarKind::Mem32 | BarKind::Mem64 => 0xf,
-        }
-    }
-
-    /// The window space BARs of this kind are placed in.
-    pub fn space(self) -> Space {
-        match self {
-            BarKind::Io => Space::Io,
-            BarKind::Mem32 => Space::Mem32,
-            BarKind::Mem64 => Space::Mem64,
-        }
-    }
-}
-
-/// The address a BAR holds (flags removed); `raw` includes the high half of a
-/// 64-bit BAR in bits 32-63.
-pub fn bar_address(kind: BarKind, raw: u64) -> u64 {
-    raw & !kind.flag_mask()
-}
-
-/// The size of a BAR from the value read back after writing all ones (`probe`,
-/// high half included for 64-bit BARs). I/O BARs may implement only 16 address
-/// bits. 0 means the BAR is not implemented.
-pub fn bar_size(kind: BarKind, probe: u64) -> u64 {
-    let mut mask = probe & !kind.flag_mask();
-    if mask == 0 {
-        return 0;
-    }
-    match kind {
-        BarKind::Io => {
-            if mask & 0xffff_0000 == 0 {
-                mask |= 0xffff_0000;
-            }
-            mask |= 0xffff_ffff_0000_0000;
-        }
-        BarKind::Mem32 => mask |= 0xffff_ffff_0000_0000,
-        BarKind::Mem64 => {}
-    }
-    (!mask).wrapping_add(1)
-}
-
-/// Hands out naturally aligned PCI addresses from one window, bottom up.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct BarAllocator {
-    next: u64,
-    end: u64,
-}
-
-impl BarAllocator {
-    /// An allocator over `w`, skipping its first `skip` bytes (legacy I/O ports).
-    pub fn new(w: &Window, skip: u64) -> BarAllocator {
-        let end = w.pci_addr.saturating_add(w.size);
-        BarAllocator {
-            next: w.pci_addr.saturating_add(skip).min(end),
-            end,
-        }
-    }
-
-    /// A PCI address for a BAR of `size` bytes (a power of two), aligned to its size.
-    pub fn alloc(&mut self, size: u64) -> Option<u64> {
-        if size == 0 || !size.is_power_of_two() {
-            return None;
-        }
-        let start = self.next.checked_add(size - 1)? & !(size - 1);
-        let end = start.checked_add(size)?;
-        if end > self.end {
-            return None;
-        }
-        self.next = end;
-        Some(start)
-    }
-}
-
 /// The CPU address of `len` bytes at PCI address `pci` in `space`, through whichever
 /// window holds them.
 pub fn cpu_address(windows: &[Window], space: Space, pci: u64, len: u64) -> Option<u64> {
@@ -356,48 +218,8 @@ mod tests {
         assert!(decode_ranges(&be(&[0x0200_0000, 0, 0, 0, 0, 0, 0]), 2)
             .unwrap()
             .is_empty());
-    }
-
-    #[test]
-    fn buid_and_config_addresses() {
         let reg = be(&[0x0800_0000, 0x2000_0000, 0, 0]);
-        let buid = buid_from_reg(&reg).unwrap();
-        assert_eq!(buid, 0x0800_0000_2000_0000);
-        assert_eq!(buid_cells(buid), (0x0800_0000, 0x2000_0000));
+        assert_eq!(buid_from_reg(&reg), Ok(0x0800_0000_2000_0000));
         assert_eq!(buid_from_reg(&reg[..4]), Err(PciError::ShortReg(4)));
-        assert_eq!(config_address(0, 0, 0), 0);
-        assert_eq!(config_address(0, devfn(0, 0), reg::COMMAND), 4);
-        assert_eq!(devfn(3, 1), 0x19);
-        assert_eq!(config_address(1, devfn(3, 1), 0x10), 0x0001_1910);
-        // Extended registers put bits 8-11 at 24-27.
-        assert_eq!(config_address(2, 0xff, 0xabc), 0x0a02_ffbc);
-    }
-
-    #[test]
-    fn bar_kinds_sizes_and_placement() {
-        assert_eq!(BarKind::of(0x1), BarKind::Io);
-        assert_eq!(BarKind::of(0xc), BarKind::Mem64);
-        assert_eq!(BarKind::of(0x0), BarKind::Mem32);
-        // QEMU's balloon: a 0x40-byte I/O BAR and a 16 KiB 64-bit BAR.
-        assert_eq!(bar_size(BarKind::Io, 0xffff_ffc1), 0x40);
-        assert_eq!(bar_size(BarKind::Io, 0xffc1), 0x40);
-        assert_eq!(bar_size(BarKind::Mem64, 0xffff_ffff_ffff_c00c), 0x4000);
-        assert_eq!(bar_size(BarKind::Mem32, 0xffff_f000), 0x1000);
-        assert_eq!(bar_size(BarKind::Mem32, 0), 0);
-        assert_eq!(bar_address(BarKind::Io, 0x1001), 0x1000);
-        assert_eq!(
-            bar_address(BarKind::Mem64, 0x2100_0000_000c),
-            0x2100_0000_0000
-        );
-
-        let w = decode_ranges(&qemu_ranges(), 2).unwrap();
-        let mut io = BarAllocator::new(&w[0], 0x1000);
-        assert_eq!(io.alloc(0x40), Some(0x1000));
-        assert_eq!(io.alloc(0x100), Some(0x1100));
-        assert_eq!(io.alloc(0x40), Some(0x1200));
-        assert_eq!(io.alloc(0x30), None, "not a power of two");
-        assert_eq!(io.alloc(0x1_0000), None, "larger than what is left");
-        let mut m64 = BarAllocator::new(&w[2], 0);
-        assert_eq!(m64.alloc(0x4000), Some(0x2100_0000_0000));
     }
 }

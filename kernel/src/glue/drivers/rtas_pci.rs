@@ -1,0 +1,60 @@
+//! PCI configuration space through RTAS `ibm,read-pci-config` /
+//! `ibm,write-pci-config` (docs/virtio-balloon.md): the [`ConfigSpace`] of one
+//! pseries host bridge. The scan, sizing and assignment are in `kernel::pci`.
+
+use kernel::devtree::platform::Phb;
+use kernel::devtree::Platform;
+use kernel::pci::{buid_cells, config_address, Bridge, ConfigSpace, Width};
+
+use crate::rtas::{self, RtasError};
+
+/// Bus 0 of one host bridge, reached through RTAS.
+pub struct RtasConfig {
+    buid: u64,
+    read_token: u32,
+    write_token: u32,
+}
+
+impl ConfigSpace for RtasConfig {
+    type Error = RtasError;
+
+    fn read(&mut self, devfn: u8, reg: u16, width: Width) -> Result<u32, RtasError> {
+        let (hi, lo) = buid_cells(self.buid);
+        let mut rets = [0u32; 2];
+        rtas::call_status(
+            self.read_token,
+            &[config_address(0, devfn, reg), hi, lo, width.bytes()],
+            &mut rets,
+        )?;
+        Ok(rets[1])
+    }
+
+    fn write(&mut self, devfn: u8, reg: u16, width: Width, value: u32) -> Result<(), RtasError> {
+        let (hi, lo) = buid_cells(self.buid);
+        let mut rets = [0u32; 1];
+        rtas::call_status(
+            self.write_token,
+            &[config_address(0, devfn, reg), hi, lo, width.bytes(), value],
+            &mut rets,
+        )
+    }
+}
+
+/// The bridge for `phb`, if RTAS has the config-space calls.
+pub fn bridge(phb: &Phb, platform: &Platform) -> Result<Bridge<RtasConfig>, &'static str> {
+    let read_token = platform
+        .rtas_token("ibm,read-pci-config")
+        .ok_or("no RTAS ibm,read-pci-config")?;
+    let write_token = platform
+        .rtas_token("ibm,write-pci-config")
+        .ok_or("no RTAS ibm,write-pci-config")?;
+    Ok(Bridge {
+        name: phb.name.clone(),
+        windows: phb.windows.clone(),
+        config: RtasConfig {
+            buid: phb.buid,
+            read_token,
+            write_token,
+        },
+    })
+}

@@ -1,0 +1,205 @@
+//! The virtio balloon on QEMU's pseries through the legacy virtio-pci transport:
+//! the transitional device (1af4:1002) on its I/O BAR, two split virtqueues
+//! (inflate, deflate), polled. The modern-only device (1af4:1045) is refused with
+//! a log line. Implements [`BalloonTransport`] for the library's balloon protocol;
+//! registers and queue memory go through the library's typed accessors
+//! ([`LegacyRegisters`], [`SplitQueue`]). Facts in docs/virtio-balloon.md.
+//!
+//! Real mode: the I/O BAR is reached with plain loads and stores at its CPU
+//! address, which QEMU's virtual hypervisor dispatches as MMIO (a real
+//! hypervisor would need a cache-inhibited mapping; PowerVM has no virtio).
+//! Queue and buffer addresses are guest-physical (no TCEs: the device does not
+//! get `VIRTIO_F_IOMMU_PLATFORM`).
+
+use alloc::alloc::{alloc_zeroed, Layout};
+use core::ptr::NonNull;
+use kernel::devtree::Platform;
+use kernel::pci::{BarKind, Bridge, Function};
+use kernel::virtio_balloon::legacy::{self, LegacyRegisters, LegacyRegs};
+use kernel::virtio_balloon::{
+    BalloonTransport, Queue, QueueLayout, SplitQueue, DEVICE_BALLOON_MODERN,
+    DEVICE_BALLOON_TRANSITIONAL, PFNS_PER_BUFFER, VENDOR_VIRTIO,
+};
+
+use super::rtas_pci::{self, RtasConfig};
+use crate::clock;
+
+/// How long the device may take to use a buffer.
+const USE_TIMEOUT_US: u64 = 1_000_000;
+
+/// The legacy balloon device, set up and running.
+pub struct LegacyBalloon {
+    regs: LegacyRegisters<'static>,
+    queues: [SplitQueue<'static>; 2],
+    /// The one PFN buffer (a buffer is in flight only until the device used it).
+    pfns: &'static mut [u32; PFNS_PER_BUFFER],
+}
+
+/// Why the device could not be used.
+#[derive(Clone, Copy, Debug)]
+pub enum DeviceError {
+    /// The device did not use a buffer in time.
+    Timeout(Queue),
+}
+
+impl core::fmt::Display for DeviceError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            DeviceError::Timeout(q) => write!(f, "the device did not use a {q:?} buffer in 1 s"),
+        }
+    }
+}
+
+/// Page-aligned, zeroed memory that lives as long as the kernel.
+fn alloc_pages(bytes: usize) -> Option<NonNull<u8>> {
+    let layout = Layout::from_size_align(bytes, 4096).ok()?;
+    // SAFETY: the layout has a non-zero size; the memory is never freed (the
+    // device keeps using it).
+    NonNull::new(unsafe { alloc_zeroed(layout) })
+}
+
+/// Finds the balloon on the PCI host bridges and brings it up. `None` when there
+/// is none, or it cannot be used (logged).
+pub fn probe(platform: &Platform) -> Option<LegacyBalloon> {
+    for phb in &platform.phbs {
+        let mut bridge = match rtas_pci::bridge(phb, platform) {
+            Ok(b) => b,
+            Err(e) => {
+                log::warn!("pci: {}: {e}", phb.name);
+                continue;
+            }
+        };
+        for f in bridge.scan() {
+            if f.vendor != VENDOR_VIRTIO {
+                continue;
+            }
+            if f.device == DEVICE_BALLOON_MODERN {
+                log::warn!(
+                    "virtio-balloon: {} {:02x}.0: device {:04x}:{:04x} (modern only) is not supported: \
+                     the driver needs the transitional device {:04x}:{:04x} (legacy interface); going on without it",
+                    bridge.name,
+                    f.devfn >> 3,
+                    f.vendor,
+                    f.device,
+                    VENDOR_VIRTIO,
+                    DEVICE_BALLOON_TRANSITIONAL
+                );
+                continue;
+            }
+            if f.device != DEVICE_BALLOON_TRANSITIONAL {
+                continue;
+            }
+            match bring_up(&mut bridge, &f) {
+                Ok(b) => return Some(b),
+                Err(e) => log::warn!(
+                    "virtio-balloon: {} {:02x}.0: {e}",
+                    bridge.name,
+                    f.devfn >> 3
+                ),
+            }
+        }
+    }
+    None
+}
+
+fn bring_up(bridge: &mut Bridge<RtasConfig>, f: &Function) -> Result<LegacyBalloon, &'static str> {
+    let (bars, _) = bridge
+        .setup(f)
+        .map_err(|_| "PCI configuration through RTAS failed")?;
+    let bar0 = bars[0].ok_or("no BAR0")?;
+    if bar0.kind != BarKind::Io || bar0.size < legacy::BAR_LEN {
+        return Err("BAR0 is not the legacy I/O BAR");
+    }
+    let io = bar0
+        .cpu_addr
+        .ok_or("BAR0 is outside the bridge's I/O window")?;
+    let base = NonNull::new(io as usize as *mut LegacyRegs).ok_or("BAR0 at address 0")?;
+    // SAFETY: `base` is the device's legacy register block (BAR0 through the
+    // bridge's I/O window, at least BAR_LEN long), which nothing else touches.
+    let mut regs = unsafe { LegacyRegisters::new(base) };
+    // Reset first: it fixes the device's endianness to the CPU's current mode.
+    regs.set_status(0);
+    regs.set_status(legacy::STATUS_ACK);
+    regs.set_status(legacy::STATUS_ACK | legacy::STATUS_DRIVER);
+    let features = regs.host_features();
+    regs.set_guest_features(0);
+    let mut qs = [None, None];
+    for (q, slot) in (0u16..).zip(qs.iter_mut()) {
+        let size = regs.select_queue(q);
+        let queue = QueueLayout::legacy(size)
+            .ok_or("queue size is not a power of two")
+            .and_then(|layout| {
+                let mem = alloc_pages(layout.bytes).ok_or("no memory for the virtqueues")?;
+                let pfn = u32::try_from(mem.as_ptr() as usize >> 12)
+                    .map_err(|_| "virtqueue above 16 TiB")?;
+                regs.set_queue_pfn(pfn);
+                // SAFETY: `mem` is zeroed, 4096-aligned, `layout.bytes` long and
+                // never freed; only this queue and the device use it.
+                Ok(unsafe { SplitQueue::new(mem, layout) })
+            });
+        match queue {
+            Ok(vq) => *slot = Some(vq),
+            Err(e) => {
+                regs.set_status(legacy::STATUS_FAILED);
+                return Err(e);
+            }
+        }
+    }
+    let [Some(inflate), Some(deflate)] = qs else {
+        return Err("virtqueue setup");
+    };
+    let Some(mem) = alloc_pages(4096) else {
+        regs.set_status(legacy::STATUS_FAILED);
+        return Err("no memory for the PFN buffer");
+    };
+    regs.set_status(legacy::STATUS_ACK | legacy::STATUS_DRIVER | legacy::STATUS_DRIVER_OK);
+    // SAFETY: 4096 zeroed bytes, 4096-aligned, never freed and handed to nobody
+    // else: the 1024 bytes of a [u32; 256] fit, zero is a valid u32, and the
+    // reference is the only one for the kernel's lifetime.
+    let pfns = unsafe { &mut *mem.as_ptr().cast::<[u32; PFNS_PER_BUFFER]>() };
+    let mut dev = LegacyBalloon {
+        regs,
+        queues: [inflate, deflate],
+        pfns,
+    };
+    dev.write_actual(0);
+    log::info!(
+        "virtio-balloon: legacy device at I/O {io:#x}, host features {features:#010x}, queues {}/{}, num_pages {}",
+        dev.queues[0].layout().size,
+        dev.queues[1].layout().size,
+        dev.num_pages()
+    );
+    Ok(dev)
+}
+
+impl BalloonTransport for LegacyBalloon {
+    type Error = DeviceError;
+
+    fn send(&mut self, queue: Queue, pfns: &[u32]) -> Result<(), DeviceError> {
+        let n = pfns.len().min(PFNS_PER_BUFFER);
+        self.pfns[..n].copy_from_slice(&pfns[..n]);
+        let addr = self.pfns.as_ptr() as u64;
+        let len = u32::try_from(4 * n).unwrap_or(u32::MAX);
+        let vq = &mut self.queues[queue as usize];
+        vq.publish(addr, len);
+        self.regs.notify(queue as u16);
+        let deadline = clock::now_us() + USE_TIMEOUT_US;
+        while !vq.is_used() {
+            if clock::now_us() > deadline {
+                return Err(DeviceError::Timeout(queue));
+            }
+            core::hint::spin_loop();
+        }
+        // Reading the ISR clears the device's interrupt line.
+        let _ = self.regs.read_isr();
+        Ok(())
+    }
+
+    fn write_actual(&mut self, pages: u32) {
+        self.regs.write_actual(pages);
+    }
+
+    fn num_pages(&self) -> u32 {
+        self.regs.num_pages()
+    }
+}

@@ -1,0 +1,211 @@
+//! A legacy (virtio 0.9.5) split virtqueue in memory the kernel owns: where its
+//! parts sit ([`QueueLayout`]) and [`SplitQueue`], which publishes one buffer at a
+//! time and sees when the device has used it. Every access to the queue memory is
+//! volatile and bounded by the layout; the fields are guest-native endian (the
+//! device reset fixed that, docs/virtio-balloon.md).
+
+use core::marker::PhantomData;
+use core::ptr::NonNull;
+use core::sync::atomic::{fence, Ordering};
+use volatile::{VolatileFieldAccess, VolatilePtr};
+
+/// Where the parts of a legacy split virtqueue of `size` entries sit, in bytes
+/// from its 4 KiB-aligned start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueueLayout {
+    /// Entries.
+    pub size: u16,
+    /// The avail ring (`flags, idx, ring[size], used_event`).
+    pub avail: usize,
+    /// The used ring (`flags, idx, {id, len}[size], avail_event`), 4 KiB-aligned.
+    pub used: usize,
+    /// Total bytes, a multiple of 4 KiB.
+    pub bytes: usize,
+}
+
+const fn align_4k(x: usize) -> usize {
+    (x + 4095) & !4095
+}
+
+impl QueueLayout {
+    /// The legacy layout: descriptors (16 bytes each) at 0, the avail ring right
+    /// after, the used ring at the next 4 KiB boundary. `None` unless `size` is a
+    /// power of two from 1 to 32768.
+    pub fn legacy(size: u16) -> Option<QueueLayout> {
+        if size == 0 || !size.is_power_of_two() {
+            return None;
+        }
+        let n = usize::from(size);
+        let avail = 16 * n;
+        let used = align_4k(avail + 4 + 2 * n + 2);
+        let bytes = align_4k(used + 4 + 8 * n + 2);
+        Some(QueueLayout {
+            size,
+            avail,
+            used,
+            bytes,
+        })
+    }
+
+    /// Offset of avail ring slot `idx` (wrapped).
+    pub fn avail_slot(&self, idx: u16) -> usize {
+        self.avail + 4 + 2 * usize::from(idx % self.size)
+    }
+
+    /// Offset of the avail ring's `idx` field.
+    pub fn avail_idx(&self) -> usize {
+        self.avail + 2
+    }
+
+    /// Offset of the used ring's `idx` field.
+    pub fn used_idx(&self) -> usize {
+        self.used + 2
+    }
+}
+/// One descriptor of the descriptor table.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, VolatileFieldAccess)]
+pub struct Descriptor {
+    /// Guest-physical address of the buffer.
+    pub addr: u64,
+    /// Its length in bytes.
+    pub len: u32,
+    /// 0: one device-readable buffer, no chaining.
+    pub flags: u16,
+    /// The next descriptor of a chain (unused).
+    pub next: u16,
+}
+
+/// A split virtqueue of one in-flight buffer, in memory shared with the device.
+pub struct SplitQueue<'a> {
+    base: NonNull<u8>,
+    layout: QueueLayout,
+    next_avail: u16,
+    _mem: PhantomData<&'a mut [u8]>,
+}
+
+impl<'a> SplitQueue<'a> {
+    /// The queue in `layout.bytes` bytes at `base`.
+    ///
+    /// # Safety
+    /// `base` must be 4096-aligned, zeroed, `layout.bytes` long, live for `'a`,
+    /// and touched by nothing but this queue and the device.
+    pub unsafe fn new(base: NonNull<u8>, layout: QueueLayout) -> Self {
+        SplitQueue {
+            base,
+            layout,
+            next_avail: 0,
+            _mem: PhantomData,
+        }
+    }
+
+    /// The layout.
+    pub fn layout(&self) -> QueueLayout {
+        self.layout
+    }
+
+    /// Where the queue is (its guest-physical address, with real mode on).
+    pub fn address(&self) -> usize {
+        self.base.as_ptr() as usize
+    }
+
+    /// A volatile pointer to the `T` at byte `offset`.
+    fn at<T>(&self, offset: usize) -> VolatilePtr<'a, T> {
+        assert!(
+            offset.is_multiple_of(core::mem::align_of::<T>())
+                && offset + core::mem::size_of::<T>() <= self.layout.bytes,
+            "virtqueue access outside the queue"
+        );
+        // SAFETY: the offset is aligned and inside the queue memory (checked
+        // above), which `new`'s contract makes ours for 'a.
+        unsafe { VolatilePtr::new(self.base.add(offset).cast::<T>()) }
+    }
+
+    /// Publishes one device-readable buffer (descriptor 0) and makes it
+    /// available; the caller notifies the device. The previous buffer must have
+    /// been used ([`SplitQueue::is_used`]).
+    pub fn publish(&mut self, addr: u64, len: u32) {
+        let desc = self.at::<Descriptor>(0);
+        desc.write(Descriptor {
+            addr,
+            len,
+            flags: 0,
+            next: 0,
+        });
+        self.at::<u16>(self.layout.avail_slot(self.next_avail))
+            .write(0);
+        fence(Ordering::SeqCst);
+        self.next_avail = self.next_avail.wrapping_add(1);
+        self.at::<u16>(self.layout.avail_idx())
+            .write(self.next_avail);
+        fence(Ordering::SeqCst);
+    }
+
+    /// The device has used every published buffer.
+    pub fn is_used(&self) -> bool {
+        let used = self.at::<u16>(self.layout.used_idx()).read();
+        fence(Ordering::SeqCst);
+        used == self.next_avail
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::vec;
+
+    #[test]
+    fn queue_layout_matches_the_legacy_spec() {
+        let l = QueueLayout::legacy(128).unwrap();
+        assert_eq!(l.avail, 2048);
+        assert_eq!(l.used, 4096);
+        assert_eq!(l.bytes, 8192);
+        assert_eq!(l.avail_idx(), 2050);
+        assert_eq!(l.avail_slot(0), 2052);
+        assert_eq!(l.avail_slot(129), 2054);
+        assert_eq!(l.used_idx(), 4098);
+        let big = QueueLayout::legacy(256).unwrap();
+        assert_eq!((big.avail, big.used, big.bytes), (4096, 8192, 12288));
+        assert_eq!(QueueLayout::legacy(0), None);
+        assert_eq!(QueueLayout::legacy(100), None);
+    }
+    #[test]
+    fn a_published_buffer_is_in_descriptor_0_and_the_avail_ring() {
+        let layout = QueueLayout::legacy(128).unwrap();
+        let mut mem = vec![0u64; layout.bytes / 8];
+        let base = NonNull::new(mem.as_mut_ptr().cast::<u8>()).unwrap();
+        // SAFETY: `mem` is zeroed, 8-aligned (4096 is not needed on the host),
+        // `layout.bytes` long and outlives the queue.
+        let mut q = unsafe { SplitQueue::new(base, layout) };
+        assert!(q.is_used(), "nothing published yet");
+        for round in 1..=130u16 {
+            q.publish(0x1234_5000, 1024);
+            assert!(!q.is_used());
+            let bytes: &[u8] = bytemuck(&mem);
+            let u16_at = |o: usize| u16::from_ne_bytes([bytes[o], bytes[o + 1]]);
+            assert_eq!(
+                u64::from_ne_bytes(bytes[0..8].try_into().unwrap()),
+                0x1234_5000
+            );
+            assert_eq!(u32::from_ne_bytes(bytes[8..12].try_into().unwrap()), 1024);
+            assert_eq!(u16_at(12), 0, "device-readable, not chained");
+            assert_eq!(u16_at(layout.avail_idx()), round);
+            assert_eq!(u16_at(layout.avail_slot(round - 1)), 0, "descriptor 0");
+            // The device uses it.
+            let o = layout.used_idx();
+            let b = round.to_ne_bytes();
+            let raw = mem.as_mut_ptr().cast::<u8>();
+            // SAFETY: inside `mem`; the queue only reads this field.
+            unsafe {
+                raw.add(o).write_volatile(b[0]);
+                raw.add(o + 1).write_volatile(b[1]);
+            }
+            assert!(q.is_used());
+        }
+    }
+
+    fn bytemuck(words: &[u64]) -> &[u8] {
+        // SAFETY: any u64 memory is valid as bytes; the length is exact.
+        unsafe { core::slice::from_raw_parts(words.as_ptr().cast::<u8>(), words.len() * 8) }
+    }
+}
