@@ -100,30 +100,104 @@ impl Bitmap {
             .or_else(|| self.find_set_in(0, start))
     }
 
-    /// Number of set bits in `lo..hi` (clipped).
-    pub fn count_in(&self, lo: usize, hi: usize) -> u64 {
-        let mut n = 0u64;
-        let mut i = lo;
-        while let Some(j) = self.find_set_in(i, hi) {
-            n += 1;
-            i = j + 1;
-        }
-        n
-    }
-
     /// Number of set bits.
     pub fn count_ones(&self) -> u64 {
         self.words.iter().map(|w| u64::from(w.count_ones())).sum()
     }
 
     /// The set bits in ascending order.
-    pub fn iter_ones(&self) -> impl Iterator<Item = usize> + '_ {
-        let mut next = 0usize;
-        core::iter::from_fn(move || {
-            let i = self.find_set_in(next, self.len)?;
-            next = i + 1;
-            Some(i)
-        })
+    pub fn iter_ones(&self) -> Ones<'_> {
+        self.ones_in(0, self.len)
+    }
+
+    /// The set bits in `lo..hi` (clipped) in ascending order, a word at a time:
+    /// each word is read once and its set bits are taken lowest first.
+    pub fn ones_in(&self, lo: usize, hi: usize) -> Ones<'_> {
+        let hi = hi.min(self.len);
+        let w = lo / WORD_BITS;
+        let bits = if lo < hi {
+            self.words
+                .get(w)
+                .map_or(0, |x| x & (u64::MAX << (lo % WORD_BITS)))
+        } else {
+            0
+        };
+        Ones {
+            words: &self.words,
+            w,
+            bits,
+            hi: if lo < hi { hi } else { 0 },
+        }
+    }
+}
+
+/// The iterator of [`Bitmap::ones_in`].
+#[derive(Clone, Debug)]
+pub struct Ones<'a> {
+    words: &'a [u64],
+    /// The word `bits` came from.
+    w: usize,
+    /// What is left of word `w`.
+    bits: u64,
+    /// One past the last index to yield.
+    hi: usize,
+}
+
+impl Iterator for Ones<'_> {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        while self.bits == 0 {
+            self.w += 1;
+            if self.w.checked_mul(WORD_BITS)? >= self.hi {
+                return None;
+            }
+            self.bits = *self.words.get(self.w)?;
+        }
+        // trailing_zeros of a non-zero u64 is below 64.
+        let i = self.w * WORD_BITS + self.bits.trailing_zeros() as usize;
+        if i >= self.hi {
+            self.bits = 0;
+            return None;
+        }
+        self.bits &= self.bits - 1;
+        Some(i)
+    }
+}
+
+impl Bitmap {
+    /// True if some index is set in both bitmaps.
+    pub fn intersects(&self, other: &Bitmap) -> bool {
+        self.words.iter().zip(&other.words).any(|(a, b)| a & b != 0)
+    }
+
+    /// True if every index set here is set in `other` too.
+    pub fn is_subset_of(&self, other: &Bitmap) -> bool {
+        self.words
+            .iter()
+            .enumerate()
+            .all(|(w, a)| a & !other.words.get(w).copied().unwrap_or(0) == 0)
+    }
+
+    /// Number of set bits in `lo..hi` (clipped), a word at a time.
+    pub fn count_ones_in(&self, lo: usize, hi: usize) -> u64 {
+        let hi = hi.min(self.len);
+        if lo >= hi {
+            return 0;
+        }
+        let (first, last) = (lo / WORD_BITS, (hi - 1) / WORD_BITS);
+        let mut n = 0u64;
+        for w in first..=last {
+            let mut x = self.words.get(w).copied().unwrap_or(0);
+            if w == first {
+                x &= u64::MAX << (lo % WORD_BITS);
+            }
+            if w == last && !hi.is_multiple_of(WORD_BITS) {
+                x &= u64::MAX >> (WORD_BITS - hi % WORD_BITS);
+            }
+            n += u64::from(x.count_ones());
+        }
+        n
     }
 }
 
@@ -150,7 +224,7 @@ mod tests {
         assert!(b.clear(199));
         assert_eq!(b.find_set_from(131), Some(5), "wraps around");
         assert_eq!(b.count_ones(), 2);
-        assert_eq!(b.count_in(0, 130), 1);
+        assert_eq!(b.count_ones_in(0, 130), 1);
         assert_eq!(b.iter_ones().collect::<Vec<_>>(), [5, 130]);
         assert!(Bitmap::new(0).is_empty());
     }
@@ -168,8 +242,10 @@ mod tests {
             let want = (lo..hi.min(len)).find(|&i| v[i]);
             prop_assert_eq!(b.find_set_in(lo, hi), want);
             let count = (lo..hi.min(len)).filter(|&i| v[i]).count() as u64;
-            prop_assert_eq!(b.count_in(lo, hi), count);
+            prop_assert_eq!(b.count_ones_in(lo, hi), count);
             prop_assert_eq!(b.count_ones(), v.iter().filter(|x| **x).count() as u64);
+            let ones: Vec<usize> = (lo..hi.min(len)).filter(|&i| v[i]).collect();
+            prop_assert_eq!(b.ones_in(lo, hi).collect::<Vec<_>>(), ones);
         }
     }
 }

@@ -8,6 +8,7 @@
 //! - [`balloon`]: the balloon's round, OOM notifier and parameter effects;
 //!   [`target`] (the §6.3 arithmetic) and [`policy`] (aggressive / conservative /
 //!   off) are pure functions it calls; [`params`] are its tunables.
+//! - [`hints`]: the background walk that hints free memory Unused after boot.
 //! - [`memory`]: [`PageMemory`], what the kernel provides to fill, check and zero pages.
 //! - [`render`]: the console's fixed output formats.
 //! - [`vio`]: VIO entitled-memory accounting.
@@ -19,7 +20,9 @@
 //! and has not yet accepted H_PAGE_INIT(Active); the balloon never loans below the
 //! `min_mem_mb` floor, never busy-polls, and gives memory back on OOM.
 #![cfg_attr(not(test), no_std)]
-#![forbid(unsafe_code)]
+// No unsafe code except the declaration of the `unsafe trait PageMemory`, which
+// puts the duty to check page addresses on its implementation (the kernel).
+#![deny(unsafe_code)]
 
 extern crate alloc;
 
@@ -27,6 +30,7 @@ pub mod balloon;
 pub mod bitmap;
 pub mod error;
 pub mod frames;
+pub mod hints;
 pub mod memory;
 pub mod mm;
 pub mod oom;
@@ -42,6 +46,7 @@ pub mod workload;
 pub use balloon::StepReport;
 pub use error::CmmError;
 pub use frames::{FrameCounts, FrameSet, FrameState, FrameTable, Owner, Region};
+pub use hints::HintStep;
 pub use memory::PageMemory;
 pub use mm::Mm;
 pub use oom::{OomNotifier, OomReport};

@@ -2,6 +2,10 @@
 //! with a pattern, check it, zero it. The kernel implements [`PageMemory`] over real
 //! addresses; host tests implement it over a map.
 //!
+//! Safe code passes plain addresses, so the trait is `unsafe` to implement: the
+//! implementation, not its callers, answers for every address it is given (see
+//! the contract on [`PageMemory`]). This declaration is the only `unsafe` in `cmm`.
+//!
 //! Zeroing goes through this trait, not H_PAGE_INIT(H_ZERO_PAGE): it cannot fail and
 //! costs no hcall; the hypervisor is only asked about page *states*.
 //!
@@ -12,7 +16,26 @@
 //! page that moved between the two roles never passes the other's check.
 
 /// Pattern fill and check of 4 KiB pages at real addresses.
-pub trait PageMemory {
+///
+/// `cmm` calls these methods from safe code with the address of a frame of the
+/// [`crate::FrameTable`] it manages, and only while it holds that frame in the
+/// state the call needs: a frame being allocated (zero, fill), a frame about to be
+/// loaned in poison mode (fill), a workload frame (check), and in poison mode a
+/// loaned or just-returned poisoned frame (check, is_zero). It never asks for a
+/// free frame's contents.
+///
+/// # Safety
+///
+/// Implementing this trait promises that every call is sound for *any* `addr`,
+/// since safe code can make it:
+/// - every frame of the table the implementation serves is memory it may read
+///   and write whenever `cmm` asks: no kernel image, heap, stack, firmware or
+///   device memory lies in those frames, and no Rust reference into one is live
+///   while `cmm` holds it;
+/// - an address that is not the start of such a frame is refused — `fill` and
+///   `zero` do nothing, `check` and `is_zero` return false — never accessed.
+#[allow(unsafe_code)]
+pub unsafe trait PageMemory {
     /// Writes the pattern of `seed` over the whole page at `addr`.
     fn fill(&mut self, addr: u64, seed: u64);
     /// True if the whole page at `addr` holds the pattern of `seed`.

@@ -8,6 +8,13 @@
 //! (`note_access`). When no frame is free, the OOM chain runs once before the
 //! allocation fails.
 //!
+//! Initialization on allocation (as Linux's `init_on_alloc`): a free frame's
+//! contents are whatever its last owner, the poison pattern or the hypervisor left
+//! (a returned page is neither read nor zeroed on its way back), so every
+//! allocation zeroes the page, or fills it with the workload's pattern, before
+//! handing it out. No per-frame mark is needed: "free" already means "to be
+//! initialized".
+//!
 //! Time is passed in (`now_ms`); hypervisor and memory access are passed to each
 //! call, so the kernel can keep them wherever it likes.
 
@@ -19,12 +26,22 @@ use hcall::{Hypervisor, PageState};
 use crate::balloon::pages::Ctx;
 use crate::balloon::{Balloon, StepReport};
 use crate::error::CmmError;
-use crate::frames::{FrameSet, FrameTable, Owner};
-use crate::memory::PageMemory;
+use crate::frames::{FrameTable, Owner};
+use crate::hints::UnusedWalk;
+use crate::memory::{workload_seed, PageMemory};
 use crate::oom::{OomNotifier, OomReport};
 use crate::params::{Param, Params};
 use crate::stats::{CmmStats, Shortfall};
 use crate::units::{addr_to_pfn, pfn_to_addr};
+
+/// How an allocation initializes its page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PageInit {
+    /// All zeros.
+    Zero,
+    /// The workload pattern of its address ([`crate::memory::workload_seed`]).
+    Workload,
+}
 
 /// The memory manager.
 #[derive(Clone, Debug)]
@@ -33,17 +50,20 @@ pub struct Mm {
     stats: CmmStats,
     balloon: Balloon,
     oom_chain: Vec<OomNotifier>,
+    pub(crate) unused_walk: UnusedWalk,
 }
 
 impl Mm {
     /// A memory manager over `frames` (all non-reserved frames free, none loaned)
-    /// with the balloon registered as the OOM notifier.
+    /// with the balloon registered as the OOM notifier. Its free frames are still
+    /// Active: [`Mm::hint_unused_step`] hints them Unused in the background.
     pub fn new(frames: FrameTable, params: Params) -> Self {
         Mm {
             frames,
             stats: CmmStats::default(),
             balloon: Balloon::new(params),
             oom_chain: vec![OomNotifier::Balloon],
+            unused_walk: UnusedWalk::start(),
         }
     }
 
@@ -147,12 +167,23 @@ impl Mm {
         report
     }
 
-    /// Takes a free frame for `owner` and returns its address. Hints it Active
-    /// (failure counted, ignored) and notes the access. With no free frame the OOM
-    /// chain runs once; if it frees nothing, `OutOfMemory`.
+    /// Takes a free frame for `owner` and returns its address, zeroed. Hints it
+    /// Active (failure counted, ignored) and notes the access. With no free frame
+    /// the OOM chain runs once; if it frees nothing, `OutOfMemory`.
     pub fn alloc_page(
         &mut self,
         owner: Owner,
+        hv: &mut dyn Hypervisor,
+        mem: &mut dyn PageMemory,
+    ) -> Result<u64, CmmError> {
+        self.alloc_page_with(owner, PageInit::Zero, hv, mem)
+    }
+
+    /// [`Mm::alloc_page`], initializing the page as `init` says.
+    pub(crate) fn alloc_page_with(
+        &mut self,
+        owner: Owner,
+        init: PageInit,
         hv: &mut dyn Hypervisor,
         mem: &mut dyn PageMemory,
     ) -> Result<u64, CmmError> {
@@ -182,6 +213,10 @@ impl Mm {
             self.count_hint_failure();
         }
         hv.note_access(addr);
+        match init {
+            PageInit::Zero => mem.zero(addr),
+            PageInit::Workload => mem.fill(addr, workload_seed(addr)),
+        }
         let mut ctx = Self::ctx(&mut self.frames, &mut self.stats, hv, mem);
         self.balloon.refill_free_list(&mut ctx);
         Ok(addr)
@@ -203,24 +238,6 @@ impl Mm {
         let s = &mut self.stats;
         s.page_state_failures = s.page_state_failures.saturating_add(1);
         s.hint_failures = s.hint_failures.saturating_add(1);
-    }
-
-    /// Hints every free frame Unused (once at boot: every page starts Active).
-    /// Returns how many hints failed (also counted).
-    pub fn hint_free_frames_unused(&mut self, hv: &mut dyn Hypervisor) -> u64 {
-        let mut failed = 0u64;
-        for pfn in self.frames.iter(FrameSet::Free) {
-            if hv
-                .set_page_state(pfn_to_addr(pfn), PageState::Unused)
-                .is_err()
-            {
-                failed = failed.saturating_add(1);
-            }
-        }
-        let s = &mut self.stats;
-        s.page_state_failures = s.page_state_failures.saturating_add(failed);
-        s.hint_failures = s.hint_failures.saturating_add(failed);
-        failed
     }
 
     /// Returns every loaned page (before restart or power-off, so no page is left

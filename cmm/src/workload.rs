@@ -17,7 +17,7 @@ use crate::balloon::pages::poison_intact;
 use crate::error::CmmError;
 use crate::frames::{FrameSet, Owner};
 use crate::memory::{workload_seed, PageMemory};
-use crate::mm::Mm;
+use crate::mm::{Mm, PageInit};
 use crate::units::pfn_to_addr;
 
 /// Which workload.
@@ -84,11 +84,8 @@ impl Mm {
             .try_reserve_exact(room)
             .map_err(|_| too_much.clone())?;
         for _ in 0..pages {
-            match self.alloc_page(workload.owner(), hv, mem) {
-                Ok(addr) => {
-                    mem.fill(addr, workload_seed(addr));
-                    taken.push(addr);
-                }
+            match self.alloc_page_with(workload.owner(), PageInit::Workload, hv, mem) {
+                Ok(addr) => taken.push(addr),
                 Err(_) => {
                     let available = taken.len() as u64;
                     for addr in taken {

@@ -30,7 +30,7 @@ fn loans_toward_the_request_and_returns() {
     assert_eq!((r.target, r.pages_returned, w.loaned()), (60, 40, 60));
     assert_eq!(w.mm.stats().pages_returned_total, 40);
     w.check_invariants();
-    // Returned pages are zeroed and hinted Unused.
+    // Returned pages are hinted Unused.
     let book = w.hv.book.borrow();
     let free_unused =
         w.mm.frames()
@@ -357,10 +357,17 @@ fn poison_catches_a_write_to_a_loaned_page() {
     );
     assert_eq!(
         w.hv.book.borrow().contents[&victim],
-        Content::Zero,
-        "zeroed on return"
+        Content::Garbage,
+        "a returned page is not zeroed on its way back"
     );
     w.check_invariants();
+    // Whoever allocates it gets zeros.
+    let mut kernel = Vec::new();
+    while let Ok(a) = w.mm.alloc_page(cmm::Owner::Kernel, &mut w.hv, &mut w.mem) {
+        kernel.push(a);
+    }
+    assert!(kernel.contains(&victim));
+    w.check_contents(&kernel);
 }
 
 #[test]
@@ -411,8 +418,61 @@ fn return_all_empties_the_balloon() {
 }
 
 #[test]
-fn boot_hints_free_frames_unused() {
+fn free_frames_are_hinted_unused_in_the_background() {
     let mut w = world();
-    assert_eq!(w.mm.hint_free_frames_unused(&mut w.hv), 0);
-    assert_eq!(w.hv.book.borrow().states.len(), 4032);
+    assert!(w.mm.unused_hints_pending());
+    let s = w.mm.hint_unused_step(&mut w.hv, 1000);
+    assert_eq!((s.hinted, s.finished), (1000, false));
+    // Frames loaned or allocated before the walk reaches them keep their state.
+    w.hv.request = Request::LoanPages(1500);
+    w.poll();
+    w.alloc(700, Workload::Working).unwrap();
+    w.free(Some(100), Workload::Working).unwrap();
+    let mut calls = w.hv.page_state_calls;
+    while w.mm.unused_hints_pending() {
+        let s = w.mm.hint_unused_step(&mut w.hv, 300);
+        assert!(s.hinted <= 300);
+        assert_eq!(
+            w.hv.page_state_calls - calls,
+            s.hinted,
+            "one hint per frame"
+        );
+        calls = w.hv.page_state_calls;
+    }
+    assert_eq!(w.mm.hint_unused_step(&mut w.hv, 300).hinted, 0);
+    let book = w.hv.book.borrow();
+    for pfn in w.mm.frames().iter(cmm::FrameSet::Free) {
+        assert_eq!(book.state(pfn * 4096), PageState::Unused, "free {pfn}");
+    }
+    drop(book);
+    w.check_invariants();
+    w.check_contents(&[]);
+}
+
+#[test]
+fn a_batch_refused_part_way_keeps_exactly_the_accepted_pages() {
+    let mut w = world();
+    w.hv.fail_page_state = 1;
+    w.hv.pass_before_fail = 300;
+    w.hv.request = Request::LoanPages(1000);
+    let r = w.poll();
+    assert_eq!(r.pages_loaned, 300);
+    assert!(matches!(r.shortfall, Some(Shortfall::Loan(_))));
+    assert_eq!((w.loaned(), w.mm.stats().loan_failures), (300, 1));
+    w.check_invariants();
+    w.poll();
+    assert_eq!(w.loaned(), 1000);
+    // A return refused part-way: the accepted pages are free, the rest loaned.
+    w.hv.fail_page_state = 1;
+    w.hv.pass_before_fail = 100;
+    w.hv.request = Request::LoanPages(0);
+    let r = w.poll();
+    assert!(matches!(r.shortfall, Some(Shortfall::Return(_))));
+    assert_eq!(r.pages_returned, 100);
+    assert_eq!(w.loaned(), 900);
+    assert_eq!(w.mm.stats().return_failures, 1);
+    w.check_invariants();
+    w.poll();
+    assert_eq!(w.loaned(), 0);
+    w.check_invariants();
 }

@@ -33,7 +33,8 @@ enum Op {
     Set(&'static str, &'static str),
     ResetOom,
     FailGetMpp(u32),
-    FailPageState(u32),
+    FailPageState(u32, u32),
+    HintStep(u64),
     Verify,
 }
 
@@ -83,7 +84,8 @@ fn op() -> impl Strategy<Value = Op> {
         3 => prop::sample::select(PARAMS).prop_map(|(n, v)| Op::Set(n, v)),
         1 => Just(Op::ResetOom),
         1 => (1u32..3).prop_map(Op::FailGetMpp),
-        1 => (1u32..5).prop_map(Op::FailPageState),
+        1 => (0u32..300, 1u32..5).prop_map(|(pass, n)| Op::FailPageState(pass, n)),
+        1 => (1u64..700).prop_map(Op::HintStep),
         1 => Just(Op::Verify),
     ]
 }
@@ -224,7 +226,17 @@ impl Machine {
                 prop_assert_eq!(w.mm.stats().oom_freed_pages, 0);
             }
             Op::FailGetMpp(n) => w.hv.fail_get_mpp = *n,
-            Op::FailPageState(n) => w.hv.fail_page_state = *n,
+            Op::FailPageState(pass, n) => {
+                w.hv.pass_before_fail = *pass;
+                w.hv.fail_page_state = *n;
+            }
+            Op::HintStep(n) => {
+                let pending = w.mm.unused_hints_pending();
+                let s = w.mm.hint_unused_step(&mut w.hv, *n);
+                prop_assert!(s.hinted <= *n);
+                prop_assert!(pending || s.hinted == 0);
+                prop_assert_eq!(w.mm.unused_hints_pending(), pending && !s.finished);
+            }
             Op::Verify => prop_assert_eq!(w.verify().corrupt_pages, 0),
         }
         if w.mm.stats().return_failures != return_failures {
@@ -235,6 +247,8 @@ impl Machine {
 
     fn check(&self) -> Result<(), TestCaseError> {
         self.w.check_invariants();
+        self.w.check_contents(&self.kernel_pages);
+        prop_assert_eq!(self.w.mm.frames().check(), Ok(()));
         let s = self.w.mm.stats();
         let ceiling = self.ceiling();
         prop_assert!(

@@ -1,18 +1,27 @@
-//! Loaning one page and returning one page: the exact hcall sequences, and what
-//! happens when a call fails.
+//! Loaning and returning pages in batches: the exact hcall sequences, and what
+//! happens when a call fails part-way through a batch.
 //!
-//! Loan: pick a free frame (whole 2 MiB blocks first); in poison mode fill it with
-//! the poison pattern *before* it is marked Loaned (a loaned page must not be
-//! touched afterwards); H_PAGE_INIT(Loaned); only on success set its loaned bit.
-//! A failed Loaned call leaves the frame free and uncounted.
+//! A batch is up to [`BATCH`] frames from one 2 MiB block, picked word-at-a-time
+//! from the frame bitmaps into a buffer on the stack (no allocation), handed to
+//! the hypervisor in one [`Hypervisor::set_page_states`] call (one `H_PAGE_INIT`
+//! per page on PowerVM, one buffer for a virtio balloon), and marked in the frame
+//! table and the counters once.
 //!
-//! Return: H_PAGE_INIT(Active) first. If that fails the frame stays loaned — still
-//! marked Loaned to the hypervisor and in the loaned bitmap — and is retried by the
-//! next round (Linux frees it anyway and may then use a page the hypervisor still
-//! thinks is loaned: no page is lost and none is used while loaned here). Once
-//! Active: check the poison pattern if the page was poisoned, zero it, clear the
-//! loaned bit, put it on the free list and hint it Unused like any free frame
-//! (best effort).
+//! Loan: pick free frames (whole 2 MiB blocks first); in poison mode fill each
+//! with the poison pattern *before* it is marked Loaned (a loaned page must not be
+//! touched afterwards); set them Loaned. Exactly the pages the hypervisor accepted
+//! are marked loaned and counted; the refused page and those after it stay free
+//! and uncounted.
+//!
+//! Return: set the batch Active first. Pages the hypervisor accepted go to the
+//! free list; the refused one and those after it stay loaned — still Loaned to
+//! the hypervisor and in the loaned bitmap — and are retried by the next round
+//! (Linux frees a page whose call failed and may then use a page the hypervisor
+//! still thinks is loaned: no page is lost and none is used while loaned here).
+//! A returned page is neither read nor zeroed (it may hold anything, or nothing
+//! the hypervisor kept): whoever allocates it next initializes it
+//! ([`crate::Mm::alloc_page`]). Only poison mode reads it, to check its poison.
+//! Then the accepted pages are hinted Unused like any free frame (best effort).
 
 use hcall::{Hypervisor, PageState};
 
@@ -20,6 +29,9 @@ use crate::frames::FrameTable;
 use crate::memory::{poison_seed, PageMemory};
 use crate::stats::{CmmStats, Shortfall};
 use crate::units::pfn_to_addr;
+
+/// Most pages in one batch (a virtio-balloon buffer holds as many PFNs).
+pub const BATCH: usize = 256;
 
 /// What a balloon operation works on.
 pub(crate) struct Ctx<'a> {
@@ -29,59 +41,76 @@ pub(crate) struct Ctx<'a> {
     pub mem: &'a mut dyn PageMemory,
 }
 
+fn add(c: &mut u64, n: usize) {
+    *c = c.saturating_add(n as u64);
+}
+
 fn inc(c: &mut u64) {
     *c = c.saturating_add(1);
 }
 
-/// Loans one free frame. `Err` says why not (and nothing changed).
-pub(crate) fn loan_one(ctx: &mut Ctx<'_>, poison: bool) -> Result<(), Shortfall> {
-    let pfn = ctx.frames.pick_for_loan().ok_or(Shortfall::NoFreeFrame)?;
-    let addr = pfn_to_addr(pfn);
-    if poison {
-        ctx.hv.note_access(addr);
-        ctx.mem.fill(addr, poison_seed(addr));
-    }
-    if let Err(e) = ctx.hv.set_page_state(addr, PageState::Loaned) {
-        inc(&mut ctx.stats.page_state_failures);
-        inc(&mut ctx.stats.loan_failures);
-        return Err(Shortfall::Loan(e));
-    }
-    if ctx.frames.mark_loaned(pfn).is_err() {
-        // pick_for_loan only yields free frames; nothing to undo if it ever did not.
-        return Err(Shortfall::NoFreeFrame);
-    }
-    ctx.frames.set_poisoned(pfn, poison);
-    inc(&mut ctx.stats.loaned_pages);
-    inc(&mut ctx.stats.pages_loaned_total);
-    Ok(())
+/// A batch's frame numbers and their addresses.
+struct Batch {
+    pfns: [u64; BATCH],
+    addrs: [u64; BATCH],
 }
 
-/// Returns one loaned frame; `Ok(false)` if nothing is loaned.
-pub(crate) fn return_one(ctx: &mut Ctx<'_>) -> Result<bool, Shortfall> {
-    let Some(pfn) = ctx.frames.pick_for_return() else {
-        return Ok(false);
-    };
-    let addr = pfn_to_addr(pfn);
-    if let Err(e) = ctx.hv.set_page_state(addr, PageState::Active) {
-        inc(&mut ctx.stats.page_state_failures);
-        inc(&mut ctx.stats.return_failures);
-        return Err(Shortfall::Return(e));
+impl Batch {
+    fn new() -> Self {
+        Batch {
+            pfns: [0; BATCH],
+            addrs: [0; BATCH],
+        }
     }
-    ctx.hv.note_access(addr);
-    if ctx.frames.is_poisoned(pfn) && !poison_intact(ctx.mem, addr) {
-        inc(&mut ctx.stats.poison_errors);
+
+    /// Room for what is left of `n` pages after `done`.
+    fn room(n: u64, done: u64) -> usize {
+        usize::try_from(n.saturating_sub(done)).map_or(BATCH, |r| r.min(BATCH))
     }
-    ctx.mem.zero(addr);
-    if ctx.frames.mark_returned(pfn).is_err() {
-        return Ok(false);
+
+    /// Fills the addresses of the first `len` frames.
+    fn address(&mut self, len: usize) {
+        for (a, &p) in self.addrs[..len].iter_mut().zip(&self.pfns[..len]) {
+            *a = pfn_to_addr(p);
+        }
     }
-    ctx.stats.loaned_pages = ctx.stats.loaned_pages.saturating_sub(1);
-    inc(&mut ctx.stats.pages_returned_total);
-    if ctx.hv.set_page_state(addr, PageState::Unused).is_err() {
-        inc(&mut ctx.stats.page_state_failures);
-        inc(&mut ctx.stats.hint_failures);
+}
+
+/// Sets `addrs` to `state` as far as the hypervisor accepts: how many (from the
+/// front) it took, and its refusal if it took fewer.
+fn set_states(
+    hv: &mut dyn Hypervisor,
+    addrs: &[u64],
+    state: PageState,
+) -> (usize, Option<hcall::HcallError>) {
+    match hv.set_page_states(addrs, state) {
+        Ok(()) => (addrs.len(), None),
+        Err(e) => (e.done.min(addrs.len()), Some(e.error)),
     }
-    Ok(true)
+}
+
+/// Hints `addrs` `state` (best effort): a refused page is counted and skipped,
+/// the rest of the batch still goes. Returns how many were refused.
+pub(crate) fn hint(
+    hv: &mut dyn Hypervisor,
+    addrs: &[u64],
+    state: PageState,
+    stats: &mut CmmStats,
+) -> u64 {
+    let mut failed = 0u64;
+    let mut rest = addrs;
+    while !rest.is_empty() {
+        match hv.set_page_states(rest, state) {
+            Ok(()) => break,
+            Err(e) => {
+                failed = failed.saturating_add(1);
+                rest = rest.get(e.done.saturating_add(1)..).unwrap_or(&[]);
+            }
+        }
+    }
+    stats.page_state_failures = stats.page_state_failures.saturating_add(failed);
+    stats.hint_failures = stats.hint_failures.saturating_add(failed);
+    failed
 }
 
 /// True if a poisoned page still holds its poison, or reads as zeros (the
@@ -91,28 +120,94 @@ pub(crate) fn poison_intact(mem: &dyn PageMemory, addr: u64) -> bool {
     mem.check(addr, poison_seed(addr)) || mem.is_zero(addr)
 }
 
-/// Loans up to `n` pages; stops at the first failure. Returns the count loaned and
-/// why it stopped short, if it did.
+/// Loans up to `n` pages, a batch at a time; stops at the first failure.
+/// Returns the count loaned and why it stopped short, if it did.
 pub(crate) fn loan_pages(ctx: &mut Ctx<'_>, n: u64, poison: bool) -> (u64, Option<Shortfall>) {
-    let mut done = 0;
+    let mut b = Batch::new();
+    let mut done = 0u64;
     while done < n {
-        if let Err(why) = loan_one(ctx, poison) {
-            return (done, Some(why));
+        let got = ctx
+            .frames
+            .pick_loan_batch(&mut b.pfns[..Batch::room(n, done)]);
+        if got == 0 {
+            return (done, Some(Shortfall::NoFreeFrame));
         }
-        done += 1;
+        b.address(got);
+        if poison {
+            for &addr in &b.addrs[..got] {
+                ctx.hv.note_access(addr);
+                ctx.mem.fill(addr, poison_seed(addr));
+            }
+        }
+        let (accepted, refused) = set_states(ctx.hv, &b.addrs[..got], PageState::Loaned);
+        let taken = &b.pfns[..accepted];
+        if ctx.frames.mark_loaned(taken).is_err() {
+            // pick_loan_batch only yields distinct free frames.
+            return (done, Some(Shortfall::NoFreeFrame));
+        }
+        if poison {
+            for &pfn in taken {
+                ctx.frames.set_poisoned(pfn, true);
+            }
+        }
+        add(&mut ctx.stats.loaned_pages, accepted);
+        add(&mut ctx.stats.pages_loaned_total, accepted);
+        debug_assert_eq!(ctx.frames.check(), Ok(()));
+        done = done.saturating_add(accepted as u64);
+        if let Some(e) = refused {
+            inc(&mut ctx.stats.page_state_failures);
+            inc(&mut ctx.stats.loan_failures);
+            return (done, Some(Shortfall::Loan(e)));
+        }
     }
     (done, None)
 }
 
-/// Returns up to `n` pages; stops at the first failure (the next round retries).
+/// Returns up to `n` loaned pages, a batch at a time; stops at the first refused
+/// Active call (the next round retries). Returns the count returned and why it
+/// stopped short, if it did.
 pub(crate) fn return_pages(ctx: &mut Ctx<'_>, n: u64) -> (u64, Option<Shortfall>) {
-    let mut done = 0;
+    let mut b = Batch::new();
+    let mut done = 0u64;
     while done < n {
-        match return_one(ctx) {
-            Ok(true) => done += 1,
-            Ok(false) => break,
-            Err(why) => return (done, Some(why)),
+        let got = ctx
+            .frames
+            .pick_return_batch(&mut b.pfns[..Batch::room(n, done)]);
+        if got == 0 {
+            break;
+        }
+        b.address(got);
+        let (accepted, refused) = set_states(ctx.hv, &b.addrs[..got], PageState::Active);
+        if ctx.frames.may_hold_poison() {
+            check_poison(ctx, &b, accepted);
+        }
+        if ctx.frames.mark_returned(&b.pfns[..accepted]).is_err() {
+            // pick_return_batch only yields distinct loaned frames.
+            return (done, None);
+        }
+        add(&mut ctx.stats.pages_returned_total, accepted);
+        ctx.stats.loaned_pages = ctx.stats.loaned_pages.saturating_sub(accepted as u64);
+        debug_assert_eq!(ctx.frames.check(), Ok(()));
+        hint(ctx.hv, &b.addrs[..accepted], PageState::Unused, ctx.stats);
+        done = done.saturating_add(accepted as u64);
+        if let Some(e) = refused {
+            inc(&mut ctx.stats.page_state_failures);
+            inc(&mut ctx.stats.return_failures);
+            return (done, Some(Shortfall::Return(e)));
         }
     }
     (done, None)
+}
+
+/// Poison mode's check of the first `len` pages of a batch that came back Active:
+/// a poisoned page must still hold its poison (or zeros).
+fn check_poison(ctx: &mut Ctx<'_>, b: &Batch, len: usize) {
+    for (&pfn, &addr) in b.pfns[..len].iter().zip(&b.addrs[..len]) {
+        if ctx.frames.is_poisoned(pfn) {
+            ctx.hv.note_access(addr);
+            if !poison_intact(ctx.mem, addr) {
+                inc(&mut ctx.stats.poison_errors);
+            }
+        }
+    }
 }

@@ -8,20 +8,24 @@
 //! bitmap belongs to the kernel), plus one optional poison bit once poison mode has
 //! been used: 5-6 bits per frame, against Linux's 8 bytes per loaned page in its old
 //! page arrays. Searches are word-at-a-time from a rotating cursor; loaning and
-//! returning go through the 2 MiB block counters of [`blocks`].
+//! returning go through the 2 MiB block counters of [`blocks`], a batch at a time
+//! (`batch`). A free frame's contents are unknown: whoever allocates it
+//! initializes it (see [`crate::mm`]), so no frame needs a "dirty" bit.
 //!
 //! Invariant: every frame is in exactly one of free, loaned, reserved, used, and
 //! `total == free + used + loaned` (reserved frames are not managed).
 
+mod batch;
 pub mod blocks;
+mod invariants;
 pub mod regions;
 
 use crate::bitmap::Bitmap;
 use crate::error::CmmError;
 use crate::units::pfn_to_addr;
-use blocks::{block_of, block_range, BlockCounter, Blocks};
-pub use regions::Region;
+use blocks::{block_of, BlockCounter, Blocks};
 use regions::RegionMap;
+pub use regions::{managed_regions, Region};
 
 /// Who holds a used frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -248,72 +252,6 @@ impl FrameTable {
         dec(&mut self.counts.used);
         inc(&mut self.counts.free);
         Ok(owner)
-    }
-
-    /// A free frame for the balloon to loan, preferring to fill whole 2 MiB blocks
-    /// (see [`blocks`]). The frame stays free until [`FrameTable::mark_loaned`].
-    pub fn pick_for_loan(&mut self) -> Option<u64> {
-        let b = match self.loan_block {
-            Some(b) if self.blocks.count(BlockCounter::Free, b) > 0 => b,
-            _ => self.blocks.best_to_loan()?,
-        };
-        self.loan_block = Some(b);
-        let r = block_range(b);
-        let i = self.free.find_set_in(r.start, r.end)?;
-        self.pfn(i)
-    }
-
-    /// A loaned frame to return, taken from the block with the fewest loaned frames
-    /// so whole loaned blocks stay whole. The frame stays loaned until
-    /// [`FrameTable::mark_returned`].
-    pub fn pick_for_return(&mut self) -> Option<u64> {
-        let b = match self.return_block {
-            Some(b) if self.blocks.count(BlockCounter::Loaned, b) > 0 => b,
-            _ => self.blocks.best_to_return()?,
-        };
-        self.return_block = Some(b);
-        let r = block_range(b);
-        let i = self.loaned.find_set_in(r.start, r.end)?;
-        self.pfn(i)
-    }
-
-    /// Free frame `pfn` is now loaned (its Loaned hcall succeeded).
-    pub fn mark_loaned(&mut self, pfn: u64) -> Result<(), CmmError> {
-        let i = self.index(pfn)?;
-        if !self.free.get(i) {
-            return Err(CmmError::WrongState {
-                addr: pfn_to_addr(pfn),
-                expected: "free",
-            });
-        }
-        self.free.clear(i);
-        self.loaned.set(i);
-        self.blocks.set_free(i, false);
-        self.blocks.set_loaned(i, true);
-        dec(&mut self.counts.free);
-        inc(&mut self.counts.loaned);
-        Ok(())
-    }
-
-    /// Loaned frame `pfn` is back (Active again) and goes to the free list.
-    pub fn mark_returned(&mut self, pfn: u64) -> Result<(), CmmError> {
-        let i = self.index(pfn)?;
-        if !self.loaned.get(i) {
-            return Err(CmmError::WrongState {
-                addr: pfn_to_addr(pfn),
-                expected: "loaned",
-            });
-        }
-        self.loaned.clear(i);
-        self.free.set(i);
-        self.blocks.set_loaned(i, false);
-        self.blocks.set_free(i, true);
-        dec(&mut self.counts.loaned);
-        inc(&mut self.counts.free);
-        if let Some(p) = self.poisoned.as_mut() {
-            p.clear(i);
-        }
-        Ok(())
     }
 
     /// Records whether loaned frame `pfn` holds the poison pattern. The poison bitmap

@@ -48,6 +48,39 @@ impl Region {
     }
 }
 
+/// The frames of `ram` that are in none of `reserved`, as sorted, non-overlapping
+/// regions (the frames a [`crate::FrameTable`] built from the same lists manages).
+pub fn managed_regions(ram: &[Region], reserved: &[Region]) -> Vec<Region> {
+    let mut cuts: Vec<Region> = reserved.iter().copied().filter(|r| r.count > 0).collect();
+    cuts.sort_by_key(|r| r.start_pfn);
+    let mut rams: Vec<Region> = ram.iter().copied().filter(|r| r.count > 0).collect();
+    rams.sort_by_key(|r| r.start_pfn);
+    let mut out = Vec::new();
+    for r in rams {
+        let mut at = r.start_pfn;
+        let end = r.end_pfn();
+        for c in &cuts {
+            if c.end_pfn() <= at || c.start_pfn >= end {
+                continue;
+            }
+            if c.start_pfn > at {
+                out.push(Region {
+                    start_pfn: at,
+                    count: c.start_pfn - at,
+                });
+            }
+            at = at.max(c.end_pfn());
+        }
+        if at < end {
+            out.push(Region {
+                start_pfn: at,
+                count: end - at,
+            });
+        }
+    }
+    out
+}
+
 /// One RAM region placed in the index space.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Span {
@@ -226,6 +259,18 @@ mod tests {
         assert_eq!(Region::inside_bytes(100, 8192), r(1, 1));
         assert_eq!(Region::covering_bytes(100, 8192), r(0, 3));
         assert_eq!(Region::inside_bytes(0, 100), r(0, 0));
+    }
+
+    #[test]
+    fn managed_is_ram_minus_reserved() {
+        let ram = [r(1000, 100), r(0, 100)];
+        let reserved = [r(90, 20), r(1010, 5), r(1012, 10), r(5000, 1), r(1099, 0)];
+        assert_eq!(
+            managed_regions(&ram, &reserved),
+            [r(0, 90), r(1000, 10), r(1022, 78)]
+        );
+        assert_eq!(managed_regions(&ram[..1], &[r(0, 2000)]), []);
+        assert_eq!(managed_regions(&ram[..1], &[]), [r(1000, 100)]);
     }
 
     #[test]

@@ -80,37 +80,103 @@ fn loans_fill_whole_blocks_first() {
     }
     t.alloc(Owner::Kernel); // takes frame 1100 (cursor)
                             // Block 3 (1536..2048) is the only whole free block.
-    for _ in 0..512 {
-        let p = t.pick_for_loan().unwrap();
-        assert!((1536..2048).contains(&p), "{p}");
-        t.mark_loaned(p).unwrap();
+    let mut batch = [0u64; 200];
+    let mut loaned = Vec::new();
+    while loaned.len() < 512 {
+        let n = t.pick_loan_batch(&mut batch);
+        assert!(n > 0 && n <= 200);
+        assert!(
+            batch[..n].iter().all(|p| (1536..2048).contains(p)),
+            "{batch:?}"
+        );
+        t.mark_loaned(&batch[..n]).unwrap();
+        loaned.extend_from_slice(&batch[..n]);
+        t.check().unwrap();
     }
-    let next = t.pick_for_loan().unwrap();
+    loaned.sort_unstable();
+    assert_eq!(
+        loaned,
+        (1536..2048).collect::<Vec<_>>(),
+        "the whole block, once each"
+    );
+    let n = t.pick_loan_batch(&mut batch[..1]);
+    let next = batch[0];
+    assert_eq!(n, 1);
     assert!(
         (0..1024).contains(&next),
         "a block with 511 free frames next: {next}"
     );
     check_counts(&t);
     // Returns come from the least-loaned block first.
-    t.mark_loaned(next).unwrap();
-    assert_eq!(t.pick_for_return(), Some(next));
-    t.mark_returned(next).unwrap();
-    assert!(t.mark_returned(next).is_err());
-    assert!(t.mark_loaned(5).is_err(), "a used frame cannot be loaned");
+    t.mark_loaned(&[next]).unwrap();
+    assert_eq!(t.pick_return_batch(&mut batch), 1);
+    assert_eq!(batch[0], next);
+    t.mark_returned(&[next]).unwrap();
+    assert!(t.mark_returned(&[next]).is_err());
+    assert!(
+        t.mark_loaned(&[5]).is_err(),
+        "a used frame cannot be loaned"
+    );
     check_counts(&t);
+    t.check().unwrap();
     assert_eq!(t.counts().loaned, 512);
+}
+
+#[test]
+fn a_batch_with_one_wrong_frame_changes_nothing() {
+    let mut t = FrameTable::new(&[r(0, 64)], &[r(0, 1)]).unwrap();
+    let used = t.alloc(Owner::Kernel).unwrap();
+    let before = t.counts();
+    assert!(t.mark_loaned(&[10, 11, used]).is_err());
+    assert!(t.mark_loaned(&[10, 1000]).is_err(), "not a frame");
+    assert_eq!(t.counts(), before);
+    assert_eq!(t.state(10), Some(FrameState::Free));
+    t.mark_loaned(&[10, 11, 10]).unwrap();
+    assert_eq!(t.counts().loaned, 2, "a frame named twice moves once");
+    assert!(t.mark_returned(&[10, 12]).is_err());
+    assert_eq!(t.counts().loaned, 2);
+    t.check().unwrap();
+    let mut out = [0u64; 8];
+    assert_eq!(t.pick_return_batch(&mut out), 2);
+    assert_eq!(&out[..2], [10, 11]);
+    t.mark_returned(&out[..2]).unwrap();
+    assert_eq!(t.pick_return_batch(&mut out), 0);
+    assert_eq!(t.counts(), before);
+    t.check().unwrap();
 }
 
 #[test]
 fn poison_bits_are_cleared_on_return() {
     let mut t = FrameTable::new(&[r(0, 16)], &[]).unwrap();
-    let p = t.pick_for_loan().unwrap();
-    t.mark_loaned(p).unwrap();
+    let mut b = [0u64; 1];
+    assert_eq!(t.pick_loan_batch(&mut b), 1);
+    let p = b[0];
+    t.mark_loaned(&[p]).unwrap();
     assert!(!t.is_poisoned(p));
+    assert!(!t.may_hold_poison());
     t.set_poisoned(p, true);
     assert!(t.is_poisoned(p));
-    t.mark_returned(p).unwrap();
+    assert!(t.may_hold_poison());
+    t.mark_returned(&[p]).unwrap();
     assert!(!t.is_poisoned(p));
+    t.check().unwrap();
+}
+
+#[test]
+fn check_finds_a_broken_counter() {
+    let mut t = FrameTable::new(&[r(0, 1024)], &[]).unwrap();
+    t.check().unwrap();
+    t.counts.free -= 1;
+    assert!(t.check().is_err());
+    t.counts.free += 1;
+    t.blocks.set_loaned(600, true);
+    assert_eq!(
+        t.check(),
+        Err("a 2 MiB block counter differs from the bitmaps")
+    );
+    t.blocks.set_loaned(600, false);
+    t.loaned.set(3);
+    assert!(t.check().is_err(), "free and loaned at once");
 }
 
 #[test]

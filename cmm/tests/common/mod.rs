@@ -65,8 +65,10 @@ pub struct FakeHv {
     pub request: Request,
     /// The next n H_GET_MPP calls fail with H_HARDWARE.
     pub fail_get_mpp: u32,
-    /// The next n H_PAGE_INIT state changes fail with `fail_status`.
+    /// The next n H_PAGE_INIT state changes fail with `fail_status`...
     pub fail_page_state: u32,
+    /// ...once this many more have succeeded (a batch then fails part-way).
+    pub pass_before_fail: u32,
     pub fail_status: HStatus,
     /// On Loaned → Active, the page reads back as zeros (the hypervisor reused it).
     pub drop_contents_on_reclaim: bool,
@@ -81,6 +83,7 @@ impl FakeHv {
             request: Request::Bytes(0),
             fail_get_mpp: 0,
             fail_page_state: 0,
+            pass_before_fail: 0,
             fail_status: HStatus::Hardware,
             drop_contents_on_reclaim: false,
             get_mpp_calls: 0,
@@ -130,8 +133,12 @@ impl Hypervisor for FakeHv {
         self.page_state_calls += 1;
         assert_eq!(addr % 4096, 0, "unaligned H_PAGE_INIT");
         if self.fail_page_state > 0 {
-            self.fail_page_state -= 1;
-            return Err(err("H_PAGE_INIT", self.fail_status));
+            if self.pass_before_fail > 0 {
+                self.pass_before_fail -= 1;
+            } else {
+                self.fail_page_state -= 1;
+                return Err(err("H_PAGE_INIT", self.fail_status));
+            }
         }
         let mut book = self.book.borrow_mut();
         let old = book.state(addr);
@@ -207,7 +214,9 @@ impl FakeMem {
     }
 }
 
-impl cmm::PageMemory for FakeMem {
+// SAFETY: the fake keeps page contents in a map and touches no memory at any
+// address it is given.
+unsafe impl cmm::PageMemory for FakeMem {
     fn fill(&mut self, addr: u64, seed: u64) {
         self.write(addr, Content::Pattern(seed));
     }
@@ -222,6 +231,36 @@ impl cmm::PageMemory for FakeMem {
 
     fn zero(&mut self, addr: u64) {
         self.write(addr, Content::Zero);
+    }
+}
+
+impl World {
+    /// What a user of every allocated page would check: a kernel page reads as
+    /// zeros (unless its holder wrote it, which these tests never do), a workload
+    /// page holds its pattern; never what the page held before it was freed,
+    /// loaned or poisoned.
+    pub fn check_contents(&self, kernel_pages: &[u64]) {
+        let book = self.hv.book.borrow();
+        for &addr in kernel_pages {
+            assert_eq!(
+                book.contents.get(&addr),
+                Some(&Content::Zero),
+                "kernel page {addr:#x}"
+            );
+        }
+        let held = self
+            .mm
+            .frames()
+            .iter(cmm::FrameSet::Workload)
+            .chain(self.mm.frames().iter(cmm::FrameSet::Cache));
+        for pfn in held {
+            let addr = pfn * 4096;
+            assert_eq!(
+                book.contents.get(&addr),
+                Some(&Content::Pattern(cmm::memory::workload_seed(addr))),
+                "workload page {addr:#x}"
+            );
+        }
     }
 }
 
@@ -344,6 +383,18 @@ impl World {
             "hypervisor and balloon disagree"
         );
         assert_eq!(book.writes_to_loaned, 0, "a loaned page was written");
+        if self.mm.stats().hint_failures == 0 {
+            for pfn in self.mm.frames().iter(cmm::FrameSet::Free) {
+                assert_ne!(book.state(pfn * 4096), PageState::Loaned, "free {pfn}");
+            }
+            let used =
+                self.mm.frames().all_frames().filter(|&p| {
+                    matches!(self.mm.frames().state(p), Some(cmm::FrameState::Used(_)))
+                });
+            for pfn in used {
+                assert_eq!(book.state(pfn * 4096), PageState::Active, "used {pfn}");
+            }
+        }
         assert_eq!(book.touched_loaned, 0, "a loaned page was touched");
         if !self.poison_ever {
             assert_eq!(book.reads_of_loaned, 0, "a loaned page was read");

@@ -3,6 +3,7 @@
 //! [`PhysMemory`], the only code that reads and writes page contents.
 
 use alloc::vec::Vec;
+use cmm::frames::managed_regions;
 use cmm::memory::{pattern_word, WORDS_PER_PAGE};
 use cmm::{FrameTable, PageMemory, Region};
 use kernel::devtree::MemRange;
@@ -16,9 +17,9 @@ pub fn kernel_end() -> u64 {
     core::ptr::addr_of!(__kernel_end) as u64
 }
 
-/// Builds the frame table: RAM minus everything below the end of the image and
-/// minus the reserved ranges.
-pub fn frame_table(ram: &[MemRange], reserved: &[MemRange]) -> Result<FrameTable, cmm::CmmError> {
+/// The RAM regions and the reserved ones (everything below the end of the image
+/// included) that the frame table and [`PhysMemory`] are built from.
+fn regions(ram: &[MemRange], reserved: &[MemRange]) -> (Vec<Region>, Vec<Region>) {
     let ram: Vec<Region> = ram
         .iter()
         .map(|m| Region::inside_bytes(m.base, m.size))
@@ -28,33 +29,71 @@ pub fn frame_table(ram: &[MemRange], reserved: &[MemRange]) -> Result<FrameTable
         .map(|m| Region::covering_bytes(m.base, m.size))
         .collect();
     res.push(Region::covering_bytes(0, kernel_end()));
-    FrameTable::new(&ram, &res)
+    (ram, res)
 }
 
-/// Page contents in real mode, where every RAM address is directly accessible.
-pub struct PhysMemory;
+/// Builds the frame table (RAM minus everything below the end of the image and
+/// minus the reserved ranges) and the page access limited to the same frames.
+pub fn frame_table(
+    ram: &[MemRange],
+    reserved: &[MemRange],
+) -> Result<(FrameTable, PhysMemory), cmm::CmmError> {
+    let (ram, res) = regions(ram, reserved);
+    let table = FrameTable::new(&ram, &res)?;
+    let managed = managed_regions(&ram, &res);
+    Ok((table, PhysMemory { managed }))
+}
+
+/// Page contents in real mode, where every RAM address is directly accessible;
+/// only the frames the frame table manages.
+pub struct PhysMemory {
+    /// The managed frames (RAM minus the image, heap, stacks and reserved ranges).
+    managed: Vec<Region>,
+}
+
+impl PhysMemory {
+    /// True if `addr` is the start of a managed frame.
+    fn is_managed(&self, addr: u64) -> bool {
+        let pfn = addr / 4096;
+        addr.is_multiple_of(4096)
+            && self
+                .managed
+                .iter()
+                .any(|r| pfn >= r.start_pfn && pfn < r.end_pfn())
+    }
+}
 
 /// The 512 words of the frame at `addr`.
 ///
 /// # Safety
-/// `addr` must be a 4 KiB-aligned RAM frame that the frame table handed out (never
+/// `addr` must be a 4 KiB-aligned RAM frame that the frame table manages (never
 /// the kernel image or heap), and no other reference to it may be live.
 unsafe fn words<'a>(addr: u64) -> &'a mut [u64] {
     // SAFETY: forwarded from the caller: 4 KiB of RAM, aligned, unaliased.
     unsafe { core::slice::from_raw_parts_mut(addr as usize as *mut u64, WORDS_PER_PAGE as usize) }
 }
 
-impl PageMemory for PhysMemory {
+// SAFETY: every access first checks `is_managed`: an address that is not the
+// start of a frame the frame table manages is refused. Those frames hold nothing
+// else the kernel references (the table was built with the image, heap, stacks
+// and the tree's reserved ranges taken out), real mode maps each at its address,
+// and no reference into one outlives the call that makes it.
+unsafe impl PageMemory for PhysMemory {
     fn fill(&mut self, addr: u64, seed: u64) {
-        // SAFETY: the balloon and the workload pass only frames they own.
-        let w = unsafe { words(addr) };
-        for (i, x) in w.iter_mut().enumerate() {
-            *x = pattern_word(seed, i as u64);
+        if self.is_managed(addr) {
+            // SAFETY: a managed frame (checked above); see the impl's comment.
+            let w = unsafe { words(addr) };
+            for (i, x) in w.iter_mut().enumerate() {
+                *x = pattern_word(seed, i as u64);
+            }
         }
     }
 
     fn check(&self, addr: u64, seed: u64) -> bool {
-        // SAFETY: as in `fill`; only read.
+        if !self.is_managed(addr) {
+            return false;
+        }
+        // SAFETY: a managed frame (checked above); only read.
         let w = unsafe { words(addr) };
         w.iter()
             .enumerate()
@@ -62,7 +101,10 @@ impl PageMemory for PhysMemory {
     }
 
     fn is_zero(&self, addr: u64) -> bool {
-        // SAFETY: as in `fill`; only read.
+        if !self.is_managed(addr) {
+            return false;
+        }
+        // SAFETY: a managed frame (checked above); only read.
         let w = unsafe { words(addr) };
         w.iter().all(|&x| x == 0)
     }
@@ -71,9 +113,12 @@ impl PageMemory for PhysMemory {
     /// and a page that was never written (or that the hypervisor dropped while it
     /// was loaned) stays untouched instead of being faulted in just to be cleared.
     fn zero(&mut self, addr: u64) {
-        if !self.is_zero(addr) {
-            // SAFETY: as in `fill`.
-            unsafe { words(addr) }.fill(0);
+        if self.is_managed(addr) {
+            // SAFETY: a managed frame (checked above).
+            let w = unsafe { words(addr) };
+            if w.iter().any(|&x| x != 0) {
+                w.fill(0);
+            }
         }
     }
 }
