@@ -558,6 +558,19 @@ impl Qemu {
             .any(|l| l.starts_with('[') && l.contains(needle))
     }
 
+    /// Lets the kernel finish hinting free memory Unused, which it does in the
+    /// background after the prompt (`free frames hinted unused` in the log), so
+    /// that page states and injected hcall failures are the test's alone.
+    pub fn wait_hinted(&mut self) {
+        for _ in 0..1000 {
+            if self.log_contains("free frames hinted unused") {
+                return;
+            }
+            self.ok("sleep 10");
+        }
+        panic!("free memory was not hinted unused after 1000 sleeps");
+    }
+
     /// Waits for QEMU to exit and returns its exit code (fails after the reply timeout).
     pub fn wait_exit(&mut self) -> i32 {
         let deadline = Instant::now() + self.reply_timeout;

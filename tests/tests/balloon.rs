@@ -174,6 +174,9 @@ fn disable_returns_everything_and_stops_the_balloon() {
 #[test]
 fn a_failed_loan_is_reported_once_and_recovered() {
     let mut vm = vm("");
+    // Free memory is hinted Unused in the background after boot: let that end,
+    // so that the injected failure hits a loan and not a hint.
+    vm.wait_hinted();
     vm.ok("hv fail page_init 1 H_HARDWARE");
     vm.ok("hv target 32M");
     vm.ok("sleep 300");

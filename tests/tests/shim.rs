@@ -4,8 +4,12 @@
 use lpar_cmm_tests::Qemu;
 
 /// A VM whose model only steps when told to (`hv step`), with a fast balloon.
+/// A booted kernel that has hinted its free memory Unused (the model's page
+/// counts then only move when a test moves them).
 fn vm(append: &str) -> Qemu {
-    Qemu::builder().append(append).boot()
+    let mut vm = Qemu::builder().append(append).boot();
+    vm.wait_hinted();
+    vm
 }
 
 #[test]
