@@ -26,7 +26,7 @@ else
 $(error FIRMWARE must be bios, slof or vof)
 endif
 
-.PHONY: all setup kernel run test host-test lint fmt bench trace amsstat clean
+.PHONY: all setup kernel run test host-test lint fmt bench trace amsstat pool clean
 
 all: kernel
 
@@ -86,6 +86,11 @@ trace: kernel
 # The real powerpc-utils amsstat on a tree rebuilt from the kernel's output.
 amsstat: kernel
 	cargo run -q -p lpar-cmm-tests --bin amsstat
+
+# The host pool manager's demo (pool/configs/demo.toml): three guests share a pool
+# smaller than their logical memory; writes target/pool/pool.csv and pool.svg.
+pool: kernel
+	cargo run -q -p lpar-pool --release -- run pool/configs/demo.toml --out target/pool
 
 clean:
 	cargo clean

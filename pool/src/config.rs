@@ -13,6 +13,13 @@
 //! entitled = "64M"           # I/O entitlement: the least it is given (default 64M)
 //! boot_args = "cmm.delay_ms=20"
 //! # qmp = "/run/web.sock"    # attach to a running QEMU instead of starting one
+//!
+//! duration_s = 120           # stop after this long (default: run until killed)
+//!
+//! [[event]]                  # a scripted demo: at a time, a console line or a kill
+//! at_s = 20
+//! partition = "web"
+//! console = "alloc 300M"     # or: kill = true
 //! ```
 //!
 //! Sizes are a number of bytes or a string with a `K`, `M` or `G` suffix, and must
@@ -47,8 +54,41 @@ struct RawConfig {
     tick_ms: Option<u64>,
     headroom: Option<Size>,
     uncooperative_after: Option<u32>,
+    duration_s: Option<u64>,
     #[serde(default)]
     partition: Vec<RawPartition>,
+    #[serde(default)]
+    event: Vec<RawEvent>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEvent {
+    at_s: f64,
+    partition: String,
+    console: Option<String>,
+    #[serde(default)]
+    kill: bool,
+}
+
+/// What a scripted event does.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    /// Send a line to the guest's serial console.
+    Console(String),
+    /// Kill the guest's QEMU.
+    Kill,
+}
+
+/// A scripted event.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    /// Milliseconds after the start.
+    pub at_ms: u64,
+    /// Index of the partition.
+    pub partition: usize,
+    /// What happens.
+    pub action: Action,
 }
 
 #[derive(Debug, Deserialize)]
@@ -80,7 +120,7 @@ pub struct PartitionConfig {
 }
 
 /// The whole configuration.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     /// Pool size, bytes.
     pub pool: u64,
@@ -90,6 +130,10 @@ pub struct Config {
     pub params: Params,
     /// The partitions, in file order.
     pub partitions: Vec<PartitionConfig>,
+    /// Run length, milliseconds (None: until killed).
+    pub duration_ms: Option<u64>,
+    /// Scripted events, in time order.
+    pub events: Vec<Event>,
 }
 
 /// Why a configuration is refused.
@@ -207,11 +251,34 @@ impl Config {
                 pool >> 20
             ));
         }
+        let mut events = Vec::with_capacity(raw.event.len());
+        for e in &raw.event {
+            let Some(partition) = partitions.iter().position(|p| p.name == e.partition) else {
+                return err(format!("event: no partition `{}`", e.partition));
+            };
+            if !(e.at_s.is_finite() && e.at_s >= 0.0 && e.at_s < 1e9) {
+                return err(format!("event: at_s {} is not a time", e.at_s));
+            }
+            let action = match (&e.console, e.kill) {
+                (Some(c), false) if !c.trim().is_empty() => Action::Console(c.trim().to_string()),
+                (None, true) => Action::Kill,
+                _ => return err("event: give either `console = \"...\"` or `kill = true`".into()),
+            };
+            events.push(Event {
+                at_ms: u64::try_from(std::time::Duration::from_secs_f64(e.at_s).as_millis())
+                    .unwrap_or(u64::MAX),
+                partition,
+                action,
+            });
+        }
+        events.sort_by_key(|e| e.at_ms);
         Ok(Config {
             pool,
             tick_ms,
             params,
             partitions,
+            duration_ms: raw.duration_s.map(|s| s.saturating_mul(1000)),
+            events,
         })
     }
 
@@ -300,6 +367,32 @@ logical = 536870912
         refused(
             &format!("pool = \"1G\"\n{}", p.replace("\"a\"", "\"\"")),
             "name",
+        );
+    }
+
+    #[test]
+    fn events_are_checked_and_sorted() {
+        let base =
+            "pool = \"1G\"\nduration_s = 60\n[[partition]]\nname = \"a\"\nlogical = \"256M\"\n";
+        let c = Config::parse(&format!(
+            "{base}[[event]]\nat_s = 5\npartition = \"a\"\nkill = true\n[[event]]\nat_s = 1.5\npartition = \"a\"\nconsole = \"alloc 64M\"\n"
+        ))
+        .unwrap();
+        assert_eq!(c.duration_ms, Some(60_000));
+        assert_eq!(c.events[0].at_ms, 1500);
+        assert_eq!(c.events[0].action, Action::Console("alloc 64M".into()));
+        assert_eq!(c.events[1].action, Action::Kill);
+        refused(
+            &format!("{base}[[event]]\nat_s = 1\npartition = \"b\"\nkill = true\n"),
+            "no partition `b`",
+        );
+        refused(
+            &format!("{base}[[event]]\nat_s = 1\npartition = \"a\"\n"),
+            "either",
+        );
+        refused(
+            &format!("{base}[[event]]\nat_s = -1\npartition = \"a\"\nkill = true\n"),
+            "not a time",
         );
     }
 

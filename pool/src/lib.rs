@@ -4,6 +4,19 @@
 //! - [`policy`]: the division of the pool per tick (pure; the in-guest model's
 //!   arithmetic), free before grant, uncooperative and dead guests.
 //! - [`config`]: the TOML configuration, checked before anything starts.
+//! - [`qmp`]: the QMP client (every failure an error, never a panic).
+//! - [`guest`]: starting a guest's QEMU, or attaching to one by its QMP socket.
+//! - [`stats`]: the guest's virtio-balloon statistics as QMP returns them.
+//! - [`manager`]: one tick: observe, divide, set the balloon targets, record.
+//! - [`table`], [`trace`]: the live table, the CSV trace and the SVG plot.
+//! - [`proc`]: process facts (RSS, CPU time, peer pid, dying with the manager).
 
 pub mod config;
+pub mod guest;
+pub mod manager;
 pub mod policy;
+pub mod proc;
+pub mod qmp;
+pub mod stats;
+pub mod table;
+pub mod trace;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::reply::Reply;
 
-const MACHINE: &str = "pseries,cap-cfpc=broken,cap-sbbc=broken,cap-ibs=broken,cap-ccf-assist=off";
+use lpar_pool::guest::MACHINE;
 const READY: &str = "lpar-cmm ready";
 const PROMPT: &str = "cmm> ";
 
@@ -211,18 +211,9 @@ impl Builder {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        // SAFETY: the closure runs in the child between fork and exec and only
-        // calls prctl, which is async-signal-safe.
-        unsafe {
-            std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
-                // QEMU dies with the thread that started it, even if the test
-                // process is killed before it can clean up.
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
+        // QEMU dies with the thread that started it, even if the test process is
+        // killed before it can clean up.
+        lpar_pool::proc::die_with_parent(&mut cmd);
         let mut child = cmd
             .spawn()
             .expect("start qemu-system-ppc64 (run `make setup`)");
