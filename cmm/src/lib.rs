@@ -10,7 +10,9 @@
 //!   off) are pure functions it calls; [`params`] are its tunables.
 //! - [`hints`]: the background walk that hints free memory Unused after boot.
 //! - [`memory`]: [`PageMemory`], what the kernel provides to fill, check and zero pages.
-//! - [`render`]: the console's fixed output formats.
+//! - [`render`]: the console's fixed output formats; [`amsstat`] assembles the whole
+//!   `amsstat` report and `sysfs` listing from them; [`runs`] counts loaned pages in
+//!   whole 2 MiB runs.
 //! - [`vio`]: VIO entitled-memory accounting.
 //!
 //! The contract with the hypervisor (cmo-reference.md §4, §6): a loaned page is
@@ -26,6 +28,7 @@
 
 extern crate alloc;
 
+pub mod amsstat;
 pub mod balloon;
 pub mod bitmap;
 pub mod error;
@@ -37,6 +40,7 @@ pub mod oom;
 pub mod params;
 pub mod policy;
 pub mod render;
+pub mod runs;
 pub mod stats;
 pub mod target;
 pub mod units;

@@ -171,12 +171,17 @@ impl Mm {
 /// `/proc/meminfo` rows: `MemTotal:       NNNNNNNN kB`.
 pub fn write_meminfo(w: &mut dyn Write, m: &MemInfo) -> fmt::Result {
     for (name, kb) in m.rows() {
-        let label_width = name.len() + 1;
-        write!(w, "{name}:")?;
-        pad(w, label_width, 16)?;
-        writeln!(w, "{kb:>8} kB")?;
+        write_meminfo_row(w, name, kb)?;
     }
     Ok(())
+}
+
+/// One `/proc/meminfo` row: `name:` padded to 16 columns, the value right-aligned
+/// in 8, then ` kB`.
+pub fn write_meminfo_row(w: &mut dyn Write, name: &str, kb: u64) -> fmt::Result {
+    write!(w, "{name}:")?;
+    pad(w, name.len() + 1, 16)?;
+    writeln!(w, "{kb:>8} kB")
 }
 
 /// The meminfo rows of amsstat's `System Memory Statistics:` (`name: N kB`).

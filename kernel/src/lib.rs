@@ -5,6 +5,7 @@
 //! - [`hv`]: CMO detection, the backend dispatch, the virtio-balloon decorator.
 //! - [`pci`]: PHB windows, configuration space, BAR sizing and assignment.
 //! - [`virtio_balloon`]: the balloon protocol, the split virtqueue, the legacy registers.
+//! - [`meminfo`]: the `meminfo` reply (the balloon's rows and the kernel heap's).
 //! - [`shell`]: the command table, typed commands parsed from a console line, `help`.
 //! - [`text`]: console line editing, command tokenising, size and boot-argument parsing.
 #![cfg_attr(not(test), no_std)]
@@ -13,6 +14,7 @@ extern crate alloc;
 
 pub mod devtree;
 pub mod hv;
+pub mod meminfo;
 pub mod pci;
 pub mod shell;
 pub mod text;

@@ -15,6 +15,7 @@ use core::fmt::{self, Write};
 
 use super::accounting::{BusCmo, DeviceCmo};
 use super::bus::VioBus;
+use crate::render::write_amsstat_row;
 
 /// The bus fields, in the order every output lists them.
 fn bus_fields(b: &BusCmo) -> [(&'static str, u64); 9] {
@@ -41,18 +42,6 @@ fn device_fields(d: &DeviceCmo) -> [(&'static str, u64); 4] {
     ]
 }
 
-/// One amsstat row: 4 columns holding a blank, a blank, `name:` padded to 30
-/// columns, a blank, the value padded to 30 columns.
-fn amsstat_row(w: &mut dyn Write, name: &str, value: u64) -> fmt::Result {
-    w.write_str("     ")?;
-    w.write_str(name)?;
-    w.write_char(':')?;
-    for _ in name.len() + 1..30 {
-        w.write_char(' ')?;
-    }
-    writeln!(w, " {value:<30}")
-}
-
 impl VioBus {
     /// The `vio` command's rows.
     pub fn write_vio_rows(&self, w: &mut dyn Write) -> fmt::Result {
@@ -75,7 +64,7 @@ impl VioBus {
     pub fn write_amsstat_bus(&self, w: &mut dyn Write) -> fmt::Result {
         writeln!(w, "VIO Bus Statistics:")?;
         for (name, v) in bus_fields(self.acct.bus()) {
-            amsstat_row(w, name, v)?;
+            write_amsstat_row(w, name, v)?;
         }
         Ok(())
     }
@@ -95,7 +84,7 @@ impl VioBus {
             found = true;
             writeln!(w, "   {}:", dev.name)?;
             for (name, v) in device_fields(c) {
-                amsstat_row(w, name, v)?;
+                write_amsstat_row(w, name, v)?;
             }
         }
         if !found {

@@ -243,16 +243,6 @@ impl System {
         Err(alloc::format!("unknown parameter `{key}`"))
     }
 
-    /// Prints `/proc/meminfo`-style rows.
-    pub fn print_meminfo(&self) {
-        let mut s = String::new();
-        let _ = cmm::render::write_meminfo(&mut s, &self.mm.meminfo());
-        let (used, free) = crate::heap::usage();
-        crate::print!("{s}");
-        crate::println!("KernelHeap:     {:>8} kB", (used + free) / 1024);
-        crate::println!("KernelHeapFree: {:>8} kB", free / 1024);
-    }
-
     /// Allocates one kernel page (with the OOM chain behind it).
     pub fn alloc_kernel_page(&mut self) -> Option<u64> {
         self.mm

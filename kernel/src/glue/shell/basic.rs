@@ -5,6 +5,9 @@ use alloc::string::ToString;
 
 use kernel::shell::{Command, FaultKind};
 
+use kernel::meminfo::{write_meminfo, HeapUsage};
+
+use super::out::emit;
 use super::CmdResult;
 use crate::sys::System;
 use crate::{clock, exit, println};
@@ -38,8 +41,9 @@ const TARGET: &str = "powerpc64-unknown-linux-gnu";
 
 /// `meminfo`: `/proc/meminfo`-style rows.
 pub fn meminfo(sys: &mut System) -> CmdResult {
-    sys.print_meminfo();
-    Ok(())
+    let (used, free) = crate::heap::usage();
+    let heap = HeapUsage { used, free };
+    emit(|w| write_meminfo(w, &sys.mm.meminfo(), heap))
 }
 
 /// `devtree [dump]`: the platform facts, or the blob as hex lines.

@@ -37,31 +37,10 @@ pub fn hv(sys: &mut System, args: &[&str]) -> CmdResult {
     crate::print!("{out}");
     r?;
     if args.is_empty() {
-        let (runs, pages) = loaned_runs(sys);
-        println!("loaned_whole_runs: {runs}");
-        println!("loaned_in_whole_runs: {pages}");
+        let runs = cmm::runs::WholeRuns::of_loaned(sys.mm.frames());
+        emit(|w| runs.write_rows(w))?;
     }
     Ok(())
-}
-
-/// Loaned pages that sit in complete, 2 MiB-aligned runs of 512 (the host can
-/// free a whole huge page only for those): (runs, pages).
-fn loaned_runs(sys: &System) -> (u64, u64) {
-    let mut runs = 0u64;
-    let mut block = u64::MAX;
-    let mut count = 0u64;
-    let close = |count: u64| u64::from(count == cmm::units::FRAMES_PER_BLOCK);
-    for pfn in sys.mm.frames().iter(cmm::FrameSet::Loaned) {
-        let b = pfn / cmm::units::FRAMES_PER_BLOCK;
-        if b != block {
-            runs += close(count);
-            block = b;
-            count = 0;
-        }
-        count += 1;
-    }
-    runs += close(count);
-    (runs, runs * cmm::units::FRAMES_PER_BLOCK)
 }
 
 /// `mpp [weight <0-255> | entitle <size>]`.
