@@ -261,3 +261,68 @@ fn slof_assigned_bars_are_reused() {
     assert_eq!(vm.ok("hv").get("device_actual"), 16384);
     assert_eq!(vm.poweroff(), 0);
 }
+
+/// The guest's statistics as QMP `guest-stats` shows them, after a report newer
+/// than `after` (QEMU's `last-update`, whole seconds), for at most 20 s.
+fn fresh_stats(qmp: &mut Qmp, after: u64) -> lpar_pool::stats::GuestStats {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let v = qmp
+            .inner()
+            .guest_stats("/machine/peripheral/balloon0")
+            .expect("qom-get guest-stats");
+        let s = lpar_pool::stats::GuestStats::parse(&v);
+        if s.last_update > after && s.total.is_some() {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "no statistics report: {v}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn the_host_reads_the_guest_statistics() {
+    let sock = qmp_path("stats");
+    let mut vm = Qemu::builder()
+        .mem("512M")
+        .append("cmm.delay_ms=20 cmm.min_mem_mb=64")
+        .args(["-device", "virtio-balloon-pci,id=balloon0"])
+        .qmp(&sock)
+        .boot();
+    assert!(vm.log_contains("statistics on"));
+    let mut qmp = Qmp::connect(&sock);
+    qmp.inner()
+        .set_stats_interval("/machine/peripheral/balloon0", 1)
+        .expect("stats polling");
+    let s = fresh_stats(&mut qmp, 0);
+    let kb = |b: Option<u64>| b.expect("reported") / 1024;
+    let m = vm.ok("meminfo");
+    assert_eq!(kb(s.total), 512 * 1024, "nothing loaned yet");
+    let free = m.get("MemFree") as u64;
+    assert!(kb(s.free).abs_diff(free) < 8 * 1024, "{s:?} vs MemFree {free}");
+    assert_eq!(s.available, s.free);
+    assert_eq!((s.oom_events, s.alloc_failures, s.faults), (Some(0), Some(0), Some(0)));
+
+    // A loan leaves the total; a workload leaves free memory.
+    qmp.balloon(384 * MIB);
+    follow(&mut vm, 128 * 1024);
+    vm.ok("alloc 64M");
+    vm.ok("alloc 16M cache");
+    let t = fresh_stats(&mut qmp, s.last_update + 1);
+    assert_eq!(kb(t.total), 384 * 1024);
+    assert!(kb(s.free) - kb(t.free) >= (128 + 80) * 1024, "{s:?} -> {t:?}");
+    assert_eq!(kb(t.available) - kb(t.free), 16 * 1024);
+    assert_eq!(t.used(), Some(t.total.unwrap() - t.available.unwrap()));
+
+    // Pressure: a workload beyond free memory makes the OOM notifier give loans
+    // back; the host sees the events.
+    vm.ok("alloc 400M");
+    let u = fresh_stats(&mut qmp, t.last_update + 1);
+    assert!(u.oom_events.unwrap() > 0, "{u:?}");
+    assert!(u.pressure_since(&t));
+    assert_eq!(u64::try_from(vm.ok("cmm").get("oom_events")).ok(), u.oom_events);
+    let hv = vm.ok("hv");
+    assert!(hv.get("device_stats_reports") >= 3, "{}", hv.text());
+    vm.ok("verify");
+    assert_eq!(vm.poweroff(), 0);
+}

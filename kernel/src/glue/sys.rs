@@ -14,6 +14,7 @@ use cmm::{Mm, Owner, Params};
 use hcall::sysparm::CmoCharacteristics;
 use hcall::Hypervisor;
 use kernel::devtree::Platform;
+use kernel::virtio_balloon::stats::MemoryStats;
 
 use crate::hv::{self, Backend};
 use crate::mem::{self, PhysMemory};
@@ -162,6 +163,12 @@ impl System {
             log::info!("free frames hinted unused");
         }
         self.hv.balloon_sync();
+        let faults = self.hv.cmo_faults().faults;
+        let ram = self.platform.ram_bytes();
+        let mm = &self.mm;
+        self.hv.balloon_stats(|| {
+            MemoryStats::from_kernel(ram, &mm.frames().counts(), mm.stats(), faults)
+        });
         if r.shortfall_changed {
             match r.shortfall {
                 Some(why) => log::warn!("cmm: loaning stopped short: {why}"),

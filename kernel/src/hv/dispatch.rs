@@ -14,6 +14,7 @@ use hcall::{
 };
 
 use super::virtio_backed::{render_unbacked, VirtioBacked};
+use crate::virtio_balloon::stats::MemoryStats;
 use crate::virtio_balloon::BalloonTransport;
 
 /// The hypervisor the kernel talks to, over the raw hcall path `R`, with a
@@ -61,6 +62,14 @@ impl<R: RawHcall, D: BalloonTransport> Backend<R, D> {
     pub fn balloon_sync(&mut self) {
         if let Backend::Backed(b) = self {
             b.sync();
+        }
+    }
+
+    /// Reports `figures()` to the host when the device asks for statistics
+    /// (see [`VirtioBacked::report_stats`]); nothing without a device.
+    pub fn balloon_stats(&mut self, figures: impl FnOnce() -> MemoryStats) {
+        if let Backend::Backed(b) = self {
+            b.report_stats(figures);
         }
     }
 

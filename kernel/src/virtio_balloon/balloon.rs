@@ -4,6 +4,7 @@
 //! behind [`BalloonTransport`]; the glue's legacy virtio-pci driver implements it,
 //! the tests use a fake.
 
+use super::stats::{MemoryStats, STATS_BYTES};
 use super::{Queue, PFNS_PER_BUFFER};
 
 /// The device side of the balloon protocol.
@@ -16,6 +17,16 @@ pub trait BalloonTransport {
     fn write_actual(&mut self, pages: u32);
     /// Reads the config field `num_pages` (the pages the host asks for).
     fn num_pages(&self) -> u32;
+    /// Whether the device has returned the statistics buffer and waits for
+    /// fresh figures. A device without the statistics queue never does.
+    fn stats_wanted(&mut self) -> bool {
+        false
+    }
+    /// Hands the statistics buffer back to the device, filled with `entries`
+    /// (docs/pool-manager.md, "Guest statistics"). Does not wait.
+    fn send_stats(&mut self, entries: &[u8; STATS_BYTES]) {
+        let _ = entries;
+    }
 }
 
 /// The balloon's counters.
@@ -33,6 +44,8 @@ pub struct BalloonStats {
     pub pending_withdrawn: u64,
     /// Buffers the device did not take.
     pub errors: u64,
+    /// Statistics buffers handed to the device.
+    pub stats_reports: u64,
 }
 
 /// The inflate buffer being filled, the count the device holds, the stats.
@@ -64,6 +77,7 @@ impl BalloonState {
                 pages_deflated_total: 0,
                 pending_withdrawn: 0,
                 errors: 0,
+                stats_reports: 0,
             },
         }
     }
@@ -119,6 +133,21 @@ impl BalloonState {
         }
     }
 
+    /// When the device wants fresh statistics, fills the buffer with `figures()`
+    /// and hands it back; returns whether it did.
+    pub fn report_stats<T: BalloonTransport>(
+        &mut self,
+        t: &mut T,
+        figures: impl FnOnce() -> MemoryStats,
+    ) -> bool {
+        if !t.stats_wanted() {
+            return false;
+        }
+        t.send_stats(&figures().encode());
+        self.stats.stats_reports += 1;
+        true
+    }
+
     /// Takes `pfn` back before the guest reuses it: withdrawn from the pending
     /// buffer if it has not been sent yet, else deflated now (one buffer) and
     /// `actual` written back at once.
@@ -161,6 +190,9 @@ mod tests {
         held: BTreeSet<u32>,
         actual: Vec<u32>,
         fail: bool,
+        /// The device holds no statistics buffer (it returned it).
+        stats_returned: bool,
+        stats_sent: Vec<[u8; STATS_BYTES]>,
     }
 
     impl BalloonTransport for Fake {
@@ -184,6 +216,33 @@ mod tests {
         fn num_pages(&self) -> u32 {
             0
         }
+        fn stats_wanted(&mut self) -> bool {
+            self.stats_returned
+        }
+        fn send_stats(&mut self, entries: &[u8; STATS_BYTES]) {
+            assert!(
+                self.stats_returned,
+                "statistics sent while the device holds the buffer"
+            );
+            self.stats_returned = false;
+            self.stats_sent.push(*entries);
+        }
+    }
+
+    #[test]
+    fn statistics_go_only_when_the_device_returned_the_buffer() {
+        let mut d = Fake::default();
+        let mut b = BalloonState::new();
+        let figures = || MemoryStats {
+            free: 1 << 20,
+            ..MemoryStats::default()
+        };
+        assert!(!b.report_stats(&mut d, figures));
+        d.stats_returned = true;
+        assert!(b.report_stats(&mut d, figures));
+        assert!(!b.report_stats(&mut d, || panic!("not asked for")));
+        assert_eq!(d.stats_sent, [figures().encode()]);
+        assert_eq!(b.stats().stats_reports, 1);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The virtio balloon without the hardware (docs/virtio-balloon.md): the balloon
-//! protocol ([`balloon`]), the legacy split virtqueue in memory ([`virtqueue`]),
+//! protocol ([`balloon`]), the statistics it reports ([`stats`]), the legacy
+//! split virtqueue in memory ([`virtqueue`]),
 //! and the legacy virtio-pci register block behind a bounded, typed accessor
 //! ([`legacy`]). The glue's `drivers/virtio_pci_legacy.rs` finds the device and
 //! puts these together; `kernel::hv::VirtioBacked` uses the balloon for the pool
@@ -7,6 +8,7 @@
 
 pub mod balloon;
 pub mod legacy;
+pub mod stats;
 pub mod virtqueue;
 
 pub use balloon::{BalloonState, BalloonStats, BalloonTransport};

@@ -1,6 +1,7 @@
 //! The virtio balloon on QEMU's pseries through the legacy virtio-pci transport:
 //! the transitional device (1af4:1002) on its I/O BAR, two split virtqueues
-//! (inflate, deflate), polled. The modern-only device (1af4:1045) is refused with
+//! (inflate, deflate) and, when the host offers it, the statistics queue, all
+//! polled. The modern-only device (1af4:1045) is refused with
 //! a log line. Implements [`BalloonTransport`] for the library's balloon protocol;
 //! registers and queue memory go through the library's typed accessors
 //! ([`LegacyRegisters`], [`SplitQueue`]). Facts in docs/virtio-balloon.md.
@@ -16,6 +17,7 @@ use core::ptr::NonNull;
 use kernel::devtree::Platform;
 use kernel::pci::{BarKind, Bridge, Function};
 use kernel::virtio_balloon::legacy::{self, LegacyRegisters, LegacyRegs};
+use kernel::virtio_balloon::stats::{F_STATS_VQ, STATS_BYTES, STATS_QUEUE};
 use kernel::virtio_balloon::{
     BalloonTransport, Queue, QueueLayout, SplitQueue, DEVICE_BALLOON_MODERN,
     DEVICE_BALLOON_TRANSITIONAL, PFNS_PER_BUFFER, VENDOR_VIRTIO,
@@ -33,6 +35,8 @@ pub struct LegacyBalloon {
     queues: [SplitQueue<'static>; 2],
     /// The one PFN buffer (a buffer is in flight only until the device used it).
     pfns: &'static mut [u32; PFNS_PER_BUFFER],
+    /// The statistics queue and its one buffer, when negotiated.
+    stats: Option<(SplitQueue<'static>, &'static mut [u8; STATS_BYTES])>,
 }
 
 /// Why the device could not be used.
@@ -122,22 +126,12 @@ fn bring_up(bridge: &mut Bridge<RtasConfig>, f: &Function) -> Result<LegacyBallo
     regs.set_status(legacy::STATUS_ACK);
     regs.set_status(legacy::STATUS_ACK | legacy::STATUS_DRIVER);
     let features = regs.host_features();
-    regs.set_guest_features(0);
-    let mut qs = [None, None];
-    for (q, slot) in (0u16..).zip(qs.iter_mut()) {
-        let size = regs.select_queue(q);
-        let queue = QueueLayout::legacy(size)
-            .ok_or("queue size is not a power of two")
-            .and_then(|layout| {
-                let mem = alloc_pages(layout.bytes).ok_or("no memory for the virtqueues")?;
-                let pfn = u32::try_from(mem.as_ptr() as usize >> 12)
-                    .map_err(|_| "virtqueue above 16 TiB")?;
-                regs.set_queue_pfn(pfn);
-                // SAFETY: `mem` is zeroed, 4096-aligned, `layout.bytes` long and
-                // never freed; only this queue and the device use it.
-                Ok(unsafe { SplitQueue::new(mem, layout) })
-            });
-        match queue {
+    let accepted = features & F_STATS_VQ;
+    regs.set_guest_features(accepted);
+    let queue_count = if accepted != 0 { 3 } else { 2 };
+    let mut qs = [None, None, None];
+    for (q, slot) in (0u16..queue_count).zip(qs.iter_mut()) {
+        match setup_queue(&mut regs, q) {
             Ok(vq) => *slot = Some(vq),
             Err(e) => {
                 regs.set_status(legacy::STATUS_FAILED);
@@ -145,8 +139,21 @@ fn bring_up(bridge: &mut Bridge<RtasConfig>, f: &Function) -> Result<LegacyBallo
             }
         }
     }
-    let [Some(inflate), Some(deflate)] = qs else {
+    let [Some(inflate), Some(deflate), stats_vq] = qs else {
         return Err("virtqueue setup");
+    };
+    let stats = match stats_vq {
+        Some(vq) => {
+            let Some(mem) = alloc_pages(4096) else {
+                regs.set_status(legacy::STATUS_FAILED);
+                return Err("no memory for the statistics buffer");
+            };
+            // SAFETY: 4096 zeroed bytes, never freed and handed to nobody else;
+            // the array fits, and the reference is the only one.
+            let buf = unsafe { &mut *mem.as_ptr().cast::<[u8; STATS_BYTES]>() };
+            Some((vq, buf))
+        }
+        None => None,
     };
     let Some(mem) = alloc_pages(4096) else {
         regs.set_status(legacy::STATUS_FAILED);
@@ -161,15 +168,32 @@ fn bring_up(bridge: &mut Bridge<RtasConfig>, f: &Function) -> Result<LegacyBallo
         regs,
         queues: [inflate, deflate],
         pfns,
+        stats,
     };
     dev.write_actual(0);
     log::info!(
-        "virtio-balloon: legacy device at I/O {io:#x}, host features {features:#010x}, queues {}/{}, num_pages {}",
+        "virtio-balloon: legacy device at I/O {io:#x}, host features {features:#010x}, queues {}/{}, statistics {}, num_pages {}",
         dev.queues[0].layout().size,
         dev.queues[1].layout().size,
+        if dev.stats.is_some() { "on" } else { "off" },
         dev.num_pages()
     );
     Ok(dev)
+}
+
+/// Selects queue `q`, gives it zeroed memory and returns it.
+fn setup_queue(
+    regs: &mut LegacyRegisters<'static>,
+    q: u16,
+) -> Result<SplitQueue<'static>, &'static str> {
+    let size = regs.select_queue(q);
+    let layout = QueueLayout::legacy(size).ok_or("queue size is not a power of two")?;
+    let mem = alloc_pages(layout.bytes).ok_or("no memory for the virtqueues")?;
+    let pfn = u32::try_from(mem.as_ptr() as usize >> 12).map_err(|_| "virtqueue above 16 TiB")?;
+    regs.set_queue_pfn(pfn);
+    // SAFETY: `mem` is zeroed, 4096-aligned, `layout.bytes` long and never freed;
+    // only this queue and the device use it.
+    Ok(unsafe { SplitQueue::new(mem, layout) })
 }
 
 impl BalloonTransport for LegacyBalloon {
@@ -201,5 +225,21 @@ impl BalloonTransport for LegacyBalloon {
 
     fn num_pages(&self) -> u32 {
         self.regs.num_pages()
+    }
+
+    fn stats_wanted(&mut self) -> bool {
+        // Nothing published yet also reads as used: the first report goes at once.
+        self.stats.as_ref().is_some_and(|(vq, _)| vq.is_used())
+    }
+
+    fn send_stats(&mut self, entries: &[u8; STATS_BYTES]) {
+        let Some((vq, buf)) = self.stats.as_mut() else {
+            return;
+        };
+        buf.copy_from_slice(entries);
+        vq.publish(buf.as_ptr() as u64, u32::try_from(buf.len()).unwrap_or(0));
+        self.regs.notify(STATS_QUEUE);
+        // The device keeps this buffer until it wants the next figures.
+        let _ = self.regs.read_isr();
     }
 }

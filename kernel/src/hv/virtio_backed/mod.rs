@@ -18,6 +18,7 @@ use hcall::{
     SetMppOutcome,
 };
 
+use crate::virtio_balloon::stats::MemoryStats;
 use crate::virtio_balloon::{host_target_bytes, pfn_of, BalloonState, BalloonTransport};
 
 #[cfg(test)]
@@ -178,6 +179,14 @@ impl<H: ModelledPool, D: BalloonTransport> VirtioBacked<H, D> {
         }
     }
 
+    /// Background work: when the host wants fresh statistics (the device
+    /// returned the buffer), reports `figures()`.
+    pub fn report_stats(&mut self, figures: impl FnOnce() -> MemoryStats) {
+        if !self.broken {
+            self.state.report_stats(&mut self.dev, figures);
+        }
+    }
+
     /// The `hv` rows about the backing: `backing`, `mode_source` and the
     /// device's counters.
     pub fn render(&self, out: &mut String) {
@@ -198,6 +207,7 @@ impl<H: ModelledPool, D: BalloonTransport> VirtioBacked<H, D> {
         let _ = writeln!(out, "device_pages_deflated: {}", st.pages_deflated_total);
         let _ = writeln!(out, "device_pending_withdrawn: {}", st.pending_withdrawn);
         let _ = writeln!(out, "device_errors: {}", st.errors);
+        let _ = writeln!(out, "device_stats_reports: {}", st.stats_reports);
     }
 }
 
