@@ -299,9 +299,15 @@ fn the_host_reads_the_guest_statistics() {
     let m = vm.ok("meminfo");
     assert_eq!(kb(s.total), 512 * 1024, "nothing loaned yet");
     let free = m.get("MemFree") as u64;
-    assert!(kb(s.free).abs_diff(free) < 8 * 1024, "{s:?} vs MemFree {free}");
+    assert!(
+        kb(s.free).abs_diff(free) < 8 * 1024,
+        "{s:?} vs MemFree {free}"
+    );
     assert_eq!(s.available, s.free);
-    assert_eq!((s.oom_events, s.alloc_failures, s.faults), (Some(0), Some(0), Some(0)));
+    assert_eq!(
+        (s.oom_events, s.alloc_failures, s.faults),
+        (Some(0), Some(0), Some(0))
+    );
 
     // A loan leaves the total; a workload leaves free memory.
     qmp.balloon(384 * MIB);
@@ -310,7 +316,10 @@ fn the_host_reads_the_guest_statistics() {
     vm.ok("alloc 16M cache");
     let t = fresh_stats(&mut qmp, s.last_update + 1);
     assert_eq!(kb(t.total), 384 * 1024);
-    assert!(kb(s.free) - kb(t.free) >= (128 + 80) * 1024, "{s:?} -> {t:?}");
+    assert!(
+        kb(s.free) - kb(t.free) >= (128 + 80) * 1024,
+        "{s:?} -> {t:?}"
+    );
     assert_eq!(kb(t.available) - kb(t.free), 16 * 1024);
     assert_eq!(t.used(), Some(t.total.unwrap() - t.available.unwrap()));
 
@@ -320,7 +329,10 @@ fn the_host_reads_the_guest_statistics() {
     let u = fresh_stats(&mut qmp, t.last_update + 1);
     assert!(u.oom_events.unwrap() > 0, "{u:?}");
     assert!(u.pressure_since(&t));
-    assert_eq!(u64::try_from(vm.ok("cmm").get("oom_events")).ok(), u.oom_events);
+    assert_eq!(
+        u64::try_from(vm.ok("cmm").get("oom_events")).ok(),
+        u.oom_events
+    );
     let hv = vm.ok("hv");
     assert!(hv.get("device_stats_reports") >= 3, "{}", hv.text());
     vm.ok("verify");
