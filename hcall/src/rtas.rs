@@ -146,6 +146,20 @@ mod tests {
     }
 
     #[test]
+    fn power_off_and_os_term_layouts() {
+        // power-off: token, nargs 2, nret 1, two arguments of -1, one status cell.
+        let mut buf = [0u32; 6];
+        build(&mut buf, 0x2003, &[u32::MAX, u32::MAX], 1).unwrap();
+        let cells: alloc::vec::Vec<u32> = buf.iter().map(|c| u32::from_be(*c)).collect();
+        assert_eq!(cells, [0x2003, 2, 1, u32::MAX, u32::MAX, 0]);
+        // ibm,os-term: one argument (the message address), one status cell.
+        let mut buf = [0u32; 5];
+        build(&mut buf, 0x201f, &[0x0123_4000], 1).unwrap();
+        let cells: alloc::vec::Vec<u32> = buf.iter().map(|c| u32::from_be(*c)).collect();
+        assert_eq!(cells, [0x201f, 1, 1, 0x0123_4000, 0]);
+    }
+
+    #[test]
     fn build_refuses_small_buffers() {
         let mut buf = [0u32; 4];
         assert_eq!(

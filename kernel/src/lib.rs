@@ -3,6 +3,8 @@
 //!
 //! - [`devtree`]: device tree reader and platform facts.
 //! - [`hv`]: CMO detection, the backend dispatch, the virtio-balloon decorator.
+//! - [`mmu`]: hash MMU arithmetic: HPTEs, hashes, SLB entries, page sizes.
+//! - [`rma`]: the real mode area: its size, the layout check, real-mode access checks.
 //! - [`pci`]: PHB windows, configuration space, BAR sizing and assignment.
 //! - [`virtio_balloon`]: the balloon protocol, the split virtqueue, the legacy registers.
 //! - [`meminfo`]: the `meminfo` reply (the balloon's rows and the kernel heap's).
@@ -15,7 +17,9 @@ extern crate alloc;
 pub mod devtree;
 pub mod hv;
 pub mod meminfo;
+pub mod mmu;
 pub mod pci;
+pub mod rma;
 pub mod shell;
 pub mod text;
 pub mod virtio_balloon;

@@ -1,0 +1,18 @@
+//! The hash MMU as a PAPR partition sees it (facts: `docs/hash-mmu.md`): page and
+//! segment sizes from the CPU node, the encoding of hashed page table entries, the
+//! primary and secondary hash, SLB entries, and the plan of the bolted linear map
+//! that the glue enters with `H_ENTER`. Pure arithmetic, tested on the host.
+//!
+//! - [`sizes`]: page sizes, segment sizes, `ibm,segment-page-sizes`.
+//! - [`hpte`]: the two doublewords of an HPTE.
+//! - [`hash`]: VSIDs, the hash functions, PTE group indices.
+//! - [`slb`]: the two operands of `slbmte`.
+
+pub mod hash;
+pub mod hpte;
+pub mod sizes;
+pub mod slb;
+
+pub use hash::{Hash, Vsid};
+pub use hpte::{Hpte, HpteR, HpteV, VirtualPage};
+pub use sizes::{PageSize, SegmentPageSizes, SegmentSize};
