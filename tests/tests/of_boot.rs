@@ -182,6 +182,23 @@ fn boots_through(fw: Firmware) {
             vm.transcript()
         );
     }
+    // RTAS was instantiated in the RMA and every RTAS call (system parameters 20
+    // and 44 during detection included) went through it, none through the hcall.
+    assert_eq!(
+        v.field("rtas").as_deref(),
+        Some("instantiated"),
+        "{}",
+        v.text()
+    );
+    let calls = v.field("rtas_calls").expect("rtas_calls");
+    assert!(calls.ends_with(" hcall=0"), "{calls}");
+    assert!(!calls.starts_with("instantiated=0 "), "{calls}");
+    assert!(
+        vm.log_contains("system parameter 44 (CMO characteristics): RTAS status -3"),
+        "parameter 44 through instantiated RTAS:\n{}",
+        vm.transcript()
+    );
+    let area = v.field("rtas_area").expect("rtas_area");
     // QEMU has no CMO, so CAS cannot grant it.
     assert!(vm.log_contains("CMO not granted"), "{}", vm.transcript());
 
@@ -224,10 +241,32 @@ fn boots_through(fw: Firmware) {
         "{fw:?}: the flattened tree differs from QEMU's:\n{}\n----- kernel's tree -----\n{kernel_dts}",
         problems.join("\n")
     );
-    // The reservation map: QEMU reserves the kernel image; so does the kernel.
-    assert_eq!(memreserve(&kernel_dts), memreserve(&qemu_dts));
+    // The reservation map: QEMU reserves the kernel image; so does the kernel,
+    // and it adds the RTAS area it instantiated.
+    let ours = memreserve(&kernel_dts);
+    let theirs = memreserve(&qemu_dts);
+    let extra: Vec<&String> = ours.iter().filter(|l| !theirs.contains(l)).collect();
+    assert_eq!(extra.len(), 1, "{ours:?} vs {theirs:?}");
+    assert_eq!(ours.len(), theirs.len() + 1, "{ours:?} vs {theirs:?}");
+    let nums: Vec<u64> = extra[0]
+        .trim_start_matches("/memreserve/")
+        .trim_end_matches(';')
+        .split_whitespace()
+        .map(|n| u64::from_str_radix(n.trim_start_matches("0x"), 16).unwrap())
+        .collect();
+    assert_eq!(
+        area,
+        format!("base={:#x} size={:#x}", nums[0], nums[1]) + &area[area.find(" entry=").unwrap()..],
+        "the reserved range is the RTAS area"
+    );
 
     assert_eq!(vm.poweroff(), 0);
+    let fv = fast.ok("version");
+    assert_eq!(fv.field("rtas").as_deref(), Some("hcall"), "{}", fv.text());
+    assert!(fv
+        .field("rtas_calls")
+        .unwrap()
+        .starts_with("instantiated=0 "));
     assert_eq!(fast.poweroff(), 0);
 }
 
@@ -256,4 +295,34 @@ fn the_fast_path_dump_equals_qemus_tree() {
     };
     assert_eq!(strip(&kernel_dts), strip(&qemu_dts));
     assert!(vm.err("devtree frob").contains("usage"));
+}
+
+/// `ibm,os-term` through instantiated RTAS: a panic under SLOF and VOF ends with
+/// QEMU's `OS terminated` and exit status 1.
+fn os_term_through_instantiated_rtas(fw: Firmware) {
+    let mut vm = Qemu::builder()
+        .firmware(fw)
+        .reply_timeout(Duration::from_secs(240))
+        .timeout(Duration::from_secs(600))
+        .boot();
+    let v = vm.ok("version");
+    assert_eq!(
+        v.field("rtas").as_deref(),
+        Some("instantiated"),
+        "{}",
+        v.text()
+    );
+    vm.send(b"panic\r");
+    assert_eq!(vm.wait_exit(), 1);
+    assert!(vm.stderr().contains("OS terminated"), "{}", vm.stderr());
+}
+
+#[test]
+fn os_term_through_instantiated_rtas_slof() {
+    os_term_through_instantiated_rtas(Firmware::Slof);
+}
+
+#[test]
+fn os_term_through_instantiated_rtas_vof() {
+    os_term_through_instantiated_rtas(Firmware::Vof);
 }

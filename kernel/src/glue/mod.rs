@@ -13,6 +13,7 @@ pub mod heap;
 pub mod hv;
 pub mod mem;
 pub mod of;
+pub mod realcall;
 pub mod rtas;
 pub mod shell;
 pub mod sys;

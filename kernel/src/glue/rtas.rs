@@ -1,8 +1,18 @@
-//! RTAS through the KVMPPC_H_RTAS hcall (0xF000): the kernel owns the buffer of
-//! big-endian cells (`token, nargs, nret, args..., rets...`), the shim builds and
-//! reads it ([`hcall::rtas`]).
+//! The one RTAS interface every RTAS user goes through (power-off, os-term,
+//! system parameters, PCI configuration, interrupt routing).
+//!
+//! The kernel owns the buffer of big-endian cells (`token, nargs, nret, args...,
+//! rets...`); the shim builds and reads it ([`hcall::rtas`]). The buffer goes to
+//! one of two transports (`docs/rtas.md`):
+//!
+//! - **instantiated**: booted through Open Firmware, the kernel instantiated
+//!   RTAS in the RMA (`of::rtas`) and calls its entry in real mode with r3 = the
+//!   buffer and r4 = the RTAS base, as on a PowerVM LPAR;
+//! - **hcall**: the `-bios` path has no firmware to instantiate RTAS, so it uses
+//!   QEMU's KVMPPC_H_RTAS hcall (0xF000), which exists only under QEMU/KVM.
 
-use hcall::raw::sc1::Sc1;
+use core::sync::atomic::{AtomicU64, Ordering};
+
 use spin::Mutex;
 
 const MAX_CELLS: usize = 16;
@@ -28,6 +38,71 @@ static TOKENS: Mutex<Tokens> = Mutex::new(Tokens {
     os_term: None,
     get_system_parameter: None,
 });
+
+/// Where RTAS was instantiated: its base and entry (both below 4 GiB).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Instance {
+    /// The RTAS area's real address (RTAS wants it in r4).
+    pub base: u32,
+    /// Its size in bytes.
+    pub size: u32,
+    /// The entry point `instantiate-rtas` returned.
+    pub entry: u32,
+}
+
+/// The transport in force: `None` means the KVMPPC_H_RTAS hcall.
+static INSTANCE: Mutex<Option<Instance>> = Mutex::new(None);
+
+/// RTAS calls made, by transport (the counters `version` prints).
+pub struct RtasStats {
+    /// Calls through instantiated RTAS.
+    pub instantiated_calls: AtomicU64,
+    /// Calls through the KVMPPC_H_RTAS hcall.
+    pub hcall_calls: AtomicU64,
+}
+
+/// The RTAS statistics.
+pub static STATS: RtasStats = RtasStats {
+    instantiated_calls: AtomicU64::new(0),
+    hcall_calls: AtomicU64::new(0),
+};
+
+/// Makes every later call go to the instantiated RTAS.
+pub fn use_instance(i: Instance) {
+    *INSTANCE.lock() = Some(i);
+}
+
+/// The instantiated RTAS, if any.
+pub fn instance() -> Option<Instance> {
+    *INSTANCE.lock()
+}
+
+/// `instantiated` or `hcall`, as `version` prints it.
+pub fn mode_name() -> &'static str {
+    if instance().is_some() {
+        "instantiated"
+    } else {
+        "hcall"
+    }
+}
+
+/// `version`'s RTAS lines: the transport, where the instance is, calls made.
+pub fn print_version_lines() {
+    crate::println!("rtas: {}", mode_name());
+    if let Some(i) = instance() {
+        crate::println!(
+            "rtas_area: base={:#x} size={:#x} entry={:#x}",
+            i.base,
+            i.size,
+            i.entry
+        );
+    }
+    crate::println!(
+        "rtas_calls: instantiated={} hcall={}",
+        STATS.instantiated_calls.load(Ordering::Relaxed),
+        STATS.hcall_calls.load(Ordering::Relaxed)
+    );
+}
 
 /// Records the tokens found in the device tree.
 pub fn set_tokens(t: Tokens) {
@@ -68,10 +143,21 @@ pub fn call(token: u32, args: &[u32], rets: &mut [u32]) -> Result<(), RtasError>
     let mut buf = BUFFER.lock();
     hcall::rtas::build(&mut buf.0, token, args, rets.len()).map_err(|_| RtasError::TooManyCells)?;
     let addr = buf.0.as_ptr() as u64;
-    // SAFETY: the kernel runs in supervisor state under a PAPR hypervisor; the
-    // buffer is ours (locked) and lives in RAM below 4 GiB.
-    let mut raw = unsafe { Sc1::new() };
-    hcall::rtas::call(&mut raw, addr).map_err(|e| RtasError::Hcall(e.status.to_raw()))?;
+    match instance() {
+        Some(i) => {
+            STATS.instantiated_calls.fetch_add(1, Ordering::Relaxed);
+            // SAFETY: `i` came from `instantiate-rtas` and its area is reserved
+            // from every other use; the buffer is ours (locked), in the kernel
+            // image, so below 4 GiB and in the RMA; RTAS is entered in 32-bit
+            // real mode by the trampoline.
+            unsafe { crate::glue::realcall::call(addr, u64::from(i.base), u64::from(i.entry)) };
+        }
+        None => {
+            STATS.hcall_calls.fetch_add(1, Ordering::Relaxed);
+            let mut raw = crate::hv::sc1();
+            hcall::rtas::call(&mut raw, addr).map_err(|e| RtasError::Hcall(e.status.to_raw()))?;
+        }
+    }
     hcall::rtas::read_rets(&buf.0, rets);
     Ok(())
 }

@@ -6,9 +6,11 @@
 //! 1. `ibm,client-architecture-support` announces what the OS supports, CMO
 //!    included ([`cas`]); the firmware may rewrite parts of the tree.
 //! 2. `/chosen/ibm,architecture-vec-5` is read back and logged: what was granted.
-//! 3. The whole tree is flattened into an FDT blob by the host-tested walk in
+//! 3. RTAS is instantiated right after the kernel image ([`rtas`]); its area
+//!    is reserved in the blob.
+//! 4. The whole tree is flattened into an FDT blob by the host-tested walk in
 //!    `kernel::devtree::flatten`, over the [`ClientInterface`] of [`call::Prom`].
-//! 4. `quiesce`, so the firmware stops whatever it runs (and QEMU learns the
+//! 5. `quiesce`, so the firmware stops whatever it runs (and QEMU learns the
 //!    final tree).
 //!
 //! The firmware lives in low memory (VOF at 0..0x10000, SLOF's vectors), so the
@@ -21,6 +23,7 @@
 mod call;
 mod cas;
 mod client;
+mod rtas;
 
 use alloc::vec::Vec;
 use core::fmt;
@@ -52,6 +55,8 @@ pub enum OfError {
     },
     /// Walking and flattening the tree failed.
     Flatten(FlattenError),
+    /// RTAS could not be instantiated.
+    BadRtas(&'static str),
 }
 
 impl OfError {
@@ -70,6 +75,7 @@ impl fmt::Display for OfError {
                 "ibm,client-architecture-support refused the architecture vector (catch {catch}, result {result})"
             ),
             OfError::Flatten(e) => write!(f, "flattening the device tree: {e}"),
+            OfError::BadRtas(why) => write!(f, "instantiating RTAS: {why}"),
         }
     }
 }
@@ -127,7 +133,23 @@ pub fn boot(entry: u64) -> Result<Vec<u8>, OfError> {
         core::ptr::addr_of!(__kernel_start) as u64,
         core::ptr::addr_of!(__kernel_end) as u64,
     );
-    let reserved = [(image_start, image_end.saturating_sub(image_start))];
+    let mut reserved = alloc::vec![(image_start, image_end.saturating_sub(image_start))];
+    // RTAS, instantiated in the RMA right after the image (docs/rtas.md): from
+    // here on every RTAS call goes to it.
+    match rtas::instantiate(&mut prom, image_end) {
+        Ok(Some(i)) => {
+            log::info!(
+                "RTAS instantiated at {:#x} ({:#x} bytes), entry {:#x}",
+                i.base,
+                i.size,
+                i.entry
+            );
+            reserved.push((u64::from(i.base), u64::from(i.size)));
+            crate::rtas::use_instance(i);
+        }
+        Ok(None) => log::warn!("the firmware has no /rtas rtas-size: RTAS through the hcall"),
+        Err(e) => log::error!("{e}: RTAS through the hcall (absent on PowerVM)"),
+    }
     let boot_cpu = boot_cpu(&mut prom).unwrap_or(0);
     let options = Options {
         limits: Limits::default(),

@@ -34,6 +34,7 @@ pub fn version(sys: &mut System) -> CmdResult {
     println!("target: {TARGET}");
     println!("boot_mode: {}", sys.boot_mode.name());
     println!("hypervisor: {}", sys.hv_backend());
+    crate::rtas::print_version_lines();
     Ok(())
 }
 
