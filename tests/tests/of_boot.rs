@@ -40,6 +40,11 @@ const CHANGED: &[(&str, &str, &str)] = &[
     ("/chosen", "stdin", "VOF: an instance handle, as stdout"),
     ("/chosen", "ibm,architecture-vec-5", "the CAS result"),
     (
+        "/memory@0",
+        "available",
+        "VOF: its free list, which claiming the RTAS area changes",
+    ),
+    (
         "*",
         "cpu-version",
         "the compatibility mode CAS negotiated (a logical PVR)",
