@@ -23,6 +23,12 @@ pub fn init() {
     }
 }
 
+/// The heap area's first byte and the byte after it.
+pub fn area() -> (u64, u64) {
+    let start = core::ptr::addr_of!(AREA) as u64;
+    (start, start + HEAP_SIZE as u64)
+}
+
 /// (used, free) bytes of the heap.
 pub fn usage() -> (usize, usize) {
     let h = ALLOCATOR.lock();

@@ -14,6 +14,7 @@ pub mod hv;
 pub mod mem;
 pub mod of;
 pub mod realcall;
+pub mod rma;
 pub mod rtas;
 pub mod shell;
 pub mod sys;

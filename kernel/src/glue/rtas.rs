@@ -143,6 +143,11 @@ pub fn call(token: u32, args: &[u32], rets: &mut [u32]) -> Result<(), RtasError>
     let mut buf = BUFFER.lock();
     hcall::rtas::build(&mut buf.0, token, args, rets.len()).map_err(|_| RtasError::TooManyCells)?;
     let addr = buf.0.as_ptr() as u64;
+    crate::glue::rma::check(
+        addr,
+        core::mem::size_of::<Buffer>() as u64,
+        "RTAS argument buffer",
+    );
     match instance() {
         Some(i) => {
             STATS.instantiated_calls.fetch_add(1, Ordering::Relaxed);
@@ -174,6 +179,7 @@ pub fn get_system_parameter(param: u32, buf: &mut [u8]) -> Result<(), RtasError>
     let token = tokens()
         .get_system_parameter
         .ok_or(RtasError::NoToken("ibm,get-system-parameter"))?;
+    crate::glue::rma::check(buf.as_ptr() as u64, buf.len() as u64, "RTAS work area");
     buf.fill(0);
     let args = hcall::rtas::get_system_parameter_args(param, buf.as_ptr() as u64, buf.len())
         .ok_or(RtasError::TooManyCells)?;

@@ -34,7 +34,7 @@ pub enum Command<'a> {
     Panic,
     /// `time <command...>`: run a command and print how long it took.
     Time(Box<Command<'a>>),
-    /// `fault program|loaned`: a deliberate fault.
+    /// `fault program|loaned|unmapped`: a deliberate fault.
     Fault(FaultKind),
     /// `cmm ...`: the balloon.
     Cmm(CmmCommand<'a>),
@@ -72,13 +72,15 @@ pub enum Command<'a> {
     Bench(BenchCommand),
 }
 
-/// `fault program|loaned`.
+/// `fault program|loaned|unmapped`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FaultKind {
     /// Take a program interrupt (`trap`).
     Program,
     /// Write into a loaned page.
     Loaned,
+    /// Touch an address beyond RAM (the storage-fault report).
+    Unmapped,
 }
 
 /// `cmm [set <param> <value> | reset-oom | wait [<ms>]]`.

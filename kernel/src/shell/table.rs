@@ -71,8 +71,8 @@ pub static COMMANDS: &[Spec] = &[
     },
     Spec {
         name: "fault",
-        usage: "fault program|loaned",
-        about: "take a program interrupt (tests the vectors); write into a loaned page (tests poison mode)",
+        usage: "fault program|loaned|unmapped",
+        about: "take a program interrupt (tests the vectors); write into a loaned page (tests poison mode); touch an address beyond RAM (the storage-fault report)",
         parse: fault,
     },
     Spec {
@@ -267,6 +267,7 @@ fn fault<'a>(args: &[&'a str]) -> Result<Command<'a>, ArgError<'a>> {
     match *args {
         ["program"] => Ok(Command::Fault(FaultKind::Program)),
         ["loaned"] => Ok(Command::Fault(FaultKind::Loaned)),
+        ["unmapped"] => Ok(Command::Fault(FaultKind::Unmapped)),
         _ => Err(ArgError::Usage),
     }
 }

@@ -33,6 +33,7 @@ fn good() -> Vec<(&'static str, Command<'static>)> {
         ),
         ("fault program", C::Fault(FaultKind::Program)),
         ("fault loaned", C::Fault(FaultKind::Loaned)),
+        ("fault unmapped", C::Fault(FaultKind::Unmapped)),
         ("cmm", C::Cmm(CmmCommand::Show)),
         (
             "cmm set delay_ms 20",
@@ -181,9 +182,12 @@ const BAD: &[(&str, &str)] = &[
     ("time frob", "unknown command `frob` (try `help`)"),
     ("time sleep x", "bad <ms> `x`: not a number"),
     ("time time", "usage: time <command...>"),
-    ("fault", "usage: fault program|loaned"),
-    ("fault unmapped", "usage: fault program|loaned"),
-    ("fault program loaned", "usage: fault program|loaned"),
+    ("fault", "usage: fault program|loaned|unmapped"),
+    ("fault beyond", "usage: fault program|loaned|unmapped"),
+    (
+        "fault program loaned",
+        "usage: fault program|loaned|unmapped",
+    ),
     (
         "cmm set delay_ms",
         "usage: cmm [set <param> <value> | reset-oom | wait [<ms>]]",

@@ -65,8 +65,10 @@ __boot_stack_bottom:
     .globl __boot_stack_top
 __boot_stack_top:
     .space  0x100
+    .globl __exc_stack_bottom
 __exc_stack_bottom:
     .space  0x10000
+    .globl __exc_stack_top
 __exc_stack_top:
     .space  0x100
 "#

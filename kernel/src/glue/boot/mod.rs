@@ -77,6 +77,21 @@ pub extern "C" fn kernel_entry(r3: u64, _r4: u64, r5: u64) -> ! {
         console::unit()
     );
     log::info!("kernel image ends at {:#x}", mem::kernel_end());
+    let rma_arg = platform.bootargs.as_deref().and_then(|s| {
+        kernel::text::bootargs::parse(s)
+            .pairs
+            .into_iter()
+            .find(|(k, _)| *k == "rma")
+            .map(|(_, v)| v.to_string())
+    });
+    match crate::glue::rma::init(&platform.memory, rma_arg.as_deref()) {
+        Ok(rma) => log::info!(
+            "RMA {} MiB (memory@0: {} MiB); everything touched in real mode fits",
+            rma.size >> 20,
+            rma.firmware_size >> 20
+        ),
+        Err(e) => fatal(&e),
+    }
     let mut sys = match System::new(platform, mode, blob) {
         Ok(s) => s,
         Err(e) => {
@@ -98,6 +113,10 @@ fn apply_bootargs(sys: &mut System, s: &str) {
         log::warn!("boot argument `{tok}` ignored: {why}");
     }
     for (k, v) in parsed.pairs {
+        if k == "rma" {
+            // Taken before the frame table was built (`glue::rma::init`).
+            continue;
+        }
         match sys.set_param(k, v) {
             Ok(()) => sys.bootargs.push((k.to_string(), v.to_string())),
             Err(e) => log::warn!("boot argument `{k}={v}` ignored: {e}"),

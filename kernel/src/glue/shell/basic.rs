@@ -35,6 +35,9 @@ pub fn version(sys: &mut System) -> CmdResult {
     println!("boot_mode: {}", sys.boot_mode.name());
     println!("hypervisor: {}", sys.hv_backend());
     crate::rtas::print_version_lines();
+    let rma = crate::glue::rma::current();
+    println!("rma: {} MiB", rma.size >> 20);
+    println!("rma_firmware: {} MiB", rma.firmware_size >> 20);
     Ok(())
 }
 
@@ -131,7 +134,7 @@ pub fn panic() -> CmdResult {
     panic!("deliberate panic from the console")
 }
 
-/// `fault program|loaned`: a deliberate fault.
+/// `fault program|loaned|unmapped`: a deliberate fault.
 pub fn fault(sys: &mut System, kind: FaultKind) -> CmdResult {
     match kind {
         FaultKind::Loaned => {
@@ -149,6 +152,24 @@ pub fn fault(sys: &mut System, kind: FaultKind) -> CmdResult {
             unsafe { core::ptr::write_volatile((addr as usize + 64) as *mut u64, 0xbad) };
             println!("addr: {addr:#x}");
             Ok(())
+        }
+        FaultKind::Unmapped => {
+            // An address beyond RAM: with translation off, the real-mode check
+            // stops the kernel naming it and the path.
+            let top = sys
+                .platform
+                .memory
+                .iter()
+                .map(|m| m.base.saturating_add(m.size))
+                .max()
+                .unwrap_or(0);
+            let addr = top.saturating_add(0x1000_0000) & !0xfff_ffff;
+            println!("addr: {addr:#x}");
+            crate::glue::rma::check(addr, 8, "fault unmapped");
+            // SAFETY: not reached with translation off (the check above stops
+            // the kernel); the read is the deliberate fault.
+            let v = unsafe { core::ptr::read_volatile(addr as usize as *const u64) };
+            Err(alloc::format!("read {v:#x} at {addr:#x} without a fault"))
         }
         FaultKind::Program => {
             // SAFETY: `trap` raises a program interrupt, whose vector reports the
