@@ -13,7 +13,9 @@
 //!   but still holds is not free, so `Σ allotments ≤ pool` and, once the guests
 //!   follow, `Σ held ≤ pool`;
 //! - a guest that holds more than its allotment for more than
-//!   [`Params::uncooperative_after`] ticks is **uncooperative**: it is granted
+//!   [`Params::uncooperative_after`] ticks (not counting ticks in which its
+//!   allotment is still rising toward its share, where the capped rate is to
+//!   blame) is **uncooperative**: it is granted
 //!   nothing more, and the shares of the others are computed on the pool without
 //!   the memory it keeps, so nobody waits for it. It becomes cooperative again as
 //!   soon as it holds no more than its allotment;
@@ -347,7 +349,11 @@ impl Policy {
                 }
             };
             if p.held > p.allotment {
-                p.lagging_ticks = p.lagging_ticks.saturating_add(1);
+                // While its allotment is still rising toward its share, the lag is
+                // the capped rate's, not the guest's: the bound is not counted.
+                if p.share <= p.allotment {
+                    p.lagging_ticks = p.lagging_ticks.saturating_add(1);
+                }
                 p.state = if p.lagging_ticks > self.params.uncooperative_after {
                     State::Uncooperative
                 } else {

@@ -223,6 +223,30 @@ fn an_uncooperative_guest_is_capped_and_nobody_waits_for_it() {
 }
 
 #[test]
+fn a_guest_ahead_of_its_rising_allotment_is_not_uncooperative() {
+    let mut p = three();
+    // a took 200 MiB more than allotted at once (its OOM notifier took loans back):
+    // its allotment catches up at the capped rate, and the lag is not its fault.
+    let mut held_a = 456 * MIB;
+    for _ in 0..300 {
+        let mut obs = follow(&p, &[424 * MIB, 10 * MIB, 10 * MIB]);
+        obs[0].held = Some(held_a);
+        p.tick(&obs);
+        assert_ne!(p.partitions()[0].state, State::Uncooperative);
+        held_a = held_a.max(p.partitions()[0].allotment);
+    }
+    assert_eq!(p.partitions()[0].allotment, 456 * MIB);
+    assert_eq!(p.partitions()[0].state, State::Following);
+    // But once its allotment is where it should be, holding more counts.
+    for _ in 0..20 {
+        let mut obs = follow(&p, &[10 * MIB, 10 * MIB, 10 * MIB]);
+        obs[0].held = Some(456 * MIB);
+        p.tick(&obs);
+    }
+    assert_eq!(p.partitions()[0].state, State::Uncooperative);
+}
+
+#[test]
 fn a_dead_guests_memory_returns_to_the_pool() {
     let mut p = three();
     let used = [480 * MIB, 480 * MIB, 10 * MIB];
