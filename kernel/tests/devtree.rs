@@ -11,7 +11,7 @@ use kernel::devtree::{self, Fdt, FdtError};
 
 fn fixture_dtb() -> Vec<u8> {
     let dts = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/fixtures/qemu-7.2-pseries-nodefaults.dts");
+        .join("../tests/fixtures/qemu-7.2-pseries-nodefaults.dts");
     assert!(dts.exists(), "fixture missing: {}", dts.display());
     let out = Command::new("dtc")
         .args(["-q", "-I", "dts", "-O", "dtb"])

@@ -36,7 +36,7 @@ fn dtc(args: &[&str], input: &[u8]) -> Vec<u8> {
 
 fn fixture_dtb() -> Vec<u8> {
     let dts = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/fixtures/qemu-7.2-pseries-nodefaults.dts");
+        .join("../tests/fixtures/qemu-7.2-pseries-nodefaults.dts");
     assert!(dts.exists(), "fixture missing: {}", dts.display());
     dtc(
         &["-q", "-I", "dts", "-O", "dtb", "-"],
