@@ -6,7 +6,7 @@
 //! - [`mm`]: [`Mm`], the memory manager: frames + hints + balloon + OOM chain + the
 //!   one [`CmmStats`]; [`workload`] adds the console's test workload to it.
 //! - [`balloon`]: the balloon's round, OOM notifier and parameter effects;
-//!   [`target`] (the §6.3 arithmetic) and [`policy`] (aggressive / conservative /
+//!   [`target`] (docs/cmo.md §6.3) and [`policy`] (aggressive / conservative /
 //!   off) are pure functions it calls; [`params`] are its tunables.
 //! - [`hints`]: the background walk that hints free memory Unused after boot.
 //! - [`memory`]: [`PageMemory`], what the kernel provides to fill, check and zero pages.
@@ -15,7 +15,7 @@
 //!   whole 2 MiB runs.
 //! - [`vio`]: VIO entitled-memory accounting.
 //!
-//! The contract with the hypervisor (cmo-reference.md §4, §6): a loaned page is
+//! The contract with the hypervisor (docs/cmo.md §4, §6): a loaned page is
 //! never read or written (except by the debugging `poison` mode, which reads them
 //! in `verify`); no bookkeeping lives in a free, Unused or Loaned page; a page is
 //! counted loaned exactly when the hypervisor accepted H_PAGE_INIT(Loaned) for it

@@ -1,7 +1,7 @@
 //! The memory manager: the frame table, the page-usage hints, the balloon and the
 //! OOM notifier chain, with the one set of counters ([`CmmStats`]).
 //!
-//! Hints (cmo-reference.md §4.4): a frame taken from the free list is marked
+//! Hints (docs/cmo.md §4.4): a frame taken from the free list is marked
 //! Active, a frame put back is marked Unused. Hints are best effort — a failed
 //! hint is counted and never fails the allocation or the free. `alloc_page` also
 //! tells the hypervisor model that the page is about to be touched

@@ -8,7 +8,7 @@
 /// A member of the OOM notifier chain.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum OomNotifier {
-    /// The CMM balloon: returns `oom_kb` worth of loaned pages (§6.6).
+    /// The CMM balloon: returns `oom_kb` worth of loaned pages (docs/cmo.md §6.6).
     Balloon,
 }
 

@@ -1,4 +1,4 @@
-//! The balloon's loan target (cmo-reference.md §6.3), as a pure function.
+//! The balloon's loan target (docs/cmo.md §6.3), as a pure function.
 //!
 //! `target = clamp(request_pages + loaned − oom_freed, 0, total − min_pages)`, with
 //! `request_pages` the hypervisor's signed loan request in bytes divided by the page
@@ -33,7 +33,7 @@ pub const fn loan_ceiling(total_pages: u64, min_pages: u64) -> u64 {
     total_pages.saturating_sub(min_pages)
 }
 
-/// The loan target in pages for one poll (§6.3 steps 1-6).
+/// The loan target in pages for one poll (docs/cmo.md §6.3 steps 1-6).
 pub fn loan_target(input: TargetInput) -> u64 {
     if input.total_pages < input.min_pages {
         return 0;

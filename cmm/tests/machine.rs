@@ -5,9 +5,9 @@
 //! - `loaned + free + used == total`; each frame in exactly one state;
 //! - the hypervisor's Loaned pages are exactly the loaned bitmap (no lost page, no
 //!   double loan), and nothing touches a loaned page;
-//! - the target of every successful poll is §6.3's, and a failed H_GET_MPP leaves
-//!   it unchanged; the target never exceeds `total − floor`, nor does `loaned` once
-//!   every failed return has been retried;
+//! - the target of every successful poll is the one of docs/cmo.md §6.3, and a
+//!   failed H_GET_MPP leaves it unchanged; the target never exceeds
+//!   `total − floor`, nor does `loaned` once every failed return has been retried;
 //! - OOM adds exactly what it freed to the credit;
 //! - workload pages are never corrupted;
 //! - at the end, every loaned page can be returned.
@@ -90,7 +90,7 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-/// The §6.3 target, written out independently of the crate.
+/// The target of docs/cmo.md §6.3, written out independently of the crate.
 fn expected_target(request: i64, loaned: u64, oom: u64, total: u64, min: u64) -> u64 {
     if total < min {
         return 0;

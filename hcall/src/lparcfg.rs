@@ -1,6 +1,6 @@
 //! The CMO subset of Linux's `/proc/ppc64/lparcfg`, rendered as `key=value` lines.
 //!
-//! Order and units follow Linux (cmo-reference.md §2.3, §5.4): first `DesMem` (Linux
+//! Order and units follow Linux (docs/cmo.md §2.3, §5.4): first `DesMem` (Linux
 //! prints the system-parameter-20 string before the MPP data), then the H_GET_MPP
 //! block (omitted as a whole when the call failed; `mapped_entitled_memory` and
 //! `entitled_memory_pool_size` omitted for the -1 sentinel; pool size and backing

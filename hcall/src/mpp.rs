@@ -1,4 +1,4 @@
-//! H_GET_MPP / H_GET_MPP_X result decoding (cmo-reference.md §2).
+//! H_GET_MPP / H_GET_MPP_X result decoding (docs/cmo.md §2).
 
 /// The decoded result of H_GET_MPP (r4..r10).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

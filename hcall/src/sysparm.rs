@@ -5,7 +5,7 @@
 //! comma-separated `key=value` pairs, possibly NUL-terminated. The string is bounded
 //! by the length prefix, the buffer length and the first NUL, whichever comes first.
 //!
-//! Parse rules (cmo-reference.md §5.2, §5.3): keys match exactly (surrounding ASCII
+//! Parse rules (docs/cmo.md §5.2, §5.3): keys match exactly (surrounding ASCII
 //! blanks are ignored); unknown keys are ignored whatever their value; empty segments
 //! (`,,`, a trailing comma) are skipped; a segment without `=` stops parsing and what
 //! was parsed before it is kept (as Linux does). Unlike Linux, the last pair counts

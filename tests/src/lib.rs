@@ -1,5 +1,5 @@
 //! Host-side harness for lpar-cmm: boots the kernel under QEMU and drives its
-//! serial console as `../shared/docs/console.md` fixes it.
+//! serial console as docs/console.md fixes it.
 //!
 //! ```no_run
 //! use lpar_cmm_tests::Qemu;

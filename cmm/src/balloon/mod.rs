@@ -1,4 +1,4 @@
-//! The CMM balloon (cmo-reference.md §6): once per `delay` it reads the loan
+//! The CMM balloon (docs/cmo.md §6): once per `delay` it reads the loan
 //! request with H_GET_MPP, computes the target (§6.3, [`crate::target`]), and loans
 //! or returns pages toward it as the [`crate::policy`] says; it is also the
 //! memory manager's OOM notifier (§6.6).
@@ -27,7 +27,7 @@ pub struct StepReport {
     pub polled: bool,
     /// The loan request read this round (`None`: not read, or H_GET_MPP failed).
     pub loan_request: Option<i64>,
-    /// The §6.3 target computed this round (`None` when no request was read).
+    /// The target (docs/cmo.md §6.3) computed this round (`None` when no request was read).
     pub computed_target: Option<u64>,
     /// The target the round worked toward (before a shortfall lowered it).
     pub target: u64,

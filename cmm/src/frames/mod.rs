@@ -3,7 +3,7 @@
 //!
 //! All of its state lives outside the frames it manages: the kernel marks free
 //! frames Unused and loaned frames Loaned to the hypervisor, so nothing may be stored
-//! inside them (cmo-reference.md §4.4). Per frame it keeps one bit in each of five
+//! inside them (docs/cmo.md §4.4). Per frame it keeps one bit in each of five
 //! bitmaps (free, loaned, reserved, workload, cache; a used frame in neither owner
 //! bitmap belongs to the kernel), plus one optional poison bit once poison mode has
 //! been used: 5-6 bits per frame, against Linux's 8 bytes per loaned page in its old

@@ -1,5 +1,5 @@
 //! The numbers of VIO CMO accounting: the bus pools ([`BusCmo`]), each device's
-//! share ([`DeviceCmo`]) and bus init (cmo-reference.md §7.2-7.3).
+//! share ([`DeviceCmo`]) and bus init (docs/cmo.md §7.2-7.3).
 //!
 //! [`Accounting`] holds only counters: no names, no mappings, no hypervisor. The
 //! operations on it live in their own files (`charge`, `balance`, `lifecycle`,
@@ -209,7 +209,7 @@ impl Accounting {
             .ok_or(VioError::NoSuchDevice(unit))
     }
 
-    /// Checks every invariant that holds between operations (cmo-reference.md §10
+    /// Checks every invariant that holds between operations (docs/cmo.md §10
     /// plus this implementation's stronger ones); returns the first one broken.
     pub fn check_invariants(&self) -> Result<(), &'static str> {
         let b = &self.bus;

@@ -1,4 +1,4 @@
-//! The balancing pass (cmo-reference.md §7.6): recomputes the spare, resets every
+//! The balancing pass (docs/cmo.md §7.6): recomputes the spare, resets every
 //! bound device to its minimum, shares out what is left round-robin up to each
 //! device's desired, and derives the reserve and excess pools from the result.
 //!

@@ -1,4 +1,4 @@
-//! Charging mapped memory to a device and releasing it (cmo-reference.md §7.4).
+//! Charging mapped memory to a device and releasing it (docs/cmo.md §7.4).
 //!
 //! A charge is served from the device's own entitlement first, then from the free
 //! excess pool, which is closed while the spare is below MIN_ENT. A release refills

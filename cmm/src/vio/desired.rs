@@ -1,4 +1,4 @@
-//! A device's desired entitlement changes (cmo-reference.md §7.7): from the console
+//! A device's desired entitlement changes (docs/cmo.md §7.7): from the console
 //! (`vio desired`) as from sysfs `cmo_desired` on Linux.
 //!
 //! A decrease below the current entitlement gives the difference back to the excess

@@ -1,4 +1,4 @@
-//! A change of the partition's I/O entitlement (cmo-reference.md §7.5).
+//! A change of the partition's I/O entitlement (docs/cmo.md §7.5).
 //!
 //! An increase refills the spare first and the rest grows the excess pool; the bus
 //! entitlement ends up exactly at the new value (Linux leaves it short by the

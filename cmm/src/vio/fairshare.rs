@@ -1,4 +1,4 @@
-//! The round-robin hand-out at the heart of the balancing pass (cmo-reference.md
+//! The round-robin hand-out at the heart of the balancing pass (docs/cmo.md
 //! §7.6 step 3): every device below its desired entitlement gets up to
 //! [`BALANCE_CHUNK`] more per round until it reaches its desired or the available
 //! entitlement runs out.

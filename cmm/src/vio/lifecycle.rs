@@ -1,4 +1,4 @@
-//! Devices coming and going (cmo-reference.md §7.8): probe and remove (a driver
+//! Devices coming and going (docs/cmo.md §7.8): probe and remove (a driver
 //! binding and unbinding), and a device node appearing in or leaving the device
 //! tree (hot-plug).
 //!

@@ -1,5 +1,5 @@
 //! VIO entitled-memory accounting: the guest side of PAPR CMO for virtual I/O
-//! devices (cmo-reference.md §7), as Linux's `vio.c` does it, with the quirks of
+//! devices (docs/cmo.md §7), as Linux's `vio.c` does it, with the quirks of
 //! §11 fixed.
 //!
 //! The partition may have at most its I/O entitlement E mapped for DMA at once. The

@@ -1,7 +1,7 @@
 //! The kernel's state, owned by the main loop and lent to shell commands and
 //! background work. One CPU, no interrupts: plain `&mut` borrowing is the lock.
 //!
-//! The data flows one way (style.md): the main loop calls [`System::background`],
+//! The data flows one way (docs/architecture.md): the main loop calls [`System::background`],
 //! which advances the hypervisor model's clock and calls the balloon's step; the
 //! step reads the loan request through the shim, computes the target, takes or
 //! gives frames, marks their page state through the shim and updates its stats.
