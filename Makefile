@@ -44,11 +44,12 @@ setup:
 	@rustup component list --installed | grep -q '^clippy' || rustup component add clippy
 	@rustup component list --installed | grep -q '^rustfmt' || rustup component add rustfmt
 
-# The boot ROM: 0x100 bytes of padding, then `ba 0x400000` (r3 still holds the
-# device tree address QEMU put there).
-$(BOOTROM):
+# The boot ROM (boot/bootrom.S): 0x100 bytes of padding, then `ba 0x400000` (r3
+# still holds the device tree address QEMU put there).
+$(BOOTROM): boot/bootrom.S | setup
 	@mkdir -p $(dir $@)
-	@{ head -c 256 /dev/zero; printf '\110\100\000\002'; } > $@
+	powerpc64-linux-gnu-as -o $(@:.bin=.o) $<
+	powerpc64-linux-gnu-objcopy -O binary -j .text $(@:.bin=.o) $@
 
 kernel: setup $(BOOTROM)
 	cargo build -p kernel --target $(TARGET) --release
