@@ -1,5 +1,5 @@
 //! Detection: does this partition have CMO? Decided as a real LPAR's kernel decides
-//! it (docs/cmo-reference.md): RTAS `ibm,get-system-parameter` 44 (CMO
+//! it (docs/cmo.md §5.2): RTAS `ibm,get-system-parameter` 44 (CMO
 //! characteristics) must name a paging service partition, and H_GET_MPP must then
 //! answer. With CMO the kernel makes the real hcalls ([`Choice::Phyp`]); without it
 //! (QEMU) the pool model answers them ([`Choice::Model`]).
