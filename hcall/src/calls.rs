@@ -9,7 +9,7 @@
 use crate::hypervisor::{check, SetMppOutcome};
 use crate::mpp::{MppData, MppXData};
 use crate::opcodes;
-use crate::page::{PageState, H_COPY_PAGE, H_ZERO_PAGE, PAGE_SIZE};
+use crate::page::{PageInitFlags, PageState, PAGE_SIZE};
 use crate::raw::RawHcall;
 use crate::status::{HStatus, HcallError};
 
@@ -123,11 +123,11 @@ pub fn set_mpp(
 /// H_PAGE_INIT(flags, dest, src): the raw form.
 pub fn page_init(
     raw: &mut impl RawHcall,
-    flags: u64,
+    flags: PageInitFlags,
     dest: u64,
     src: u64,
 ) -> Result<(), HcallError> {
-    let (status, _) = raw.hcall(opcodes::H_PAGE_INIT, &[flags, dest, src]);
+    let (status, _) = raw.hcall(opcodes::H_PAGE_INIT, &[flags.bits(), dest, src]);
     check("H_PAGE_INIT", status)
 }
 
@@ -142,12 +142,12 @@ pub fn set_page_state(
 
 /// H_PAGE_INIT(H_ZERO_PAGE) on the 4 KiB page at `addr`.
 pub fn zero_page(raw: &mut impl RawHcall, addr: u64) -> Result<(), HcallError> {
-    page_init(raw, H_ZERO_PAGE, addr, 0)
+    page_init(raw, PageInitFlags::ZERO_PAGE, addr, 0)
 }
 
 /// H_PAGE_INIT(H_COPY_PAGE): copies the 4 KiB page at `src` to `dest`.
 pub fn copy_page(raw: &mut impl RawHcall, dest: u64, src: u64) -> Result<(), HcallError> {
-    page_init(raw, H_COPY_PAGE, dest, src)
+    page_init(raw, PageInitFlags::COPY_PAGE, dest, src)
 }
 
 /// True if `addr` is the start of a 4 KiB page.
@@ -225,7 +225,6 @@ pub(crate) mod fake {
 mod tests {
     use super::fake::Scripted;
     use super::*;
-    use crate::page::{H_PAGE_SET_ACTIVE, H_PAGE_SET_LOANED, H_PAGE_SET_UNUSED};
     use proptest::prelude::*;
 
     fn regs(v: &[u64]) -> [u64; 9] {
@@ -358,11 +357,11 @@ mod tests {
         zero_page(&mut raw, 0x4000).unwrap();
         copy_page(&mut raw, 0x5000, 0x6000).unwrap();
         let want: [(u64, [u64; 3]); 5] = [
-            (opcodes::H_PAGE_INIT, [H_PAGE_SET_LOANED, 0x1000, 0]),
-            (opcodes::H_PAGE_INIT, [H_PAGE_SET_UNUSED, 0x2000, 0]),
-            (opcodes::H_PAGE_INIT, [H_PAGE_SET_ACTIVE, 0x3000, 0]),
-            (opcodes::H_PAGE_INIT, [H_ZERO_PAGE, 0x4000, 0]),
-            (opcodes::H_PAGE_INIT, [H_COPY_PAGE, 0x5000, 0x6000]),
+            (opcodes::H_PAGE_INIT, [0x0000_000F_0000_0000, 0x1000, 0]),
+            (opcodes::H_PAGE_INIT, [0x0000_000E_0000_0000, 0x2000, 0]),
+            (opcodes::H_PAGE_INIT, [0x0000_0008_0000_0000, 0x3000, 0]),
+            (opcodes::H_PAGE_INIT, [0x8000, 0x4000, 0]),
+            (opcodes::H_PAGE_INIT, [0x4000, 0x5000, 0x6000]),
         ];
         for (got, (op, args)) in raw.calls.iter().zip(want) {
             assert_eq!(got.0, op);

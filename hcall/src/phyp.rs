@@ -69,7 +69,7 @@ mod tests {
     use super::*;
     use crate::calls::fake::Scripted;
     use crate::opcodes;
-    use crate::page::H_PAGE_SET_LOANED;
+    use crate::page::PageInitFlags;
     use crate::status::HStatus;
     use crate::CmoFaultStats;
 
@@ -114,7 +114,10 @@ mod tests {
                 opcodes::H_GET_TCE
             ]
         );
-        assert_eq!(hv.raw().calls[3].1, [H_PAGE_SET_LOANED, 0x1000, 0]);
+        assert_eq!(
+            hv.raw().calls[3].1,
+            [PageInitFlags::SET_LOANED.bits(), 0x1000, 0]
+        );
     }
 
     #[test]
