@@ -10,6 +10,7 @@ APPEND      ?=
 QEMU_EXTRA  ?=
 FIRMWARE    ?= bios
 APT_PACKAGES := qemu-system-ppc binutils-powerpc64-linux-gnu device-tree-compiler
+TOOLCHAIN   := $(shell sed -n 's/^channel *= *"\(.*\)"/\1/p' rust-toolchain.toml)
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 export LPAR_CMM_KERNEL  := $(CURDIR)/$(KERNEL)
@@ -40,6 +41,7 @@ setup:
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null; \
 	fi
+	@rustup toolchain list | grep -q '^$(TOOLCHAIN)-' || rustup toolchain install $(TOOLCHAIN) --profile minimal
 	@rustup target list --installed | grep -qx $(TARGET) || rustup target add $(TARGET)
 	@rustup component list --installed | grep -q '^clippy' || rustup component add clippy
 	@rustup component list --installed | grep -q '^rustfmt' || rustup component add rustfmt
