@@ -225,8 +225,8 @@ pub fn figures(report: &str) -> BTreeMap<(String, String, String), i64> {
     out
 }
 
-/// Compares the real tool's figures with the kernel's: every figure the real
-/// tool prints must be in the kernel's report with the same value. Returns the
+/// Compares the real tool's figures with the kernel's, both ways: every figure
+/// either report prints must be in the other with the same value. Returns the
 /// number of figures compared.
 pub fn compare(real: &str, ours: &str) -> Result<usize, String> {
     let r = figures(real);
@@ -237,6 +237,11 @@ pub fn compare(real: &str, ours: &str) -> Result<usize, String> {
             Some(x) if x == v => {}
             Some(x) => problems.push(format!("{k:?}: amsstat {v}, kernel {x}")),
             None => problems.push(format!("{k:?}: amsstat {v}, kernel has no such row")),
+        }
+    }
+    for (k, x) in &o {
+        if !r.contains_key(k) {
+            problems.push(format!("{k:?}: kernel {x}, amsstat has no such row"));
         }
     }
     if problems.is_empty() {

@@ -89,24 +89,40 @@ fn mpp_weight_is_checked_and_set() {
     assert!(vm.err("mpp weight -1").contains("bad"));
 }
 
+/// The balloon polls H_GET_MPP in the background too, and an injected failure goes
+/// to whichever call comes first; so the balloon is disabled here, and the model's
+/// `injected_failures` count shows that each failure reached the command under test.
 #[test]
 fn injected_failures_reach_the_caller_as_typed_errors() {
-    let mut vm = vm("");
+    let mut vm = vm("cmm.disable=1");
+    let fired = |vm: &mut Qemu| vm.ok("hv").get("injected_failures");
+    assert_eq!(fired(&mut vm), 0);
     vm.ok("hv fail get_mpp 1 H_HARDWARE");
     let e = vm.err("mpp");
     assert!(
         e.contains("H_GET_MPP") && e.contains("H_HARDWARE (-1)"),
         "{e}"
     );
+    assert_eq!(fired(&mut vm), 1);
     // The next call is not failed any more.
     vm.ok("mpp");
-    // A couple of busy answers are absorbed by the retry policy...
+    assert_eq!(fired(&mut vm), 1);
+    // A couple of busy answers are absorbed by the retry policy: `mpp` met both.
     vm.ok("hv fail get_mpp 2 H_BUSY");
     vm.ok("mpp");
+    assert_eq!(fired(&mut vm), 3);
     // ... but not an endless stream: it gives up after its bound.
     vm.ok("hv fail get_mpp 1000 H_BUSY");
     let e = vm.err("mpp");
-    assert!(e.contains("H_BUSY"), "{e}");
+    assert!(e.contains("H_GET_MPP") && e.contains("H_BUSY"), "{e}");
+    let gave_up_after = fired(&mut vm) - 3;
+    assert!(
+        (2..1000).contains(&gave_up_after),
+        "retried {gave_up_after} times"
+    );
+    // The disabled balloon made no call of its own.
+    let cmm = vm.ok("cmm");
+    assert_eq!(cmm.get("get_mpp_failures"), 0);
     assert!(vm
         .err("hv fail get_mpp 1 H_NONSENSE")
         .contains("H_NONSENSE"));
@@ -177,11 +193,16 @@ fn loan_request_follows_the_other_partitions_demand_at_the_capped_rate() {
 fn bad_scenarios_are_refused_and_change_nothing() {
     let mut vm = vm("");
     let before = vm.ok("hv").text();
-    assert!(!vm.err("hv lpar add x mem=0").is_empty());
-    assert!(!vm.err("hv lpar add x mem=512M weight=300").is_empty());
-    assert!(!vm.err("hv lpar set nobody demand=1M").is_empty());
-    assert!(!vm.err("hv pool banana").is_empty());
-    assert!(!vm.err("hv bogus").is_empty());
+    for (cmd, reason) in [
+        ("hv lpar add x mem=0", "must not be zero"),
+        ("hv lpar add x mem=512M weight=300", "300 out of range"),
+        ("hv lpar set nobody demand=1M", "no partition nobody"),
+        ("hv pool banana", "bad number"),
+        ("hv bogus", "usage: hv"),
+    ] {
+        let e = vm.err(cmd);
+        assert!(e.contains(reason), "`{cmd}`: {e}");
+    }
     let after = vm.ok("hv").text();
     let strip = |t: &str| {
         t.lines()

@@ -108,7 +108,7 @@ fn a_mapping_beyond_entitlement_fails_counts_and_changes_nothing_else() {
     let before = devices(&vm.ok("vio"));
     let free_before = vm.ok("meminfo").get("MemFree");
     let e = vm.err(&format!("vio map {VLAN} 200M"));
-    assert!(!e.is_empty());
+    assert!(e.contains("209715200 bytes exceed"), "{e}");
     let after = devices(&vm.ok("vio"));
     assert_eq!(
         after[VLAN][3],
@@ -149,7 +149,8 @@ fn entitlement_changes_rebalance_and_too_small_is_refused() {
 
     let before = bus(&mut vm);
     let dev_before = devices(&vm.ok("vio"));
-    assert!(!vm.err("mpp entitle 1M").is_empty());
+    let e = vm.err("mpp entitle 1M");
+    assert!(e.contains("below") && e.contains("VIO needs"), "{e}");
     assert_eq!(
         bus(&mut vm),
         before,
@@ -177,7 +178,7 @@ fn a_device_with_mappings_cannot_be_removed() {
     let mut vm = vm();
     let id = vm.ok(&format!("vio map {VLAN} 8K")).get("id");
     let e = vm.err(&format!("vio remove {VLAN}"));
-    assert!(!e.is_empty());
+    assert!(e.contains("still has 8192 bytes mapped"), "{e}");
     vm.ok(&format!("vio unmap {VLAN} {id}"));
     vm.ok(&format!("vio remove {VLAN}"));
     vm.ok(&format!("vio probe {VLAN}"));

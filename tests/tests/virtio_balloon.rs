@@ -152,8 +152,18 @@ fn the_host_balloon_command_sets_the_target() {
     vm.ok("hv target 32M");
     assert_eq!(wait_loaned(&mut vm), 32 * 1024);
     qmp.balloon(480 * MIB);
+    let polls = vm.ok("cmm").get("polls");
     vm.ok("sleep 200");
-    assert_eq!(vm.ok("cmm").get("loaned_kb"), 32 * 1024);
+    let c = vm.ok("cmm");
+    assert!(
+        c.get("polls") > polls,
+        "the balloon did not poll while we slept"
+    );
+    assert_eq!(
+        c.get("loaned_kb"),
+        32 * 1024,
+        "the host's target was followed"
+    );
     vm.ok("hv host");
     follow(&mut vm, 32 * 1024);
     qmp.balloon(496 * MIB);
