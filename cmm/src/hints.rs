@@ -1,4 +1,4 @@
-//! Hinting free memory Unused in the background (cmo-reference.md §4.4).
+//! Hinting free memory Unused in the background (docs/cmo.md §4.4).
 //!
 //! Every page starts Active. Hinting every free frame before the prompt made boot
 //! cost one page-state call per page of RAM; instead the memory manager walks the
