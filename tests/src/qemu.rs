@@ -541,12 +541,15 @@ impl Qemu {
         }
     }
 
-    /// True if some log line so far contains `needle`.
+    /// True if some log line so far contains `needle`. A log record the kernel
+    /// printed while the prompt stood on the line (background work between prompt
+    /// and input) follows the prompt on that line; it counts too.
     pub fn log_contains(&self, needle: &str) -> bool {
         let st = self.shared.state.lock().unwrap();
-        st.lines
-            .iter()
-            .any(|l| l.starts_with('[') && l.contains(needle))
+        st.lines.iter().any(|l| {
+            let l = l.strip_prefix(PROMPT).unwrap_or(l);
+            l.starts_with('[') && l.contains(needle)
+        })
     }
 
     /// Lets the kernel finish hinting free memory Unused, which it does in the
