@@ -94,7 +94,8 @@ fn mpp_weight_is_checked_and_set() {
 /// `injected_failures` count shows that each failure reached the command under test.
 #[test]
 fn injected_failures_reach_the_caller_as_typed_errors() {
-    let mut vm = vm("cmm.disable=1");
+    let mut vm = vm("");
+    vm.ok("cmm set disable 1");
     let fired = |vm: &mut Qemu| vm.ok("hv").get("injected_failures");
     assert_eq!(fired(&mut vm), 0);
     vm.ok("hv fail get_mpp 1 H_HARDWARE");
