@@ -1,22 +1,16 @@
-//! The model's console surface: the `hv` command and the `name: value` state rows.
+//! The model's console surface: running a parsed `hv` command ([`HvCommand`],
+//! parsed in `command`), the `key=value` arguments of `hv lpar`, and the
+//! `name: value` state rows.
 //!
 //! Sizes are written as the console contract says: decimal or `0x` hex, optional
-//! `K`, `M` or `G` suffix (KiB, MiB, GiB). The kernel may call [`PoolModel::command`]
-//! with the words after `hv`, or use the typed methods directly.
+//! `K`, `M` or `G` suffix (KiB, MiB, GiB).
 
 use alloc::string::ToString;
 use core::fmt::{self, Write};
 
-use super::{FailKind, LoanMode, ModelError, PoolModel};
+use super::command::HvCommand;
+use super::{LoanMode, ModelError, PoolModel};
 use crate::raw::RawHcall;
-use crate::status::HStatus;
-
-/// Most steps one `hv step <n>` runs.
-pub const MAX_COMMAND_STEPS: u64 = 100_000;
-
-const USAGE: &str = "hv [target <size> | auto | pool <size> | lpar add <name> mem=<size> \
-[weight=<n>] [demand=<size>] [entitled=<size>] | lpar set <name> key=value... | lpar del <name> \
-| fail <hcall> <count> <rc> | step [<n>] | step_us <n>]";
 
 /// Parses `<n>` (decimal or `0x` hex).
 pub fn parse_number(s: &str) -> Result<u64, ModelError> {
@@ -63,43 +57,38 @@ impl LparParams {
 }
 
 impl<R: RawHcall> PoolModel<R> {
-    /// Runs `hv <words>`: no words prints the state ([`PoolModel::render`]); the
-    /// others change it and print nothing. Errors leave the model unchanged.
-    pub fn command(&mut self, words: &[&str], out: &mut impl Write) -> Result<(), ModelError> {
-        match words {
-            [] => self.render(out).map_err(|_| ModelError::Output),
-            ["target", size] => self.set_target(Some(parse_size(size)?)),
-            ["auto"] => self.set_target(None),
-            ["pool", size] => self.set_pool(parse_size(size)?),
-            ["lpar", "add", name, rest @ ..] => self.add_lpar(name, &LparParams::parse(rest)?),
-            ["lpar", "set", name, rest @ ..] => self.set_lpar(name, &LparParams::parse(rest)?),
-            ["lpar", "del", name] => self.del_lpar(name),
-            ["fail", hcall, count, rc] => {
-                let kind = FailKind::parse(hcall)
-                    .ok_or_else(|| ModelError::UnknownHcall(hcall.to_string()))?;
-                let count = u32::try_from(parse_number(count)?)
-                    .map_err(|_| ModelError::BadNumber(count.to_string()))?;
-                let status =
-                    HStatus::parse(rc).ok_or_else(|| ModelError::BadStatus(rc.to_string()))?;
-                self.fail(kind, count, status)
-            }
-            ["step"] => {
-                self.step();
-                Ok(())
-            }
-            ["step", n] => {
-                let n = parse_number(n)?;
-                if n > MAX_COMMAND_STEPS {
-                    return Err(ModelError::BadNumber(n.to_string()));
-                }
+    /// Runs a parsed `hv` command: [`HvCommand::Show`] prints the state
+    /// ([`PoolModel::render`]); the others change it and print nothing.
+    /// [`HvCommand::Host`] needs a virtio balloon behind the model and is refused
+    /// here. Errors leave the model unchanged.
+    pub fn apply(&mut self, cmd: &HvCommand<'_>, out: &mut impl Write) -> Result<(), ModelError> {
+        match *cmd {
+            HvCommand::Show => self.render(out).map_err(|_| ModelError::Output),
+            HvCommand::Target(bytes) => self.set_target(Some(bytes)),
+            HvCommand::Auto => self.set_target(None),
+            HvCommand::Host => Err(ModelError::NeedsDevice),
+            HvCommand::Pool(bytes) => self.set_pool(bytes),
+            HvCommand::LparAdd { name, ref params } => self.add_lpar(name, params),
+            HvCommand::LparSet { name, ref params } => self.set_lpar(name, params),
+            HvCommand::LparDel(name) => self.del_lpar(name),
+            HvCommand::Fail {
+                kind,
+                count,
+                status,
+            } => self.fail(kind, count, status),
+            HvCommand::Step(n) => {
                 for _ in 0..n {
                     self.step();
                 }
                 Ok(())
             }
-            ["step_us", n] => self.set_step_us(parse_number(n)?),
-            _ => Err(ModelError::Usage(USAGE)),
+            HvCommand::StepUs(us) => self.set_step_us(us),
         }
+    }
+
+    /// Parses `hv <words>` ([`HvCommand::parse`]) and applies it.
+    pub fn command(&mut self, words: &[&str], out: &mut impl Write) -> Result<(), ModelError> {
+        self.apply(&HvCommand::parse(words)?, out)
     }
 
     /// Prints the model's state as `name: value` rows (sizes in bytes), then one

@@ -150,6 +150,8 @@ pub enum ModelError {
     },
     /// Wrong command shape; the usage text.
     Usage(&'static str),
+    /// `hv host` without a virtio balloon behind the model.
+    NeedsDevice,
     /// The output sink failed.
     Output,
 }
@@ -188,6 +190,7 @@ impl fmt::Display for ModelError {
                 write!(f, "no memory for the state of {pages} pages")
             }
             ModelError::Usage(u) => write!(f, "usage: {u}"),
+            ModelError::NeedsDevice => write!(f, "hv host needs a virtio-balloon device"),
             ModelError::Output => write!(f, "output failed"),
         }
     }

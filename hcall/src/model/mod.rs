@@ -36,11 +36,13 @@
 //! - [`distribute`]: the pure share and allotment arithmetic.
 //! - [`pages`]: the per-page state array of self.
 //! - `control`: scenario changes (pool, partitions, target, failures) and errors.
-//! - `console`: the `hv` console command and the `name: value` state rows.
+//! - `command`: `hv ...` parsed into an [`HvCommand`], with the one usage string.
+//! - `console`: running an `hv` command, and the `name: value` state rows.
 //! - `hcalls`: the [`crate::Hypervisor`] implementation.
 
 #[cfg(test)]
 mod batch_tests;
+mod command;
 mod console;
 mod control;
 pub mod distribute;
@@ -53,6 +55,7 @@ use alloc::collections::BTreeSet;
 use alloc::string::String;
 use alloc::vec::Vec;
 
+pub use command::{HvCommand, HV_USAGE, MAX_COMMAND_STEPS};
 pub use console::{parse_number, parse_size, LparParams};
 pub use control::{FailKind, ModelError};
 

@@ -219,21 +219,11 @@ impl System {
             if self.hv.model_ref().is_none() {
                 return Err("hv.* needs the pool model (this platform has real CMO)".to_string());
             }
-            let words: Vec<&str> = match h.split_once('.') {
-                Some(("lpar", name)) => {
-                    let mut w = alloc::vec!["lpar", "add", name];
-                    w.extend(value.split(','));
-                    w
-                }
-                _ => match h {
-                    "target" | "pool" | "step_us" => alloc::vec![h, value],
-                    "mode" if value == "auto" => alloc::vec!["auto"],
-                    "mode" if value == "host" => alloc::vec!["host"],
-                    _ => return Err(alloc::format!("unknown parameter `{key}`")),
-                },
-            };
+            let cmd = hcall::model::HvCommand::from_boot_arg(h, value)
+                .ok_or_else(|| alloc::format!("unknown parameter `{key}`"))?
+                .map_err(|e| e.to_string())?;
             let mut sink = String::new();
-            return self.hv.model_command(&words, &mut sink);
+            return self.hv.model_command(&cmd, &mut sink);
         }
         if key == "log" {
             let level = match value {

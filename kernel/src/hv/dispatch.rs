@@ -7,7 +7,7 @@
 
 use alloc::boxed::Box;
 use alloc::string::{String, ToString};
-use hcall::model::PoolModel;
+use hcall::model::{HvCommand, PoolModel};
 use hcall::{
     BatchError, CmoFaultStats, HcallError, Hypervisor, MppData, MppXData, PageState, Phyp,
     RawHcall, SetMppOutcome,
@@ -73,35 +73,31 @@ impl<R: RawHcall, D: BalloonTransport> Backend<R, D> {
         }
     }
 
-    /// Runs `hv <words>`: `hv host` makes the host's `num_pages` the target;
-    /// `hv target`/`hv auto` give the model the target back; `hv` alone adds the
-    /// backing and the mode source to the model's rows.
-    pub fn model_command(&mut self, words: &[&str], out: &mut String) -> Result<(), String> {
+    /// Runs a parsed `hv` command: `hv host` makes the host's `num_pages` the
+    /// target (only with a balloon); `hv target`/`hv auto` give the model the
+    /// target back; `hv` alone adds the backing and the mode source to the
+    /// model's rows. A refused command changes nothing.
+    pub fn model_command(&mut self, cmd: &HvCommand<'_>, out: &mut String) -> Result<(), String> {
         match self {
             Backend::Phyp(_) => Err(String::from(
                 "running on a real hypervisor: there is no model",
             )),
             Backend::Model(m) => {
-                if words == ["host"] {
-                    return Err(String::from("hv host needs a virtio-balloon device"));
-                }
-                m.command(words, out).map_err(|e| e.to_string())?;
-                if words.is_empty() {
+                m.apply(cmd, out).map_err(|e| e.to_string())?;
+                if *cmd == HvCommand::Show {
                     render_unbacked(out);
                 }
                 Ok(())
             }
             Backend::Backed(b) => {
-                if words == ["host"] {
+                if *cmd == HvCommand::Host {
                     b.follow_host();
                     return Ok(());
                 }
-                b.inner_mut()
-                    .command(words, out)
-                    .map_err(|e| e.to_string())?;
-                match words {
-                    [] => b.render(out),
-                    ["target", ..] | ["auto"] => b.follow_model(),
+                b.inner_mut().apply(cmd, out).map_err(|e| e.to_string())?;
+                match cmd {
+                    HvCommand::Show => b.render(out),
+                    HvCommand::Target(_) | HvCommand::Auto => b.follow_model(),
                     _ => {}
                 }
                 Ok(())
@@ -247,31 +243,34 @@ mod tests {
         let mut m = model();
         let mut out = String::new();
         assert_eq!(
-            m.model_command(&["host"], &mut out).unwrap_err(),
+            m.model_command(&HvCommand::Host, &mut out).unwrap_err(),
             "hv host needs a virtio-balloon device"
         );
-        m.model_command(&[], &mut out).unwrap();
+        m.model_command(&HvCommand::Show, &mut out).unwrap();
         assert!(out.contains("backing: none\n"));
         let mut b = m.with_balloon(Dev::default()).ok().unwrap();
         let rows = |b: &mut B| {
             let mut out = String::new();
-            b.model_command(&[], &mut out).unwrap();
+            b.model_command(&HvCommand::Show, &mut out).unwrap();
             out
         };
         assert!(rows(&mut b).contains("mode_source: host\n"));
-        b.model_command(&["target", "1M"], &mut out).unwrap();
+        b.model_command(&HvCommand::Target(1 << 20), &mut out)
+            .unwrap();
         assert!(rows(&mut b).contains("mode_source: model\n"));
-        b.model_command(&["host"], &mut out).unwrap();
+        b.model_command(&HvCommand::Host, &mut out).unwrap();
         assert!(rows(&mut b).contains("mode_source: host\n"));
-        b.model_command(&["auto"], &mut out).unwrap();
+        b.model_command(&HvCommand::Auto, &mut out).unwrap();
         assert!(rows(&mut b).contains("mode_source: model\n"));
         // A refused command changes nothing, the source included.
-        b.model_command(&["host"], &mut out).unwrap();
-        assert!(b.model_command(&["target", "1T"], &mut out).is_err());
+        b.model_command(&HvCommand::Host, &mut out).unwrap();
+        assert!(b
+            .model_command(&HvCommand::Target(1 << 40), &mut out)
+            .is_err());
         assert!(rows(&mut b).contains("mode_source: host\n"));
         let mut p: B = Backend::Phyp(Phyp::new(Qemu));
         assert!(p
-            .model_command(&[], &mut out)
+            .model_command(&HvCommand::Show, &mut out)
             .unwrap_err()
             .contains("real hypervisor"));
     }

@@ -56,8 +56,8 @@ pub enum Command<'a> {
     Verify,
     /// `trace on|off`.
     Trace(bool),
-    /// `hv ...`: the words after `hv`, for the pool model to parse.
-    Hv(Vec<&'a str>),
+    /// `hv ...`: the pool model (parsed by [`hcall::model::HvCommand::parse`]).
+    Hv(hcall::model::HvCommand<'a>),
     /// `mpp ...`: H_GET_MPP or H_SET_MPP.
     Mpp(MppCommand),
     /// `lparcfg`: the CMO lines of `/proc/ppc64/lparcfg`.

@@ -44,6 +44,8 @@ pub enum ArgError<'a> {
     NotCache(&'a str),
     /// The command `time` was asked to time was refused (its own error).
     Inner(Box<ParseError<'a>>),
+    /// The pool model's parser refused an `hv` argument (its own error).
+    Model(hcall::ModelError),
 }
 
 impl fmt::Display for ParseError<'_> {
@@ -73,6 +75,7 @@ impl fmt::Display for ArgError<'_> {
             ArgError::OutOfRange(why) => f.write_str(why),
             ArgError::NotCache(other) => write!(f, "expected `cache`, got `{other}`"),
             ArgError::Inner(e) => e.fmt(f),
+            ArgError::Model(e) => e.fmt(f),
         }
     }
 }

@@ -19,8 +19,9 @@
 //! 4. The glue's `match` in `kernel/src/glue/shell/mod.rs` stops compiling until the
 //!    new variant has an arm: run the command there.
 //!
-//! The `hv ...` words are passed through untouched ([`Command::Hv`]): the pool
-//! model parses them itself.
+//! `hv ...` is parsed by the pool model's own parser
+//! ([`hcall::model::HvCommand::parse`]), which the boot arguments share; its row
+//! takes the usage string from there ([`hcall::model::HV_USAGE`]).
 
 mod command;
 mod error;

@@ -107,7 +107,7 @@ pub static COMMANDS: &[Spec] = &[
     },
     Spec {
         name: "hv",
-        usage: "hv [target <size> | auto | host | pool <size> | lpar add|set|del ... | fail <hcall> <count> <rc> | step [<n>] | step_us <n>]",
+        usage: hcall::model::HV_USAGE,
         about: "the pool model",
         parse: hv,
     },
@@ -331,9 +331,14 @@ fn trace<'a>(args: &[&'a str]) -> Result<Command<'a>, ArgError<'a>> {
     }
 }
 
-/// The pool model parses `hv ...` itself; the words go through untouched.
+/// `hv ...`: the pool model's one parser ([`hcall::model::HvCommand::parse`]),
+/// whose usage string is this row's.
 fn hv<'a>(args: &[&'a str]) -> Result<Command<'a>, ArgError<'a>> {
-    Ok(Command::Hv(args.to_vec()))
+    match hcall::model::HvCommand::parse(args) {
+        Ok(c) => Ok(Command::Hv(c)),
+        Err(hcall::ModelError::Usage(_)) => Err(ArgError::Usage),
+        Err(e) => Err(ArgError::Model(e)),
+    }
 }
 
 fn mpp<'a>(args: &[&'a str]) -> Result<Command<'a>, ArgError<'a>> {

@@ -1,6 +1,7 @@
 //! Hypervisor commands: `hv` (the pool model), `mpp`, `lparcfg`.
 
 use alloc::string::{String, ToString};
+use hcall::model::HvCommand;
 use hcall::{Hypervisor, Lparcfg, MppData, RetryPolicy};
 
 use kernel::shell::MppCommand;
@@ -30,13 +31,13 @@ pub fn get_mpp(sys: &mut System) -> Result<MppData, String> {
         .map_err(|e| e.to_string())
 }
 
-/// `hv ...`: the words go to the pool model, which parses them.
-pub fn hv(sys: &mut System, args: &[&str]) -> CmdResult {
+/// `hv ...`: the parsed command goes to the pool model (through the backend).
+pub fn hv(sys: &mut System, cmd: &HvCommand<'_>) -> CmdResult {
     let mut out = String::new();
-    let r = sys.hv.model_command(args, &mut out);
+    let r = sys.hv.model_command(cmd, &mut out);
     crate::print!("{out}");
     r?;
-    if args.is_empty() {
+    if *cmd == HvCommand::Show {
         let runs = cmm::runs::WholeRuns::of_loaned(sys.mm.frames());
         emit(|w| runs.write_rows(w))?;
     }

@@ -42,7 +42,7 @@ pub fn run_command(sys: &mut System, cmd: Command<'_>) -> CmdResult {
         Command::Free { pages, kind } => cmm::free(sys, pages, kind),
         Command::Verify => cmm::verify(sys),
         Command::Trace(on) => cmm::trace(sys, on),
-        Command::Hv(words) => hv::hv(sys, &words),
+        Command::Hv(c) => hv::hv(sys, &c),
         Command::Mpp(c) => hv::mpp(sys, c),
         Command::Lparcfg => hv::lparcfg(sys),
         Command::Vio(c) => vio::vio(sys, c),
