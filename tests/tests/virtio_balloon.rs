@@ -290,6 +290,18 @@ fn fresh_stats(qmp: &mut Qmp, after: u64) -> lpar_pool::stats::GuestStats {
     }
 }
 
+/// The first report the guest makes after this call, so after every command
+/// before it completed (a report newer than an earlier one may predate them when
+/// the machine is slow).
+fn next_stats(qmp: &mut Qmp) -> lpar_pool::stats::GuestStats {
+    let v = qmp
+        .inner()
+        .guest_stats("/machine/peripheral/balloon0")
+        .expect("qom-get guest-stats");
+    let now = lpar_pool::stats::GuestStats::parse(&v).last_update;
+    fresh_stats(qmp, now)
+}
+
 #[test]
 fn the_host_reads_the_guest_statistics() {
     let sock = qmp_path("stats");
@@ -324,7 +336,7 @@ fn the_host_reads_the_guest_statistics() {
     follow(&mut vm, 128 * 1024);
     vm.ok("alloc 64M");
     vm.ok("alloc 16M cache");
-    let t = fresh_stats(&mut qmp, s.last_update + 1);
+    let t = next_stats(&mut qmp);
     assert_eq!(kb(t.total), 384 * 1024);
     assert!(
         kb(s.free) - kb(t.free) >= (128 + 80) * 1024,
@@ -336,7 +348,7 @@ fn the_host_reads_the_guest_statistics() {
     // Pressure: a workload beyond free memory makes the OOM notifier give loans
     // back; the host sees the events.
     vm.ok("alloc 400M");
-    let u = fresh_stats(&mut qmp, t.last_update + 1);
+    let u = next_stats(&mut qmp);
     assert!(u.oom_events.unwrap() > 0, "{u:?}");
     assert!(u.pressure_since(&t));
     assert_eq!(
