@@ -118,6 +118,18 @@ impl Mm {
         self.balloon.step(now_ms, &mut ctx)
     }
 
+    /// Makes the balloon's next `step` a round, whatever the delay (a new loan
+    /// request is known: react now).
+    pub fn poll_now(&mut self) {
+        self.balloon.poll_now();
+    }
+
+    /// When the balloon's next round is due, on the clock `step` is given
+    /// (`None`: at the next call of `step`).
+    pub fn next_poll_ms(&self) -> Option<u64> {
+        self.balloon.next_poll_ms()
+    }
+
     /// `cmm set <param> <value>`: validates (nothing changes on error), applies, and
     /// returns the excess at once if the change lowered the ceiling (`disable 1`,
     /// `policy off`, a larger `min_mem_mb`). Returns which parameter changed and, if

@@ -476,3 +476,15 @@ fn a_batch_refused_part_way_keeps_exactly_the_accepted_pages() {
     assert_eq!(w.loaned(), 0);
     w.check_invariants();
 }
+
+#[test]
+fn next_poll_is_one_delay_after_the_last() {
+    let mut w = world();
+    assert_eq!(w.mm.next_poll_ms(), None, "never polled: due now");
+    w.set("delay_ms", "250").unwrap();
+    assert!(w.mm.step(1000, &mut w.hv, &mut w.mem).polled);
+    assert_eq!(w.mm.next_poll_ms(), Some(1250));
+    assert!(!w.mm.step(1249, &mut w.hv, &mut w.mem).polled);
+    assert!(w.mm.step(1250, &mut w.hv, &mut w.mem).polled);
+    assert_eq!(w.mm.next_poll_ms(), Some(1500));
+}

@@ -12,6 +12,8 @@
 //! - [`sysparm`]: RTAS system parameters 44 (CMO) and 20 (`DesMem`).
 //! - [`lparcfg`]: the CMO lines of Linux's lparcfg.
 //! - [`units`]: numbers and sizes as the console writes them.
+//! - [`xics`]: the XICS interrupt hcalls (H_CPPR, H_XIRR, H_EOI) and H_VIO_SIGNAL.
+//! - [`vpa`]: the Virtual Processor Area (H_REGISTER_VPA) and H_CEDE.
 //! - [`model`]: [`PoolModel`], a model of the PowerVM shared-memory pool that answers
 //!   the CMO hcalls on QEMU (which has none).
 #![cfg_attr(not(test), no_std)]
@@ -33,6 +35,8 @@ pub mod status;
 pub mod sysparm;
 pub mod term;
 pub mod units;
+pub mod vpa;
+pub mod xics;
 
 pub use hypervisor::{BatchError, CmoFaultStats, Hypervisor, SetMppOutcome};
 pub use lparcfg::Lparcfg;

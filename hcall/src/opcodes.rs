@@ -9,12 +9,22 @@ pub const H_GET_TCE: u64 = 0x1C;
 pub const H_PUT_TCE: u64 = 0x20;
 /// H_PAGE_INIT: zero/copy/icache operations and CMO page-state changes.
 pub const H_PAGE_INIT: u64 = 0x2C;
+/// H_EOI: end of interrupt (XICS), with the XIRR value that H_XIRR returned.
+pub const H_EOI: u64 = 0x64;
+/// H_CPPR: set this processor's current interrupt priority (XICS).
+pub const H_CPPR: u64 = 0x68;
+/// H_XIRR: accept the highest-priority pending interrupt (XICS).
+pub const H_XIRR: u64 = 0x74;
 /// H_GET_TERM_CHAR: read up to 16 bytes from a virtual terminal.
 pub const H_GET_TERM_CHAR: u64 = 0x54;
 /// H_PUT_TERM_CHAR: write up to 16 bytes to a virtual terminal.
 pub const H_PUT_TERM_CHAR: u64 = 0x58;
 /// H_REGISTER_VPA: register the per-CPU VPA (which carries the CMO fault counters).
 pub const H_REGISTER_VPA: u64 = 0xDC;
+/// H_CEDE: give the processor to the hypervisor until an interrupt (or H_PROD).
+pub const H_CEDE: u64 = 0xE0;
+/// H_VIO_SIGNAL: enable or disable a VIO device's interrupt.
+pub const H_VIO_SIGNAL: u64 = 0x104;
 /// H_STUFF_TCE: write one TCE value over a range of a DMA window.
 pub const H_STUFF_TCE: u64 = 0x138;
 /// H_PUT_TCE_INDIRECT: write a list of TCEs.
@@ -36,9 +46,14 @@ pub fn name(opcode: u64) -> Option<&'static str> {
         H_GET_TCE => "H_GET_TCE",
         H_PUT_TCE => "H_PUT_TCE",
         H_PAGE_INIT => "H_PAGE_INIT",
+        H_EOI => "H_EOI",
+        H_CPPR => "H_CPPR",
+        H_XIRR => "H_XIRR",
         H_GET_TERM_CHAR => "H_GET_TERM_CHAR",
         H_PUT_TERM_CHAR => "H_PUT_TERM_CHAR",
         H_REGISTER_VPA => "H_REGISTER_VPA",
+        H_CEDE => "H_CEDE",
+        H_VIO_SIGNAL => "H_VIO_SIGNAL",
         H_STUFF_TCE => "H_STUFF_TCE",
         H_PUT_TCE_INDIRECT => "H_PUT_TCE_INDIRECT",
         H_GET_EM_PARMS => "H_GET_EM_PARMS",
@@ -63,6 +78,11 @@ mod tests {
             H_GET_TERM_CHAR,
             H_PUT_TERM_CHAR,
             H_REGISTER_VPA,
+            H_EOI,
+            H_CPPR,
+            H_XIRR,
+            H_CEDE,
+            H_VIO_SIGNAL,
             H_STUFF_TCE,
             H_PUT_TCE_INDIRECT,
             H_GET_EM_PARMS,

@@ -1,6 +1,7 @@
 //! The host-testable part of the lpar-cmm kernel: pure logic that the target glue
 //! in `main.rs` uses. Nothing here touches hardware.
 //!
+//! - [`cpustats`]: interrupts by kind, cedes, time ceded.
 //! - [`devtree`]: device tree reader and platform facts.
 //! - [`hv`]: CMO detection, the backend dispatch, the virtio-balloon decorator.
 //! - [`mmu`]: hash MMU arithmetic: HPTEs, hashes, SLB entries, page sizes.
@@ -9,11 +10,14 @@
 //! - [`virtio_balloon`]: the balloon protocol, the split virtqueue, the legacy registers.
 //! - [`meminfo`]: the `meminfo` reply (the balloon's rows and the kernel heap's).
 //! - [`shell`]: the command table, typed commands parsed from a console line, `help`.
+//! - [`timer`]: tickless timers: many deadlines, the earliest programs the decrementer.
+//! - [`xics`]: interrupt source numbers from the device tree (VIO, PCI INTx).
 //! - [`text`]: console line editing, command tokenising, size and boot-argument parsing.
 #![cfg_attr(not(test), no_std)]
 
 extern crate alloc;
 
+pub mod cpustats;
 pub mod devtree;
 pub mod hv;
 pub mod meminfo;
@@ -22,4 +26,6 @@ pub mod pci;
 pub mod rma;
 pub mod shell;
 pub mod text;
+pub mod timer;
 pub mod virtio_balloon;
+pub mod xics;

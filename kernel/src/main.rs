@@ -15,7 +15,9 @@ extern crate alloc;
 #[cfg(target_arch = "powerpc64")]
 mod glue;
 #[cfg(target_arch = "powerpc64")]
-use glue::{arch, clock, console, drivers, exit, heap, hv, mem, of, rtas, shell, sys};
+use glue::{
+    arch, clock, console, drivers, exit, heap, hv, idle, irq, mem, of, rtas, shell, sys, wait,
+};
 
 #[cfg(not(target_arch = "powerpc64"))]
 fn main() {

@@ -345,6 +345,18 @@ impl Qemu {
         Builder::default().boot()
     }
 
+    /// Host CPU time (user + system) QEMU used so far, from `/proc/<pid>/stat`.
+    pub fn cpu_time(&self) -> Option<Duration> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()?)).ok()?;
+        // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+        let rest = &stat[stat.rfind(')')? + 2..];
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+        // SAFETY: sysconf has no preconditions.
+        let hz = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).ok()?;
+        Some(Duration::from_micros(ticks * 1_000_000 / hz.max(1)))
+    }
+
     /// Time from QEMU's start to `lpar-cmm ready`.
     pub fn boot_time(&self) -> Option<Duration> {
         self.ready_at

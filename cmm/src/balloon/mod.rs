@@ -99,6 +99,18 @@ impl Balloon {
         Ok(param)
     }
 
+    /// Makes the next step a round, whatever the delay (the hypervisor's request
+    /// changed: react now rather than at the next poll).
+    pub fn poll_now(&mut self) {
+        self.last_poll_ms = None;
+    }
+
+    /// When the next round is due (`None`: at the next step, it never polled).
+    pub fn next_poll_ms(&self) -> Option<u64> {
+        self.last_poll_ms
+            .map(|last| last.saturating_add(self.params.delay_ms()))
+    }
+
     /// One balloon round if `delay` has elapsed since the last one (`now_ms` from
     /// any monotonic clock; a clock that went backwards counts as elapsed).
     pub(crate) fn step(&mut self, now_ms: u64, ctx: &mut Ctx<'_>) -> StepReport {

@@ -269,6 +269,18 @@ impl<R: RawHcall> PoolModel<R> {
         }
     }
 
+    /// True while a time step would change something: some partition's allotment
+    /// has not reached its share, or this partition holds more than the pool
+    /// leaves it. A settled model needs no steps, so the kernel's timer for them
+    /// stays off and the idle kernel does not wake for nothing.
+    pub fn has_work(&self) -> bool {
+        let claims: Vec<Claim> = self.lpars().map(Lpar::claim).collect();
+        let shares = distribute::water_fill(self.pool, &claims);
+        let moving = self.lpars().zip(shares).any(|(l, s)| l.allotment != s);
+        let limit = self.pool.saturating_sub(self.others_allotment_pages());
+        moving || self.pages.resident() > limit
+    }
+
     /// Runs one time step: shares, allotments, then paging out if over-committed.
     pub fn step(&mut self) {
         self.recompute_shares();

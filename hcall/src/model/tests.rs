@@ -907,3 +907,19 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn has_work_only_until_the_pool_has_settled() {
+    let mut m = model(256 * MIB);
+    assert!(!m.has_work(), "alone in its own pool: nothing to move");
+    m.add_lpar("other", &lpar(256 * MIB, 128, 256 * MIB))
+        .unwrap();
+    assert!(m.has_work(), "a new partition's allotment must grow");
+    let steps = converge(&mut m);
+    assert!(steps > 0);
+    assert!(!m.has_work(), "settled after {steps} steps");
+    // A bigger pool moves allotments again.
+    m.command(&["pool", "1G"], &mut String::new()).unwrap();
+    converge(&mut m);
+    assert!(!m.has_work());
+}

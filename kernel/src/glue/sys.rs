@@ -14,10 +14,12 @@ use cmm::{Mm, Owner, Params};
 use hcall::sysparm::CmoCharacteristics;
 use hcall::Hypervisor;
 use kernel::devtree::Platform;
+use kernel::timer::Timers;
 use kernel::virtio_balloon::stats::MemoryStats;
 
 use crate::hv::{self, Backend};
 use crate::mem::{self, PhysMemory};
+use crate::wait::Wake;
 use crate::{clock, console};
 
 /// Free frames hinted Unused per background call while the walk after boot runs
@@ -67,6 +69,10 @@ pub struct System {
     pub vio: VioBus,
     /// Print a trace line after every balloon round.
     pub trace: bool,
+    /// Everything that waits: see `wait`.
+    pub timers: Timers<Wake>,
+    /// The virtio balloon's interrupt hook (bridge, devfn, ISR address), if any.
+    pub balloon_irq: Option<(String, u8, usize)>,
 }
 
 impl System {
@@ -84,14 +90,19 @@ impl System {
             .unwrap_or(0);
         let det = hv::detect(top).map_err(ToString::to_string)?;
         let mut hv = det.backend;
+        let mut balloon_irq = None;
         if hv.model_ref().is_some() {
             if let Some(dev) = crate::drivers::virtio_pci_legacy::probe(&platform) {
+                balloon_irq = Some(dev.irq_hook());
                 hv = match hv.with_balloon(dev) {
                     Ok(backed) => {
                         log::info!("virtio-balloon backs the pool model's loans (hv mode: host)");
                         backed
                     }
-                    Err((unchanged, _)) => unchanged,
+                    Err((unchanged, _)) => {
+                        balloon_irq = None;
+                        unchanged
+                    }
                 };
             }
         }
@@ -141,7 +152,18 @@ impl System {
             mem: phys,
             vio,
             trace: false,
+            timers: Timers::new(),
+            balloon_irq,
         })
+    }
+
+    /// The CMO fault counters: a real hypervisor keeps them in the VPA
+    /// (docs/interrupts.md); the model counts its own.
+    pub fn cmo_faults(&self) -> hcall::CmoFaultStats {
+        match self.hv.backend_name() {
+            "phyp" => crate::idle::cmo_faults().unwrap_or_default(),
+            _ => self.hv.cmo_faults(),
+        }
     }
 
     /// The hypervisor backend's name (`phyp` or `model`).
@@ -150,18 +172,18 @@ impl System {
     }
 
     /// Work done while the shell waits for input, during `sleep` and `cmm wait`:
-    /// the model's time steps, then the balloon's round when it is due.
-    pub fn background(&mut self) {
+    /// the model's time steps, then the balloon's round when it is due. Returns
+    /// true when it left work that should go on at once (hinting free frames
+    /// unused is done in slices): the idle loop must not cede then.
+    pub fn background(&mut self) -> bool {
         let now_us = clock::now_us();
         self.hv.advance(now_us);
         let r = self.mm.step(now_us / 1000, &mut self.hv, &mut self.mem);
-        if self
-            .mm
-            .hint_unused_step(&mut self.hv, HINTS_PER_CALL)
-            .finished
-        {
+        let hint = self.mm.hint_unused_step(&mut self.hv, HINTS_PER_CALL);
+        if hint.finished {
             log::info!("free frames hinted unused");
         }
+        let more = hint.hinted > 0 && !hint.finished;
         self.hv.balloon_sync();
         let faults = self.hv.cmo_faults().faults;
         let ram = self.platform.ram_bytes();
@@ -178,6 +200,7 @@ impl System {
         if r.polled && self.trace {
             self.print_trace(now_us);
         }
+        more
     }
 
     /// Prints one trace line (held back like log lines while a command is typed).
@@ -195,14 +218,6 @@ impl System {
         }
         line.push('\n');
         console::log_line(format_args!("{line}"));
-    }
-
-    /// Runs background work for `ms` milliseconds.
-    pub fn sleep_ms(&mut self, ms: u64) {
-        let end = clock::now_us().saturating_add(ms.saturating_mul(1000));
-        while clock::now_us() < end {
-            self.background();
-        }
     }
 
     /// Sets a parameter by its boot-argument name: `cmm.<param>`, `hv.<setting>`,

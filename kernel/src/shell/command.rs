@@ -70,6 +70,8 @@ pub enum Command<'a> {
     Sysfs,
     /// `bench ...`: in-guest benchmarks.
     Bench(BenchCommand),
+    /// `cpu`: interrupts by kind, cedes and time ceded.
+    Cpu,
 }
 
 /// `fault program|loaned|unmapped`.

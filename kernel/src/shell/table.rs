@@ -147,6 +147,12 @@ pub static COMMANDS: &[Spec] = &[
         about: "in-guest benchmarks (pages, elapsed_ns)",
         parse: bench,
     },
+    Spec {
+        name: "cpu",
+        usage: "cpu",
+        about: "interrupts taken by kind, H_CEDE calls and time ceded, console input mode",
+        parse: cpu,
+    },
 ];
 
 /// The longest `sleep` and `cmm wait`, in milliseconds: one hour.
@@ -403,6 +409,10 @@ fn amsstat<'a>(args: &[&'a str]) -> Result<Command<'a>, ArgError<'a>> {
 
 fn sysfs<'a>(args: &[&'a str]) -> Result<Command<'a>, ArgError<'a>> {
     alone(args, Command::Sysfs)
+}
+
+fn cpu<'a>(args: &[&'a str]) -> Result<Command<'a>, ArgError<'a>> {
+    alone(args, Command::Cpu)
 }
 
 fn bench<'a>(args: &[&'a str]) -> Result<Command<'a>, ArgError<'a>> {

@@ -155,6 +155,7 @@ fn good() -> Vec<(&'static str, Command<'static>)> {
         ("bench loan 32768", C::Bench(BenchCommand::Loan(32_768))),
         ("bench hcall 1", C::Bench(BenchCommand::Hcall(1))),
         ("bench store 0", C::Bench(BenchCommand::Store(0))),
+        ("cpu", C::Cpu),
     ]
 }
 

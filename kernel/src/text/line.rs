@@ -39,6 +39,15 @@ impl LineEditor {
         }
     }
 
+    /// The bytes of the line typed so far (for redrawing it after a log line).
+    pub fn pending(&self) -> &[u8] {
+        if self.overflow {
+            &[]
+        } else {
+            &self.buf
+        }
+    }
+
     /// Feeds one input byte.
     pub fn feed(&mut self, b: u8) -> LineEvent {
         let after_cr = core::mem::replace(&mut self.last_was_cr, b == b'\r');
@@ -106,6 +115,17 @@ mod tests {
             })
             .collect();
         assert_eq!(lines, ["a", "b", "c", "d", ""]);
+    }
+
+    #[test]
+    fn pending_is_the_half_typed_line() {
+        let mut ed = LineEditor::new();
+        for &b in b"ech\x7fho" {
+            ed.feed(b);
+        }
+        assert_eq!(ed.pending(), b"eho");
+        ed.feed(b'\r');
+        assert_eq!(ed.pending(), b"");
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! Text handling for the console: the line editor, numbers and sizes, boot arguments.
+//! Text handling for the console: input from the vty ([`input`]), the line editor, numbers and sizes, boot arguments.
 
 pub mod bootargs;
+pub mod input;
 pub mod line;
 pub mod number;
 

@@ -52,6 +52,9 @@ pub struct LegacyRegs {
 
 /// The I/O BAR must be at least this long.
 pub const BAR_LEN: u64 = core::mem::size_of::<LegacyRegs>() as u64;
+/// Offset of the ISR status register in BAR0: an interrupt handler reads it to
+/// acknowledge the INTx (bit 0: a queue, bit 1: the configuration changed).
+pub const ISR_OFFSET: usize = core::mem::offset_of!(LegacyRegs, isr);
 
 /// Device status: the driver found the device.
 pub const STATUS_ACK: u8 = 1;

@@ -75,7 +75,7 @@ __exc_stack_top:
 );
 
 /// Emits one exception vector at `offset` from the start of `.text.vectors`
-/// (which is copied to real address 0).
+/// (which is copied to real address 0): a fatal one, which reports and exits.
 macro_rules! vector {
     ($off:literal) => {
         concat!(
@@ -91,6 +91,22 @@ macro_rules! vector {
     };
 }
 
+/// Emits a vector whose interrupt returns: it goes to `interrupt_common`.
+macro_rules! returning_vector {
+    ($off:literal) => {
+        concat!(
+            ".org ",
+            $off,
+            "\n",
+            "    mtsprg1 %r3\n",
+            "    li %r3, ",
+            $off,
+            "\n",
+            "    ba interrupt_common\n"
+        )
+    };
+}
+
 global_asm!(
     ".section .text.vectors, \"ax\"",
     ".globl __vector_table",
@@ -101,11 +117,11 @@ global_asm!(
     vector!("0x380"),
     vector!("0x400"),
     vector!("0x480"),
-    vector!("0x500"),
+    returning_vector!("0x500"),
     vector!("0x600"),
     vector!("0x700"),
     vector!("0x800"),
-    vector!("0x900"),
+    returning_vector!("0x900"),
     vector!("0x980"),
     vector!("0xa00"),
     vector!("0xb00"),

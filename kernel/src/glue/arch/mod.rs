@@ -1,6 +1,8 @@
-//! CPU-specific code: entry, vectors, builtins, special registers.
+//! CPU-specific code: entry, vectors, interrupts that return (`trap`), builtins,
+//! special registers.
 
 pub mod builtins;
 pub mod cpu;
 pub mod entry;
 pub mod exceptions;
+pub mod trap;

@@ -11,7 +11,7 @@ use alloc::vec::Vec;
 use kernel::devtree;
 
 use crate::sys::{BootMode, System};
-use crate::{arch, clock, console, exit, heap, mem, of, println, rtas, shell};
+use crate::{arch, clock, console, exit, heap, idle, irq, mem, of, println, rtas, shell};
 
 /// The largest device tree blob accepted.
 const MAX_FDT: usize = 1 << 20;
@@ -55,6 +55,7 @@ pub extern "C" fn kernel_entry(r3: u64, _r4: u64, r5: u64) -> ! {
         }
     };
     let platform = devtree::gather(&fdt);
+    let sources = kernel::xics::gather(&fdt);
     if let Some(u) = platform.vty_unit {
         console::set_unit(u);
     }
@@ -102,9 +103,48 @@ pub extern "C" fn kernel_entry(r3: u64, _r4: u64, r5: u64) -> ! {
     if let Some(args) = sys.platform.bootargs.clone() {
         apply_bootargs(&mut sys, &args);
     }
+    start_interrupts(&sys, &sources);
     log::info!("ready after {} us", clock::now_us());
     println!("lpar-cmm ready");
     shell::run(&mut sys)
+}
+
+/// Registers the VPA, sets up XICS for the console (or leaves it polled), and
+/// turns interrupts on: from here on the kernel idles in H_CEDE.
+fn start_interrupts(sys: &System, sources: &kernel::xics::Sources) {
+    let cpu = sys.platform.cpus.first().map_or(0, |c| c.reg);
+    match idle::register(cpu) {
+        Ok(()) => log::info!("VPA registered for CPU {cpu}"),
+        Err(e) => log::warn!("{e}: idle without a VPA"),
+    }
+    let routing = match (
+        sys.platform.rtas_token("ibm,set-xive"),
+        sys.platform.rtas_token("ibm,int-on"),
+    ) {
+        (Some(set_xive), Some(int_on)) => Some(irq::Routing {
+            set_xive,
+            int_on,
+            server: cpu,
+        }),
+        _ => None,
+    };
+    if let Err(e) = irq::init(sources, routing, console::unit()) {
+        log::warn!("console input by timed poll: {e}");
+    }
+    if let Some((bridge, devfn, isr)) = &sys.balloon_irq {
+        match sources.pci_source(bridge, *devfn) {
+            Some(src) => match irq::route_pci(routing, src.number, *isr) {
+                Ok(()) => log::info!(
+                    "virtio-balloon: configuration changes interrupt (source {:#x})",
+                    src.number
+                ),
+                Err(e) => log::warn!("virtio-balloon: {e}; num_pages is polled"),
+            },
+            None => log::warn!("virtio-balloon: no INTx source in the tree; num_pages is polled"),
+        }
+    }
+    arch::trap::set_decrementer(kernel::timer::DEC_MAX);
+    arch::trap::enable_interrupts();
 }
 
 fn apply_bootargs(sys: &mut System, s: &str) {

@@ -1,7 +1,12 @@
 //! The console: the hvterm vty driven with H_PUT_TERM_CHAR / H_GET_TERM_CHAR, a
-//! formatted writer over it, input buffering, and the `log` logger.
+//! formatted writer over it, input ([`input`]), the prompt line, and the `log`
+//! logger.
+//!
+//! A log line printed while the prompt is shown starts on a new line and is
+//! followed by the prompt and the half-typed line again, as a shell user expects.
 
 pub mod hvterm;
+pub mod input;
 pub mod logger;
 
 use core::fmt::{self, Write};
@@ -44,60 +49,57 @@ pub fn write_bytes(bytes: &[u8]) {
     hvterm::put(unit, &bytes[start..]);
 }
 
-/// Log lines held back while the user is in the middle of typing a line, so that
-/// they never split the echo of a command (released when the line ends).
-static HELD: spin::Mutex<Held> = spin::Mutex::new(Held {
-    on: false,
-    text: alloc::string::String::new(),
-    dropped: 0,
+/// The prompt line as shown: the prompt and what has been typed after it.
+static PROMPT: spin::Mutex<PromptLine> = spin::Mutex::new(PromptLine {
+    shown: false,
+    prompt: "",
+    typed: alloc::vec::Vec::new(),
 });
 
-struct Held {
-    on: bool,
-    text: alloc::string::String,
-    dropped: u64,
+struct PromptLine {
+    shown: bool,
+    prompt: &'static str,
+    typed: alloc::vec::Vec<u8>,
 }
 
-/// Most bytes of log output held back at once; beyond it lines are counted and dropped.
-const MAX_HELD: usize = 64 * 1024;
-
-/// Starts holding log lines back.
-pub fn hold_logs() {
-    HELD.lock().on = true;
-}
-
-/// Prints the held log lines and stops holding.
-pub fn release_logs() {
-    let (text, dropped) = {
-        let mut h = HELD.lock();
-        h.on = false;
-        (
-            core::mem::take(&mut h.text),
-            core::mem::take(&mut h.dropped),
-        )
-    };
-    write_bytes(text.as_bytes());
-    if dropped > 0 {
-        print(format_args!(
-            "[ (console: {dropped} held log lines dropped) ]\n"
-        ));
-    }
-}
-
-/// Prints a log line now, or holds it while a line is being typed.
-pub fn log_line(args: fmt::Arguments<'_>) {
+/// Prints the prompt and remembers that it is shown.
+pub fn show_prompt(prompt: &'static str) {
     {
-        let mut h = HELD.lock();
-        if h.on {
-            if h.text.len() < MAX_HELD {
-                let _ = h.text.write_fmt(args);
-            } else {
-                h.dropped += 1;
-            }
-            return;
-        }
+        let mut p = PROMPT.lock();
+        p.shown = true;
+        p.prompt = prompt;
+        p.typed.clear();
     }
+    write_bytes(prompt.as_bytes());
+}
+
+/// Records what is typed after the prompt now (after each echo).
+pub fn set_typed(bytes: &[u8]) {
+    let mut p = PROMPT.lock();
+    p.typed.clear();
+    p.typed.extend_from_slice(bytes);
+}
+
+/// The line ended: the prompt is no longer shown.
+pub fn prompt_done() {
+    let mut p = PROMPT.lock();
+    p.shown = false;
+    p.typed.clear();
+}
+
+/// Prints a log line; over a shown prompt it starts a new line and redraws the
+/// prompt and the half-typed line after it.
+pub fn log_line(args: fmt::Arguments<'_>) {
+    let p = PROMPT.lock();
+    if !p.shown {
+        drop(p);
+        print(args);
+        return;
+    }
+    write_bytes(b"\n");
     print(args);
+    write_bytes(p.prompt.as_bytes());
+    hvterm::put(unit(), &p.typed);
 }
 
 /// Prints formatted text (used by the `print!` macros and the logger).
@@ -107,10 +109,10 @@ pub fn print(args: fmt::Arguments<'_>) {
 
 /// Writes without any lock or allocation: for the panic and exception paths.
 pub fn emergency_write(args: fmt::Arguments<'_>) {
-    if HELD.is_locked() {
+    if PROMPT.is_locked() {
         // SAFETY: only on the way out (panic, exception) on the single CPU, when
         // the holder can never run again.
-        unsafe { HELD.force_unlock() };
+        unsafe { PROMPT.force_unlock() };
     }
     let _ = Console.write_fmt(args);
 }

@@ -13,6 +13,7 @@
 //! get `VIRTIO_F_IOMMU_PLATFORM`).
 
 use alloc::alloc::{alloc_zeroed, Layout};
+use alloc::string::String;
 use core::ptr::NonNull;
 use kernel::devtree::Platform;
 use kernel::pci::{BarKind, Bridge, Function};
@@ -37,6 +38,18 @@ pub struct LegacyBalloon {
     pfns: &'static mut [u32; PFNS_PER_BUFFER],
     /// The statistics queue and its one buffer, when negotiated.
     stats: Option<(SplitQueue<'static>, &'static mut [u8; STATS_BYTES])>,
+    /// Where its INTx comes from (the host bridge's name, the devfn) and the
+    /// address of the ISR register that acknowledges it.
+    irq: (String, u8, usize),
+}
+
+impl LegacyBalloon {
+    /// The interrupt hook: the host bridge's name and devfn (to find the INTx
+    /// source in the tree) and the address of the ISR register, whose read
+    /// acknowledges the interrupt and tells a configuration change (bit 1).
+    pub fn irq_hook(&self) -> (String, u8, usize) {
+        self.irq.clone()
+    }
 }
 
 /// Why the device could not be used.
@@ -169,6 +182,11 @@ fn bring_up(bridge: &mut Bridge<RtasConfig>, f: &Function) -> Result<LegacyBallo
         queues: [inflate, deflate],
         pfns,
         stats,
+        irq: (
+            bridge.name.clone(),
+            f.devfn,
+            io as usize + legacy::ISR_OFFSET,
+        ),
     };
     dev.write_actual(0);
     log::info!(

@@ -113,9 +113,9 @@ fn dump_fdt(blob: &[u8]) {
 /// `sleep <ms>`: runs background work for `ms` milliseconds.
 pub fn sleep(sys: &mut System, ms: u64) -> CmdResult {
     let start = clock::now_us();
-    sys.sleep_ms(ms);
+    let r = sys.sleep_ms(ms);
     println!("slept_ms: {}", (clock::now_us() - start) / 1000);
-    Ok(())
+    r.map_err(|e| e.to_string())
 }
 
 /// `echo <words>`.

@@ -35,19 +35,16 @@ pub fn cmm(sys: &mut System, c: CmmCommand<'_>) -> CmdResult {
 
 /// Runs background work until the balloon has converged or `ms` have passed.
 fn wait(sys: &mut System, ms: u64) -> CmdResult {
-    let end = clock::now_us().saturating_add(ms.saturating_mul(1000));
+    let end = kernel::timer::after_ms(clock::ticks(), ms, clock::hz());
     // At least one full round must happen after the wait starts, so a target set
     // just before is seen.
     let polls_at_start = sys.mm.stats().polls;
-    let converged = loop {
-        sys.background();
-        if sys.mm.stats().polls >= polls_at_start + 2 && sys.mm.is_converged() {
-            break true;
-        }
-        if clock::now_us() >= end {
-            break false;
-        }
-    };
+    let converged = sys
+        .wait_until(end, |sys| {
+            sys.background();
+            sys.mm.stats().polls >= polls_at_start + 2 && sys.mm.is_converged()
+        })
+        .map_err(|e| e.to_string())?;
     let s = sys.mm.stats();
     println!("loaned_kb: {}", s.loaned_pages * 4);
     println!("loaned_target_kb: {}", s.loaned_target_pages * 4);

@@ -115,7 +115,7 @@ pub fn lparcfg_data(sys: &mut System) -> Lparcfg {
         mpp,
         mpp_x,
         cmo: Some(sys.cmo),
-        faults: sys.hv.cmo_faults(),
+        faults: sys.cmo_faults(),
     }
 }
 

@@ -6,19 +6,20 @@
 mod basic;
 mod bench;
 mod cmm;
+mod cpu;
 mod hv;
 mod out;
 mod report;
 mod vio;
 
-use alloc::collections::VecDeque;
 use alloc::string::{String, ToString};
 use kernel::shell::{self, Command};
+use kernel::text::input::CTRL_C;
 use kernel::text::{LineEditor, LineEvent};
 
-use crate::console::{self, hvterm};
+use crate::console;
+use crate::println;
 use crate::sys::System;
-use crate::{print, println};
 
 /// What a command returns: `Ok` prints `ok`, `Err(reason)` prints `error: reason`.
 pub type CmdResult = Result<(), String>;
@@ -49,6 +50,7 @@ pub fn run_command(sys: &mut System, cmd: Command<'_>) -> CmdResult {
         Command::Amsstat => report::amsstat(sys),
         Command::Sysfs => report::sysfs(sys),
         Command::Bench(c) => bench::bench(sys, c),
+        Command::Cpu => cpu::cpu(sys),
     }
 }
 
@@ -66,60 +68,57 @@ pub fn execute(sys: &mut System, line: &str) {
     }
 }
 
-/// How long the idle loop waits between two empty polls of the console.
-const IDLE_POLL_US: u64 = 200;
+/// The prompt.
+const PROMPT: &str = "cmm> ";
 
-/// Reads lines forever, running background work while waiting for input.
+/// Reads lines forever; while no input waits, the kernel idles (background work
+/// when due, then H_CEDE until the next deadline or interrupt: see `wait`).
 ///
-/// Bytes are taken from the vty 16 at a time into a queue and fed to the line
-/// editor one by one, so input typed ahead (even many commands at once) is
-/// answered in order. Log lines produced while a line is half typed are held
-/// back until it ends, so they never split a command's echo.
+/// Input arrives in the console's ring (by the vty's interrupt, or a timed poll)
+/// and is fed to the line editor byte by byte, so input typed ahead (even many
+/// commands at once) is answered in order. A log line printed while the prompt is
+/// shown is followed by the prompt and the half-typed line again.
 pub fn run(sys: &mut System) -> ! {
     let mut editor = LineEditor::new();
-    let mut input: VecDeque<u8> = VecDeque::new();
-    let unit = console::unit();
     let mut prompted = false;
-    let mut typing = false;
     loop {
         if !prompted {
-            print!("cmm> ");
+            console::show_prompt(PROMPT);
             prompted = true;
         }
-        let Some(b) = input.pop_front() else {
-            let mut buf = [0u8; 16];
-            let n = hvterm::get(unit, &mut buf);
-            if n == 0 {
-                sys.background();
-                // Leave the hypervisor alone for a moment: under QEMU, an hcall
-                // in a tight loop starves the thread that delivers console input.
-                crate::clock::spin_us(IDLE_POLL_US);
-            } else {
-                input.extend(&buf[..n]);
-            }
+        let Some(b) = console::input::pop() else {
+            sys.idle(true);
             continue;
         };
+        if b == CTRL_C {
+            // Ctrl-C at the prompt drops the half-typed line; after a command it
+            // interrupted, there is none and it is simply swallowed.
+            if !editor.pending().is_empty() {
+                editor = LineEditor::new();
+                console::prompt_done();
+                console::write_bytes(b"^C\n");
+                prompted = false;
+            }
+            continue;
+        }
         let ended = match editor.feed(b) {
             LineEvent::None => None,
             LineEvent::Echo(s) => {
                 console::write_bytes(s);
+                console::set_typed(editor.pending());
                 None
             }
             LineEvent::EchoByte(c) => {
-                if !typing {
-                    typing = true;
-                    console::hold_logs();
-                }
                 console::write_bytes(&[c]);
+                console::set_typed(editor.pending());
                 None
             }
             LineEvent::Line(l) => Some(Ok(l)),
             LineEvent::TooLong => Some(Err(())),
         };
         if let Some(line) = ended {
+            console::prompt_done();
             console::write_bytes(b"\n");
-            typing = false;
-            console::release_logs();
             match line {
                 Ok(l) if l.trim().is_empty() => {}
                 Ok(l) => execute(sys, &l),

@@ -1,0 +1,144 @@
+//! The Virtual Processor Area (VPA, Linux's `lppaca`): a per-processor area the
+//! partition registers with `H_REGISTER_VPA` and shares with the hypervisor, and
+//! `H_CEDE`, the call that gives the processor away until an interrupt.
+//!
+//! Only the fields lpar-cmm uses are named; the layout (big-endian) is:
+//!
+//! | offset | field | who writes |
+//! |---|---|---|
+//! | 0x000 | eye catcher 0xD397D781 (u32) | OS |
+//! | 0x004 | size (u16), at least 640 | OS |
+//! | 0x0BA | `fpregs_in_use` (u8) | OS: the hypervisor must keep FP state |
+//! | 0x0FE | `idle` (u8): 1 while the OS is idle (around `H_CEDE`) | OS |
+//! | 0x0FF | `vmxregs_in_use` (u8) | OS |
+//! | 0x100 | `yield_count` (u32) | hypervisor |
+//! | 0x108 | `cmo_faults` (u64) | hypervisor, under CMO |
+//! | 0x110 | `cmo_fault_time` (u64, µs) | hypervisor, under CMO |
+//!
+//! The area must be cache-line aligned and must not cross a 4 KiB boundary.
+//! Registration passes flags `1 << 45` (function 1: register the VPA), the
+//! processor's hardware id and the real address. Facts: docs/interrupts.md.
+
+use crate::calls::register_vpa;
+use crate::hypervisor::{check, CmoFaultStats};
+use crate::opcodes;
+use crate::raw::RawHcall;
+use crate::status::HcallError;
+
+/// Size of the area lpar-cmm registers (as Linux does).
+pub const VPA_SIZE: usize = 1024;
+/// The eye catcher at offset 0.
+pub const VPA_EYE_CATCHER: u32 = 0xD397_D781;
+/// Offset of the 16-bit size field.
+pub const VPA_SIZE_OFFSET: usize = 0x04;
+/// Offset of `fpregs_in_use`.
+pub const VPA_FPREGS_IN_USE: usize = 0xBA;
+/// Offset of the `idle` byte.
+pub const VPA_IDLE: usize = 0xFE;
+/// Offset of `vmxregs_in_use`.
+pub const VPA_VMXREGS_IN_USE: usize = 0xFF;
+/// Offset of `yield_count` (u32).
+pub const VPA_YIELD_COUNT: usize = 0x100;
+/// Offset of `cmo_faults` (u64).
+pub const VPA_CMO_FAULTS: usize = 0x108;
+/// Offset of `cmo_fault_time` (u64, microseconds).
+pub const VPA_CMO_FAULT_TIME: usize = 0x110;
+/// `H_REGISTER_VPA` flags: function 1 (register the VPA) in bits 47..45.
+pub const REGISTER_VPA_FLAGS: u64 = 1 << 45;
+
+/// Fills a fresh area: eye catcher, size, and "FP and VMX registers in use" (the
+/// kernel's code uses both, so the hypervisor must preserve them).
+pub fn init_area(area: &mut [u8; VPA_SIZE]) {
+    area.fill(0);
+    area[..4].copy_from_slice(&VPA_EYE_CATCHER.to_be_bytes());
+    let size = u16::try_from(VPA_SIZE).unwrap_or(u16::MAX);
+    area[VPA_SIZE_OFFSET..VPA_SIZE_OFFSET + 2].copy_from_slice(&size.to_be_bytes());
+    area[VPA_FPREGS_IN_USE] = 1;
+    area[VPA_VMXREGS_IN_USE] = 1;
+}
+
+/// True when `addr` may hold a VPA of [`VPA_SIZE`] bytes: cache-line (128 B)
+/// aligned and not crossing a 4 KiB boundary.
+pub fn placement_ok(addr: u64) -> bool {
+    let size = VPA_SIZE as u64;
+    addr.is_multiple_of(128) && (addr % 4096) + size <= 4096
+}
+
+/// Reads the CMO fault counters the hypervisor keeps in the area.
+pub fn cmo_faults(area: &[u8; VPA_SIZE]) -> CmoFaultStats {
+    let u64_at = |off: usize| {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&area[off..off + 8]);
+        u64::from_be_bytes(b)
+    };
+    CmoFaultStats {
+        faults: u64_at(VPA_CMO_FAULTS),
+        fault_time_usec: u64_at(VPA_CMO_FAULT_TIME),
+    }
+}
+
+/// H_REGISTER_VPA for the processor `cpu` (its hardware id) with the area at real
+/// address `addr`.
+pub fn register(raw: &mut impl RawHcall, cpu: u32, addr: u64) -> Result<(), HcallError> {
+    register_vpa(raw, REGISTER_VPA_FLAGS, u64::from(cpu), addr)
+}
+
+/// H_CEDE: returns after an interrupt became pending (the hypervisor enables
+/// external interrupts, MSR[EE], itself) or after H_PROD.
+pub fn cede(raw: &mut impl RawHcall) -> Result<(), HcallError> {
+    let (status, _) = raw.hcall(opcodes::H_CEDE, &[]);
+    check("H_CEDE", status)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::calls::fake::Scripted;
+
+    #[test]
+    fn a_fresh_area_has_eye_catcher_size_and_register_flags() {
+        let mut a = [0xAAu8; VPA_SIZE];
+        init_area(&mut a);
+        assert_eq!(&a[..4], &[0xD3, 0x97, 0xD7, 0x81]);
+        assert_eq!(u16::from_be_bytes([a[4], a[5]]), 1024);
+        assert_eq!(a[VPA_IDLE], 0);
+        assert_eq!((a[VPA_FPREGS_IN_USE], a[VPA_VMXREGS_IN_USE]), (1, 1));
+        assert_eq!(cmo_faults(&a), CmoFaultStats::default());
+    }
+
+    #[test]
+    fn fault_counters_are_big_endian_u64s() {
+        let mut a = [0u8; VPA_SIZE];
+        a[0x108..0x110].copy_from_slice(&7u64.to_be_bytes());
+        a[0x110..0x118].copy_from_slice(&123_456u64.to_be_bytes());
+        assert_eq!(
+            cmo_faults(&a),
+            CmoFaultStats {
+                faults: 7,
+                fault_time_usec: 123_456
+            }
+        );
+    }
+
+    #[test]
+    fn placement_needs_alignment_and_one_page() {
+        assert!(placement_ok(0x40_0000));
+        assert!(placement_ok(0x40_0c00));
+        assert!(!placement_ok(0x40_0c80)); // crosses 4 KiB
+        assert!(!placement_ok(0x40_0010)); // not a cache line
+    }
+
+    #[test]
+    fn register_and_cede_registers() {
+        let mut raw = Scripted::default();
+        register(&mut raw, 0, 0x40_0000).unwrap();
+        cede(&mut raw).unwrap();
+        assert_eq!(
+            raw.calls,
+            [
+                (opcodes::H_REGISTER_VPA, alloc::vec![1 << 45, 0, 0x40_0000]),
+                (opcodes::H_CEDE, alloc::vec![]),
+            ]
+        );
+    }
+}

@@ -1,0 +1,186 @@
+//! The interrupt controller (XICS through hcalls) and what the handlers record.
+//!
+//! Set-up (boot, interrupts still off): `H_CPPR(0xff)` accepts every priority;
+//! each source the kernel uses is routed to this processor with RTAS
+//! `ibm,set-xive(source, server, priority)` and enabled with `ibm,int-on`; the vty
+//! also needs `H_VIO_SIGNAL(unit, 1)`. Source numbers come from the device tree
+//! ([`kernel::xics`]). Without a XICS node (or when routing fails) the console
+//! falls back to a timed poll.
+//!
+//! Handlers ([`decrementer`], [`external`]) run with interrupts off on the
+//! interrupt stack (`arch::trap`). They quiet their source and record: a flag for
+//! the main loop, bytes into the console's lock-free ring, counters. They never
+//! allocate, lock, log or print. Facts: docs/interrupts.md.
+
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+
+use hcall::raw::sc1::Sc1;
+use hcall::xics::{self, CPPR_ACCEPT_ALL};
+use kernel::cpustats::CpuStats;
+use kernel::xics::Sources;
+
+use crate::arch::trap;
+use crate::{console, rtas};
+
+/// Every processor counter (interrupts, cedes), printed by `cpu`.
+pub static STATS: CpuStats = CpuStats::new();
+
+/// The priority the kernel gives its sources (any value below 0xff works).
+const PRIORITY: u32 = 5;
+/// "No source".
+const NONE: u32 = u32::MAX;
+
+static DEC_FIRED: AtomicBool = AtomicBool::new(false);
+static EXTERNAL_SEEN: AtomicBool = AtomicBool::new(false);
+static CONFIG_CHANGED: AtomicBool = AtomicBool::new(false);
+static VTY_SOURCE: AtomicU32 = AtomicU32::new(NONE);
+static PCI_SOURCE: AtomicU32 = AtomicU32::new(NONE);
+/// Address of the virtio ISR register whose read acknowledges [`PCI_SOURCE`].
+static PCI_ISR: AtomicUsize = AtomicUsize::new(0);
+
+/// The legacy virtio ISR bit for "configuration changed".
+const ISR_CONFIG: u8 = 0x2;
+
+fn sc1() -> Sc1 {
+    // SAFETY: supervisor state under a PAPR hypervisor; the XICS and VIO-signal
+    // calls made with it take no addresses.
+    unsafe { Sc1::new() }
+}
+
+/// What happened since the last call that needs more than a wake-up.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Events {
+    /// The virtio device's configuration changed (a new `num_pages`).
+    pub config_changed: bool,
+}
+
+/// Takes the recorded events (a decrementer or console interrupt only wakes
+/// the main loop, which then looks at its timers and input).
+pub fn take_events() -> Events {
+    DEC_FIRED.store(false, Ordering::Release);
+    EXTERNAL_SEEN.store(false, Ordering::Release);
+    Events {
+        config_changed: CONFIG_CHANGED.swap(false, Ordering::AcqRel),
+    }
+}
+
+/// True when an event is recorded and not yet taken.
+pub fn events_pending() -> bool {
+    DEC_FIRED.load(Ordering::Acquire)
+        || EXTERNAL_SEEN.load(Ordering::Acquire)
+        || CONFIG_CHANGED.load(Ordering::Acquire)
+}
+
+/// True when the vty raises interrupts (no timed poll needed).
+pub fn vty_by_interrupt() -> bool {
+    VTY_SOURCE.load(Ordering::Acquire) != NONE
+}
+
+/// The 0x900 handler: reloads the decrementer with its largest value (on POWER
+/// a negative decrementer keeps interrupting) and records the event; the main
+/// loop re-programs it for the next deadline.
+pub fn decrementer() {
+    trap::set_decrementer(kernel::timer::DEC_MAX);
+    CpuStats::add(&STATS.decrementer, 1);
+    DEC_FIRED.store(true, Ordering::Release);
+}
+
+/// The 0x500 handler: accepts the interrupt (H_XIRR), quiets its source, records
+/// it and ends it (H_EOI).
+pub fn external() {
+    let mut raw = sc1();
+    let x = match xics::accept(&mut raw) {
+        Ok(x) => x,
+        Err(_) => {
+            CpuStats::add(&STATS.external_errors, 1);
+            return;
+        }
+    };
+    if x.is_none() {
+        CpuStats::add(&STATS.external_spurious, 1);
+        return;
+    }
+    let src = x.source();
+    if src == VTY_SOURCE.load(Ordering::Acquire) {
+        // The vty signals only into an empty buffer: drain it completely.
+        console::input::drain_from_interrupt();
+        CpuStats::add(&STATS.external_vty, 1);
+    } else if src == PCI_SOURCE.load(Ordering::Acquire) {
+        let isr = PCI_ISR.load(Ordering::Acquire);
+        if isr != 0 {
+            // SAFETY: the address of the device's ISR register, registered by
+            // `route_pci`; reading it lowers the INTx line (level-sensitive), so
+            // the EOI below does not re-present the interrupt.
+            let bits = unsafe { core::ptr::read_volatile(isr as *const u8) };
+            if bits & ISR_CONFIG != 0 {
+                CONFIG_CHANGED.store(true, Ordering::Release);
+            }
+        }
+        CpuStats::add(&STATS.external_pci, 1);
+    } else {
+        CpuStats::add(&STATS.external_other, 1);
+    }
+    if xics::end_of_interrupt(&mut raw, x).is_err() {
+        CpuStats::add(&STATS.external_errors, 1);
+    }
+    EXTERNAL_SEEN.store(true, Ordering::Release);
+}
+
+/// The RTAS tokens and server number routing needs.
+#[derive(Clone, Copy, Debug)]
+pub struct Routing {
+    /// `ibm,set-xive`.
+    pub set_xive: u32,
+    /// `ibm,int-on`.
+    pub int_on: u32,
+    /// This processor's interrupt server number.
+    pub server: u32,
+}
+
+fn route(r: &Routing, source: u32) -> Result<(), rtas::RtasError> {
+    let mut rets = [0u32; 1];
+    rtas::call_status(r.set_xive, &[source, r.server, PRIORITY], &mut rets)?;
+    rtas::call_status(r.int_on, &[source], &mut rets)
+}
+
+/// Sets up XICS for the console: accepts all priorities, routes the vty's
+/// source and enables its signalling. Returns why not, when the console stays
+/// polled. Call before interrupts are enabled.
+pub fn init(
+    sources: &Sources,
+    routing: Option<Routing>,
+    vty_unit: u32,
+) -> Result<(), &'static str> {
+    if !sources.xics {
+        return Err("no XICS interrupt controller in the device tree");
+    }
+    let r = routing.ok_or("no RTAS ibm,set-xive / ibm,int-on")?;
+    let mut raw = sc1();
+    xics::set_cppr(&mut raw, CPPR_ACCEPT_ALL).map_err(|_| "H_CPPR failed")?;
+    let vty = sources
+        .vio_source(vty_unit)
+        .ok_or("the vty has no interrupts property")?;
+    route(&r, vty.number).map_err(|_| "routing the vty's source through RTAS failed")?;
+    // PAPR asks for H_VIO_SIGNAL; QEMU 7.2's vty refuses it (H_PARAMETER: the
+    // vty class has no signal mask) and signals input regardless.
+    if let Err(e) = xics::vio_signal(&mut raw, vty_unit, true) {
+        log::info!("vty signalling: {e} (the device signals without it)");
+    }
+    VTY_SOURCE.store(vty.number, Ordering::Release);
+    log::info!(
+        "interrupts: XICS, vty source {:#x} on server {}",
+        vty.number,
+        r.server
+    );
+    Ok(())
+}
+
+/// Routes a PCI function's INTx: `isr` is the address of the register whose read
+/// acknowledges it (the legacy virtio ISR). Call with interrupts off or before
+/// they are enabled.
+pub fn route_pci(routing: Option<Routing>, source: u32, isr: usize) -> Result<(), &'static str> {
+    let r = routing.ok_or("no RTAS ibm,set-xive / ibm,int-on")?;
+    PCI_ISR.store(isr, Ordering::Release);
+    PCI_SOURCE.store(source, Ordering::Release);
+    route(&r, source).map_err(|_| "routing the PCI source through RTAS failed")
+}

@@ -1,0 +1,109 @@
+//! A kernel that sleeps (issue 12): on every boot path the kernel idles in
+//! H_CEDE, `sleep` lasts as long as asked while the kernel cedes, Ctrl-C ends a
+//! long command with `error: interrupted` and the next command answers, input
+//! typed ahead arrives whole, and the idle QEMU stays under a generous CPU bound
+//! (the goal figure lives in `make bench`).
+
+use std::time::{Duration, Instant};
+
+use lpar_cmm_tests::{Firmware, Qemu};
+
+fn boot(fw: Firmware) -> Qemu {
+    Qemu::builder()
+        .firmware(fw)
+        .reply_timeout(Duration::from_secs(240))
+        .timeout(Duration::from_secs(600))
+        .boot()
+}
+
+fn sleeps_cedes_and_stops_on_ctrl_c(fw: Firmware) {
+    let mut vm = boot(fw);
+    let cpu = vm.ok("cpu");
+    assert_eq!(cpu.get("vpa_registered"), 1, "{}", cpu.text());
+    assert_eq!(cpu.field("console_input").as_deref(), Some("interrupt"));
+
+    // sleep 2000: at least 2000 ms by the host's clock, and the kernel ceded.
+    let t0 = Instant::now();
+    let r = vm.ok("sleep 2000");
+    let wall = t0.elapsed();
+    assert!(wall >= Duration::from_millis(2000), "slept {wall:?}");
+    assert!(r.get("slept_ms") >= 2000);
+    let after = vm.ok("cpu");
+    assert!(after.get("cedes") > cpu.get("cedes"));
+    assert!(
+        after.get("ceded_us") - cpu.get("ceded_us") >= 1_000_000,
+        "ceded less than half of the sleep:\n{}\n{}",
+        cpu.text(),
+        after.text()
+    );
+    assert!(after.get("interrupts_decrementer") > cpu.get("interrupts_decrementer"));
+
+    // Ctrl-C ends `sleep 100000`; the next command answers.
+    vm.send(b"sleep 100000\r");
+    std::thread::sleep(Duration::from_millis(500));
+    vm.send(b"\x03");
+    let r = vm.next_reply("sleep 100000");
+    assert_eq!(r.status, Err("interrupted".to_string()), "{}", r.text());
+    assert!(r.get("slept_ms") < 100_000);
+    let r = vm.ok("echo still here");
+    assert_eq!(r.lines, ["still here"]);
+
+    // Idle at the prompt: QEMU's host CPU over 5 s, against a generous bound.
+    let c0 = vm.cpu_time().expect("QEMU's /proc/<pid>/stat");
+    let w0 = Instant::now();
+    std::thread::sleep(Duration::from_secs(5));
+    let used = vm.cpu_time().unwrap() - c0;
+    let share = used.as_secs_f64() / w0.elapsed().as_secs_f64();
+    eprintln!("{fw:?}: idle QEMU used {:.1} % of a core", share * 100.0);
+    assert!(
+        share <= 0.20,
+        "idle QEMU used {:.1} % of a core",
+        share * 100.0
+    );
+
+    // Typed ahead: 64 KiB of commands, all answered in order.
+    let mut input = Vec::new();
+    let mut n = 0;
+    while input.len() < 64 * 1024 {
+        input.extend_from_slice(format!("echo t-{n:05}\r").as_bytes());
+        n += 1;
+    }
+    let h = vm.send_in_background(input);
+    for i in 0..n {
+        let r = vm.next_reply("echo");
+        assert_eq!(r.lines, [format!("t-{i:05}")], "reply {i} of {n}");
+    }
+    vm.restore_stdin(h);
+}
+
+#[test]
+fn boot_rom_sleeps_cedes_and_stops_on_ctrl_c() {
+    sleeps_cedes_and_stops_on_ctrl_c(Firmware::BootRom);
+}
+
+#[test]
+fn vof_sleeps_cedes_and_stops_on_ctrl_c() {
+    sleeps_cedes_and_stops_on_ctrl_c(Firmware::Vof);
+}
+
+#[test]
+fn slof_sleeps_cedes_and_stops_on_ctrl_c() {
+    sleeps_cedes_and_stops_on_ctrl_c(Firmware::Slof);
+}
+
+#[test]
+fn ctrl_c_ends_cmm_wait_and_drops_a_half_typed_line() {
+    let mut vm = Qemu::boot_default();
+    // A target the balloon cannot reach: `cmm wait` would time out after 100 s.
+    vm.ok("cmm set min_mem_mb 500");
+    vm.ok("hv target 256M");
+    vm.send(b"cmm wait 100000\r");
+    std::thread::sleep(Duration::from_millis(500));
+    vm.send(b"\x03");
+    let r = vm.next_reply("cmm wait");
+    assert_eq!(r.status, Err("interrupted".to_string()), "{}", r.text());
+    // Ctrl-C at the prompt drops what was typed: only `echo b` runs.
+    vm.send(b"echo a\x03echo b\r");
+    let r = vm.next_reply("echo b");
+    assert_eq!(r.lines, ["b"]);
+}
