@@ -123,7 +123,7 @@ mod tests {
         for &b in b"ech\x7fho" {
             ed.feed(b);
         }
-        assert_eq!(ed.pending(), b"eho");
+        assert_eq!(ed.pending(), b"echo");
         ed.feed(b'\r');
         assert_eq!(ed.pending(), b"");
     }
