@@ -183,7 +183,7 @@ const BAD: &[(&str, &str)] = &[
     ("sleep 3600001", "sleep is limited to one hour"),
     ("poweroff now", "this command takes no arguments"),
     ("panic please", "this command takes no arguments"),
-    ("cpu 0", "this command takes no arguments"),
+    ("cpu 0", "usage: cpu"),
     ("time", "usage: time <command...>"),
     ("time frob", "unknown command `frob` (try `help`)"),
     ("time sleep x", "bad <ms> `x`: not a number"),
