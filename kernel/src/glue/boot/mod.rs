@@ -104,6 +104,9 @@ pub extern "C" fn kernel_entry(r3: u64, _r4: u64, r5: u64) -> ! {
         apply_bootargs(&mut sys, &args);
     }
     start_interrupts(&sys, &sources);
+    // The balloon's first round (and the model's clock origin) before the
+    // prompt, so it never races the first command; later rounds run on timers.
+    sys.background();
     log::info!("ready after {} us", clock::now_us());
     println!("lpar-cmm ready");
     shell::run(&mut sys)
