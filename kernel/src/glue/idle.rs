@@ -32,6 +32,12 @@ fn area_ptr() -> *mut [u8; VPA_SIZE] {
     unsafe { core::ptr::addr_of_mut!(VPA.0) }
 }
 
+/// The area's first and one-past-last address (it must lie in the RMA).
+pub fn area() -> (u64, u64) {
+    let start = area_ptr() as u64;
+    (start, start + VPA_SIZE as u64)
+}
+
 /// Registers the VPA for the processor with hardware id `cpu`.
 pub fn register(cpu: u32) -> Result<(), &'static str> {
     let p = area_ptr();

@@ -13,6 +13,8 @@ extern "C" {
     static __boot_stack_top: u8;
     static __exc_stack_bottom: u8;
     static __exc_stack_top: u8;
+    static __irq_stack_bottom: u8;
+    static __irq_stack_top: u8;
     static __vector_table: u8;
     static __vector_table_end: u8;
 }
@@ -63,9 +65,20 @@ pub fn items() -> alloc::vec::Vec<Item> {
             end: boot_top,
         },
         Item {
-            name: "interrupt stack",
+            name: "exception stack",
             start: exc_bottom,
             end: exc_top,
+        },
+        Item {
+            name: "interrupt stack",
+            // SAFETY (addresses only): defined by `arch::trap`'s assembly.
+            start: addr(core::ptr::addr_of!(__irq_stack_bottom)),
+            end: addr(core::ptr::addr_of!(__irq_stack_top)),
+        },
+        Item {
+            name: "VPA",
+            start: crate::idle::area().0,
+            end: crate::idle::area().1,
         },
     ];
     if let Some(i) = crate::rtas::instance() {

@@ -201,6 +201,7 @@ interrupt_common:
 
     .section .bss.stacks, "aw", @nobits
     .balign 4096
+    .globl __irq_stack_bottom
 __irq_stack_bottom:
     .space  0x10000
     .globl __irq_stack_top
