@@ -166,6 +166,61 @@ impl Iterator for Ones<'_> {
 }
 
 impl Bitmap {
+    /// Moves the bits at `indices` (ascending) from this bitmap to `to`, a word
+    /// at a time: all must be set here and `to` as long; otherwise nothing
+    /// changes and the answer is false.
+    pub fn move_to(&mut self, to: &mut Bitmap, indices: &[usize]) -> bool {
+        if to.len != self.len || !indices.iter().all(|&i| self.get(i)) {
+            return false;
+        }
+        let mut w = usize::MAX;
+        let mut mask = 0u64;
+        for &i in indices {
+            if i / WORD_BITS != w {
+                self.flush_move(to, w, mask);
+                w = i / WORD_BITS;
+                mask = 0;
+            }
+            mask |= 1u64 << (i % WORD_BITS);
+        }
+        self.flush_move(to, w, mask);
+        true
+    }
+
+    fn flush_move(&mut self, to: &mut Bitmap, w: usize, mask: u64) {
+        if let (Some(a), Some(b)) = (self.words.get_mut(w), to.words.get_mut(w)) {
+            *a &= !mask;
+            *b |= mask;
+        }
+    }
+
+    /// Sets every bit in `lo..hi` (clipped), whole words at a time.
+    pub fn set_range(&mut self, lo: usize, hi: usize) {
+        let hi = hi.min(self.len);
+        let mut i = lo;
+        while i < hi {
+            let w = i / WORD_BITS;
+            let first = i % WORD_BITS;
+            let last = (hi - w * WORD_BITS).min(WORD_BITS);
+            let mask = if last - first == WORD_BITS {
+                u64::MAX
+            } else {
+                ((1u64 << (last - first)) - 1) << first
+            };
+            if let Some(x) = self.words.get_mut(w) {
+                *x |= mask;
+            }
+            i = w * WORD_BITS + last;
+        }
+    }
+
+    /// Clears every bit that is set in `other`.
+    pub fn clear_all_of(&mut self, other: &Bitmap) {
+        for (a, b) in self.words.iter_mut().zip(&other.words) {
+            *a &= !b;
+        }
+    }
+
     /// True if some index is set in both bitmaps.
     pub fn intersects(&self, other: &Bitmap) -> bool {
         self.words.iter().zip(&other.words).any(|(a, b)| a & b != 0)
@@ -243,6 +298,22 @@ mod tests {
             prop_assert_eq!(b.find_set_in(lo, hi), want);
             let count = (lo..hi.min(len)).filter(|&i| v[i]).count() as u64;
             prop_assert_eq!(b.count_ones_in(lo, hi), count);
+            let mut r = b.clone();
+            r.set_range(lo, hi);
+            for (i, &x) in v.iter().enumerate() {
+                prop_assert_eq!(r.get(i), x || (lo..hi).contains(&i));
+            }
+            let mut moved = Bitmap::new(len);
+            let ones: Vec<usize> = b.iter_ones().collect();
+            let mut from = b.clone();
+            prop_assert!(from.move_to(&mut moved, &ones));
+            prop_assert_eq!(&moved, &b);
+            prop_assert_eq!(from.count_ones(), 0);
+            prop_assert_eq!(from.move_to(&mut moved, &ones), ones.is_empty());
+            r.clear_all_of(&b);
+            for (i, &x) in v.iter().enumerate() {
+                prop_assert_eq!(r.get(i), !x && (lo..hi).contains(&i));
+            }
             prop_assert_eq!(b.count_ones(), v.iter().filter(|x| **x).count() as u64);
             let ones: Vec<usize> = (lo..hi.min(len)).filter(|&i| v[i]).collect();
             prop_assert_eq!(b.ones_in(lo, hi).collect::<Vec<_>>(), ones);

@@ -14,9 +14,9 @@
 
 use hcall::{Hypervisor, PageState};
 
-use crate::balloon::pages::{hint, BATCH};
+use crate::balloon::pages::hint;
+use crate::frames::{FrameBatch, BATCH};
 use crate::mm::Mm;
-use crate::units::pfn_to_addr;
 
 /// Where the walk is: the next frame index, `None` once it is through.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,23 +45,14 @@ impl Mm {
     /// the walk is through. Refused hints are counted (`hint_failures`) and skipped.
     pub fn hint_unused_step(&mut self, hv: &mut dyn Hypervisor, max_pages: u64) -> HintStep {
         let mut step = HintStep::default();
-        let mut pfns = [0u64; BATCH];
-        let mut addrs = [0u64; BATCH];
+        let mut b = FrameBatch::new();
         while let Some(from) = self.unused_walk.next {
             if step.hinted >= max_pages {
                 break;
             }
             let room = usize::try_from(max_pages - step.hinted).map_or(BATCH, |r| r.min(BATCH));
-            let (n, next) = self.frames().pick_free_from(from, &mut pfns[..room]);
-            for (a, &p) in addrs[..n].iter_mut().zip(&pfns[..n]) {
-                *a = pfn_to_addr(p);
-            }
-            hint(
-                hv,
-                &addrs[..n],
-                PageState::Unused,
-                self.frames_and_stats().1,
-            );
+            let (n, next) = self.frames().pick_free_from(from, &mut b, room);
+            hint(hv, b.addrs(), PageState::Unused, self.frames_and_stats().1);
             step.hinted = step.hinted.saturating_add(n as u64);
             if next >= self.frames().index_len() {
                 self.unused_walk.next = None;

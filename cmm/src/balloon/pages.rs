@@ -2,7 +2,7 @@
 //! happens when a call fails part-way through a batch.
 //!
 //! A batch is up to [`BATCH`] frames from one 2 MiB block, picked word-at-a-time
-//! from the frame bitmaps into a buffer on the stack (no allocation), handed to
+//! from the frame bitmaps into a [`FrameBatch`] on the stack (no allocation), handed to
 //! the hypervisor in one [`Hypervisor::set_page_states`] call (one `H_PAGE_INIT`
 //! per page on PowerVM, one buffer for a virtio balloon), and marked in the frame
 //! table and the counters once.
@@ -25,13 +25,9 @@
 
 use hcall::{Hypervisor, PageState};
 
-use crate::frames::FrameTable;
+use crate::frames::{FrameBatch, FrameTable, BATCH};
 use crate::memory::{poison_seed, PageMemory};
 use crate::stats::{CmmStats, Shortfall};
-use crate::units::pfn_to_addr;
-
-/// Most pages in one batch (a virtio-balloon buffer holds as many PFNs).
-pub const BATCH: usize = 256;
 
 /// What a balloon operation works on.
 pub(crate) struct Ctx<'a> {
@@ -49,31 +45,9 @@ fn inc(c: &mut u64) {
     *c = c.saturating_add(1);
 }
 
-/// A batch's frame numbers and their addresses.
-struct Batch {
-    pfns: [u64; BATCH],
-    addrs: [u64; BATCH],
-}
-
-impl Batch {
-    fn new() -> Self {
-        Batch {
-            pfns: [0; BATCH],
-            addrs: [0; BATCH],
-        }
-    }
-
-    /// Room for what is left of `n` pages after `done`.
-    fn room(n: u64, done: u64) -> usize {
-        usize::try_from(n.saturating_sub(done)).map_or(BATCH, |r| r.min(BATCH))
-    }
-
-    /// Fills the addresses of the first `len` frames.
-    fn address(&mut self, len: usize) {
-        for (a, &p) in self.addrs[..len].iter_mut().zip(&self.pfns[..len]) {
-            *a = pfn_to_addr(p);
-        }
-    }
+/// Room in a batch for what is left of `n` pages after `done`.
+fn room(n: u64, done: u64) -> usize {
+    usize::try_from(n.saturating_sub(done)).map_or(BATCH, |r| r.min(BATCH))
 }
 
 /// Sets `addrs` to `state` as far as the hypervisor accepts: how many (from the
@@ -123,32 +97,25 @@ pub(crate) fn poison_intact(mem: &dyn PageMemory, addr: u64) -> bool {
 /// Loans up to `n` pages, a batch at a time; stops at the first failure.
 /// Returns the count loaned and why it stopped short, if it did.
 pub(crate) fn loan_pages(ctx: &mut Ctx<'_>, n: u64, poison: bool) -> (u64, Option<Shortfall>) {
-    let mut b = Batch::new();
+    let mut b = FrameBatch::new();
     let mut done = 0u64;
     while done < n {
-        let got = ctx
-            .frames
-            .pick_loan_batch(&mut b.pfns[..Batch::room(n, done)]);
-        if got == 0 {
+        if ctx.frames.pick_loan_batch(&mut b, room(n, done)) == 0 {
             return (done, Some(Shortfall::NoFreeFrame));
         }
-        b.address(got);
         if poison {
-            for &addr in &b.addrs[..got] {
+            for &addr in b.addrs() {
                 ctx.hv.note_access(addr);
                 ctx.mem.fill(addr, poison_seed(addr));
             }
         }
-        let (accepted, refused) = set_states(ctx.hv, &b.addrs[..got], PageState::Loaned);
-        let taken = &b.pfns[..accepted];
-        if ctx.frames.mark_loaned(taken).is_err() {
-            // pick_loan_batch only yields distinct free frames.
+        let (accepted, refused) = set_states(ctx.hv, b.addrs(), PageState::Loaned);
+        if ctx.frames.mark_loaned(&b, accepted).is_err() {
+            // Nothing else touched the table since the pick.
             return (done, Some(Shortfall::NoFreeFrame));
         }
         if poison {
-            for &pfn in taken {
-                ctx.frames.set_poisoned(pfn, true);
-            }
+            ctx.frames.set_poisoned(&b, accepted);
         }
         add(&mut ctx.stats.loaned_pages, accepted);
         add(&mut ctx.stats.pages_loaned_total, accepted);
@@ -167,28 +134,24 @@ pub(crate) fn loan_pages(ctx: &mut Ctx<'_>, n: u64, poison: bool) -> (u64, Optio
 /// Active call (the next round retries). Returns the count returned and why it
 /// stopped short, if it did.
 pub(crate) fn return_pages(ctx: &mut Ctx<'_>, n: u64) -> (u64, Option<Shortfall>) {
-    let mut b = Batch::new();
+    let mut b = FrameBatch::new();
     let mut done = 0u64;
     while done < n {
-        let got = ctx
-            .frames
-            .pick_return_batch(&mut b.pfns[..Batch::room(n, done)]);
-        if got == 0 {
+        if ctx.frames.pick_return_batch(&mut b, room(n, done)) == 0 {
             break;
         }
-        b.address(got);
-        let (accepted, refused) = set_states(ctx.hv, &b.addrs[..got], PageState::Active);
+        let (accepted, refused) = set_states(ctx.hv, b.addrs(), PageState::Active);
         if ctx.frames.may_hold_poison() {
             check_poison(ctx, &b, accepted);
         }
-        if ctx.frames.mark_returned(&b.pfns[..accepted]).is_err() {
-            // pick_return_batch only yields distinct loaned frames.
+        if ctx.frames.mark_returned(&b, accepted).is_err() {
+            // Nothing else touched the table since the pick.
             return (done, None);
         }
         add(&mut ctx.stats.pages_returned_total, accepted);
         ctx.stats.loaned_pages = ctx.stats.loaned_pages.saturating_sub(accepted as u64);
         debug_assert_eq!(ctx.frames.check(), Ok(()));
-        hint(ctx.hv, &b.addrs[..accepted], PageState::Unused, ctx.stats);
+        hint(ctx.hv, &b.addrs()[..accepted], PageState::Unused, ctx.stats);
         done = done.saturating_add(accepted as u64);
         if let Some(e) = refused {
             inc(&mut ctx.stats.page_state_failures);
@@ -201,9 +164,10 @@ pub(crate) fn return_pages(ctx: &mut Ctx<'_>, n: u64) -> (u64, Option<Shortfall>
 
 /// Poison mode's check of the first `len` pages of a batch that came back Active:
 /// a poisoned page must still hold its poison (or zeros).
-fn check_poison(ctx: &mut Ctx<'_>, b: &Batch, len: usize) {
-    for (&pfn, &addr) in b.pfns[..len].iter().zip(&b.addrs[..len]) {
-        if ctx.frames.is_poisoned(pfn) {
+fn check_poison(ctx: &mut Ctx<'_>, b: &FrameBatch, len: usize) {
+    let poisoned = ctx.frames.poisoned_in(b, len);
+    for (&addr, is) in b.addrs().iter().zip(poisoned) {
+        if is {
             ctx.hv.note_access(addr);
             if !poison_intact(ctx.mem, addr) {
                 inc(&mut ctx.stats.poison_errors);

@@ -59,9 +59,53 @@ impl Blocks {
         }
     }
 
-    /// Records that index `i` is a frame (not a hole).
-    pub fn add_frame(&mut self, i: usize) {
-        bump(&mut self.frames, block_of(i), true);
+    /// Records that the indices `r` are frames (not holes), a block at a time.
+    pub fn add_frames(&mut self, r: core::ops::Range<usize>) {
+        let mut i = r.start;
+        while i < r.end {
+            let b = block_of(i);
+            let end = block_range(b).end.min(r.end);
+            if let Some(c) = self.frames.get_mut(b) {
+                let n = u16::try_from(end - i).unwrap_or(u16::MAX);
+                *c = c.saturating_add(n);
+            }
+            i = end;
+        }
+    }
+
+    /// `n` frames of block `b` moved from counter `from` to counter `to`.
+    pub fn shift(&mut self, b: usize, from: BlockCounter, to: BlockCounter, n: usize) {
+        let n = u16::try_from(n).unwrap_or(u16::MAX);
+        if let Some(c) = self.counter_mut(from).get_mut(b) {
+            *c = c.saturating_sub(n);
+        }
+        if let Some(c) = self.counter_mut(to).get_mut(b) {
+            *c = c.saturating_add(n);
+        }
+    }
+
+    fn counter_mut(&mut self, which: BlockCounter) -> &mut [u16] {
+        match which {
+            BlockCounter::Free => &mut self.free,
+            BlockCounter::Loaned => &mut self.loaned,
+        }
+    }
+
+    /// Sets the free count of block `b` (when the table is built).
+    pub fn set_free_count(&mut self, b: usize, n: u16) {
+        if let Some(c) = self.free.get_mut(b) {
+            *c = n;
+        }
+    }
+
+    /// Number of blocks.
+    pub fn len(&self) -> usize {
+        self.frames.len()
+    }
+
+    /// True if there are no blocks.
+    pub fn is_empty(&self) -> bool {
+        self.frames.is_empty()
     }
 
     /// A frame at index `i` became free (`true`) or stopped being free.
@@ -157,9 +201,9 @@ mod tests {
     #[test]
     fn picks_whole_free_block_then_fullest() {
         let mut b = Blocks::new(2048);
-        for i in 0..2048 {
-            b.add_frame(i);
-        }
+        b.add_frames(0..1000);
+        b.add_frames(1000..2048);
+        assert_eq!((b.frames_in(1), b.frames_in(3), b.len()), (512, 512, 4));
         for i in 0..10 {
             b.set_free(i, true);
         }

@@ -16,6 +16,7 @@
 //! `total == free + used + loaned` (reserved frames are not managed).
 
 mod batch;
+pub use batch::{FrameBatch, BATCH};
 pub mod blocks;
 mod invariants;
 pub mod regions;
@@ -130,25 +131,28 @@ impl FrameTable {
             return_block: None,
             map,
         };
-        let mut ranges = alloc::vec::Vec::new();
-        for &r in reserved {
-            ranges.extend(t.map.index_ranges_of(r));
-        }
-        for i in ranges.into_iter().flatten() {
-            if !t.reserved.set(i) {
-                inc(&mut t.counts.reserved);
+        // Whole words and whole blocks at a time: this runs before the prompt,
+        // over every frame of RAM.
+        for r in reserved {
+            for range in t.map.index_ranges_of(*r) {
+                t.reserved.set_range(range.start, range.end);
             }
         }
-        let all: alloc::vec::Vec<_> = t.map.index_ranges().collect();
-        for i in all.into_iter().flatten() {
-            t.blocks.add_frame(i);
-            if !t.reserved.get(i) {
-                t.free.set(i);
-                t.blocks.set_free(i, true);
-                inc(&mut t.counts.free);
-                inc(&mut t.counts.total);
-            }
+        let spans: alloc::vec::Vec<_> = t.map.index_ranges().collect();
+        for r in spans {
+            t.free.set_range(r.start, r.end);
+            t.blocks.add_frames(r);
         }
+        t.free.clear_all_of(&t.reserved);
+        for b in 0..t.blocks.len() {
+            let r = blocks::block_range(b);
+            let n = t.free.count_ones_in(r.start, r.end);
+            t.blocks
+                .set_free_count(b, u16::try_from(n).unwrap_or(u16::MAX));
+        }
+        t.counts.reserved = t.reserved.count_ones();
+        t.counts.free = t.free.count_ones();
+        t.counts.total = t.counts.free;
         if t.counts.total == 0 {
             return Err(CmmError::BadRegions("every RAM frame is reserved"));
         }
@@ -252,27 +256,6 @@ impl FrameTable {
         dec(&mut self.counts.used);
         inc(&mut self.counts.free);
         Ok(owner)
-    }
-
-    /// Records whether loaned frame `pfn` holds the poison pattern. The poison bitmap
-    /// is only allocated the first time a frame is poisoned.
-    pub fn set_poisoned(&mut self, pfn: u64, poisoned: bool) {
-        let Ok(i) = self.index(pfn) else { return };
-        let len = self.map.len();
-        match (&mut self.poisoned, poisoned) {
-            (Some(p), true) => {
-                p.set(i);
-            }
-            (Some(p), false) => {
-                p.clear(i);
-            }
-            (None, true) => {
-                let mut p = Bitmap::new(len);
-                p.set(i);
-                self.poisoned = Some(p);
-            }
-            (None, false) => {}
-        }
     }
 
     /// True if frame `pfn` was filled with the poison pattern when it was loaned.

@@ -185,6 +185,19 @@ impl RegionMap {
         (offset < span.count).then(|| span.start_pfn + offset as u64)
     }
 
+    /// The index range of the RAM region holding `index` and the frame number of
+    /// its first index, if the index is not a hole (to translate a run of
+    /// indices with one lookup).
+    pub fn span_of(&self, index: usize) -> Option<(core::ops::Range<usize>, u64)> {
+        let at = self
+            .spans
+            .partition_point(|s| s.first_index <= index)
+            .checked_sub(1)?;
+        let span = self.spans.get(at)?;
+        let r = span.first_index..span.first_index + span.count;
+        r.contains(&index).then_some((r, span.start_pfn))
+    }
+
     /// The index ranges that hold frames, in order.
     pub fn index_ranges(&self) -> impl Iterator<Item = core::ops::Range<usize>> + '_ {
         self.spans
@@ -237,6 +250,8 @@ mod tests {
         assert_eq!(i % 512, 272);
         assert_eq!(m.pfn_of(i), Some(10_000));
         assert_eq!(m.pfn_of(20), None, "padding is a hole");
+        assert_eq!(m.span_of(20), None);
+        assert_eq!(m.span_of(i + 5), Some((i..i + 100, 10_000)));
         assert_eq!(m.frames(), 110);
         for pfn in (3..13).chain(10_000..10_100) {
             assert_eq!(m.pfn_of(m.index_of(pfn).unwrap()), Some(pfn));

@@ -3,6 +3,7 @@
 
 use super::*;
 use alloc::vec::Vec;
+use batch::{FrameBatch, BATCH};
 
 fn r(start_pfn: u64, count: u64) -> Region {
     Region { start_pfn, count }
@@ -41,6 +42,12 @@ fn reserved_ranges_are_taken_out() {
     assert_eq!(t.state(4110), Some(FrameState::Free));
     assert_eq!(t.state(2000), None);
     check_counts(&t);
+    t.check().unwrap();
+    assert_eq!(
+        t.block_free(4096),
+        Some((86, 100)),
+        "frames 4096..4110 reserved"
+    );
     assert!(FrameTable::new(&[r(0, 10)], &[r(0, 10)]).is_err());
 }
 
@@ -80,17 +87,20 @@ fn loans_fill_whole_blocks_first() {
     }
     t.alloc(Owner::Kernel); // takes frame 1100 (cursor)
                             // Block 3 (1536..2048) is the only whole free block.
-    let mut batch = [0u64; 200];
+    let mut batch = FrameBatch::new();
     let mut loaned = Vec::new();
     while loaned.len() < 512 {
-        let n = t.pick_loan_batch(&mut batch);
-        assert!(n > 0 && n <= 200);
+        let n = t.pick_loan_batch(&mut batch, 200);
+        assert!(n > 0 && n <= 200 && n == batch.len());
         assert!(
-            batch[..n].iter().all(|p| (1536..2048).contains(p)),
+            batch
+                .addrs()
+                .iter()
+                .all(|a| (1536..2048).contains(&(a / 4096))),
             "{batch:?}"
         );
-        t.mark_loaned(&batch[..n]).unwrap();
-        loaned.extend_from_slice(&batch[..n]);
+        t.mark_loaned(&batch, n).unwrap();
+        loaned.extend(batch.addrs().iter().map(|a| a / 4096));
         t.check().unwrap();
     }
     loaned.sort_unstable();
@@ -99,65 +109,81 @@ fn loans_fill_whole_blocks_first() {
         (1536..2048).collect::<Vec<_>>(),
         "the whole block, once each"
     );
-    let n = t.pick_loan_batch(&mut batch[..1]);
-    let next = batch[0];
-    assert_eq!(n, 1);
+    assert_eq!(t.pick_loan_batch(&mut batch, 1), 1);
+    let next = batch.addrs()[0] / 4096;
     assert!(
         (0..1024).contains(&next),
         "a block with 511 free frames next: {next}"
     );
     check_counts(&t);
     // Returns come from the least-loaned block first.
-    t.mark_loaned(&[next]).unwrap();
-    assert_eq!(t.pick_return_batch(&mut batch), 1);
-    assert_eq!(batch[0], next);
-    t.mark_returned(&[next]).unwrap();
-    assert!(t.mark_returned(&[next]).is_err());
-    assert!(
-        t.mark_loaned(&[5]).is_err(),
-        "a used frame cannot be loaned"
-    );
+    t.mark_loaned(&batch, 1).unwrap();
+    assert!(t.mark_loaned(&batch, 1).is_err(), "no longer free");
+    assert_eq!(t.pick_return_batch(&mut batch, BATCH), 1);
+    assert_eq!(batch.addrs(), [next * 4096]);
+    t.mark_returned(&batch, 1).unwrap();
+    assert!(t.mark_returned(&batch, 1).is_err());
     check_counts(&t);
     t.check().unwrap();
     assert_eq!(t.counts().loaned, 512);
 }
 
 #[test]
-fn a_batch_with_one_wrong_frame_changes_nothing() {
+fn only_the_accepted_front_of_a_batch_moves() {
     let mut t = FrameTable::new(&[r(0, 64)], &[r(0, 1)]).unwrap();
-    let used = t.alloc(Owner::Kernel).unwrap();
     let before = t.counts();
-    assert!(t.mark_loaned(&[10, 11, used]).is_err());
-    assert!(t.mark_loaned(&[10, 1000]).is_err(), "not a frame");
-    assert_eq!(t.counts(), before);
-    assert_eq!(t.state(10), Some(FrameState::Free));
-    t.mark_loaned(&[10, 11, 10]).unwrap();
-    assert_eq!(t.counts().loaned, 2, "a frame named twice moves once");
-    assert!(t.mark_returned(&[10, 12]).is_err());
-    assert_eq!(t.counts().loaned, 2);
+    let mut b = FrameBatch::new();
+    assert_eq!(t.pick_loan_batch(&mut b, 10), 10);
+    assert_eq!(b.addrs()[0], 4096, "frame 0 is reserved");
+    t.mark_loaned(&b, 4).unwrap();
+    assert_eq!(t.counts().loaned, 4);
+    assert_eq!(t.state(4), Some(FrameState::Loaned));
+    assert_eq!(t.state(5), Some(FrameState::Free));
+    // A batch whose frames changed state since the pick changes nothing.
+    assert!(t.mark_loaned(&b, 10).is_err());
+    assert_eq!(t.counts().loaned, 4);
     t.check().unwrap();
-    let mut out = [0u64; 8];
-    assert_eq!(t.pick_return_batch(&mut out), 2);
-    assert_eq!(&out[..2], [10, 11]);
-    t.mark_returned(&out[..2]).unwrap();
-    assert_eq!(t.pick_return_batch(&mut out), 0);
+    assert_eq!(t.pick_return_batch(&mut b, BATCH), 4);
+    t.mark_returned(&b, 4).unwrap();
+    assert_eq!(t.pick_return_batch(&mut b, BATCH), 0);
+    assert!(b.is_empty());
     assert_eq!(t.counts(), before);
     t.check().unwrap();
 }
 
 #[test]
+fn the_free_walk_covers_every_free_frame_once() {
+    let mut t = FrameTable::new(&[r(0, 1500), r(3000, 700)], &[r(0, 3), r(1000, 600)]).unwrap();
+    let used = t.alloc(Owner::Kernel).unwrap();
+    let mut b = FrameBatch::new();
+    let mut seen = Vec::new();
+    let mut from = 0;
+    while from < t.index_len() {
+        let (n, next) = t.pick_free_from(from, &mut b, 100);
+        assert!(n <= 100 && next > from);
+        seen.extend(b.addrs().iter().map(|a| a / 4096));
+        from = next;
+    }
+    let free: Vec<u64> = t.iter(FrameSet::Free).collect();
+    assert_eq!(seen, free);
+    assert!(!seen.contains(&used));
+}
+
+#[test]
 fn poison_bits_are_cleared_on_return() {
     let mut t = FrameTable::new(&[r(0, 16)], &[]).unwrap();
-    let mut b = [0u64; 1];
-    assert_eq!(t.pick_loan_batch(&mut b), 1);
-    let p = b[0];
-    t.mark_loaned(&[p]).unwrap();
+    let mut b = FrameBatch::new();
+    assert_eq!(t.pick_loan_batch(&mut b, 1), 1);
+    let p = b.addrs()[0] / 4096;
+    t.mark_loaned(&b, 1).unwrap();
     assert!(!t.is_poisoned(p));
     assert!(!t.may_hold_poison());
-    t.set_poisoned(p, true);
+    t.set_poisoned(&b, 1);
     assert!(t.is_poisoned(p));
     assert!(t.may_hold_poison());
-    t.mark_returned(&[p]).unwrap();
+    assert_eq!(t.poisoned_in(&b, 1).collect::<Vec<_>>(), [true]);
+    t.check().unwrap();
+    t.mark_returned(&b, 1).unwrap();
     assert!(!t.is_poisoned(p));
     t.check().unwrap();
 }

@@ -145,8 +145,15 @@ impl<R: RawHcall> Hypervisor for PoolModel<R> {
     fn set_page_states(&mut self, addrs: &[u64], state: PageState) -> Result<(), BatchError> {
         let mut resident = false;
         let mut result = Ok(());
+        // Injected failures are looked for only while one is pending.
+        let injecting = self.pending_failures(FailKind::PageInit).is_some();
         for (done, &addr) in addrs.iter().enumerate() {
-            let index = self.injected(FailKind::PageInit).and_then(|()| {
+            let injected = if injecting {
+                self.injected(FailKind::PageInit)
+            } else {
+                Ok(())
+            };
+            let index = injected.and_then(|()| {
                 self.page_index(addr).ok_or(HcallError {
                     call: "H_PAGE_INIT",
                     status: HStatus::Parameter,
