@@ -1,4 +1,5 @@
-//! Hinting free memory Unused in the background (docs/cmo.md §4.4).
+//! Hinting free memory Unused in the background (docs/cmo.md §4.4,
+//! docs/balloon-fast-path.md).
 //!
 //! Every page starts Active. Hinting every free frame before the prompt made boot
 //! cost one page-state call per page of RAM; instead the memory manager walks the

@@ -4,7 +4,8 @@
 //!
 //! Safe code passes plain addresses, so the trait is `unsafe` to implement: the
 //! implementation, not its callers, answers for every address it is given (see
-//! the contract on [`PageMemory`]). This declaration is the only `unsafe` in `cmm`.
+//! the contract on [`PageMemory`], and docs/balloon-fast-path.md). This declaration
+//! is the only `unsafe` in `cmm`.
 //!
 //! Zeroing goes through this trait, not H_PAGE_INIT(H_ZERO_PAGE): it cannot fail and
 //! costs no hcall; the hypervisor is only asked about page *states*.

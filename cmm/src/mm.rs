@@ -13,7 +13,7 @@
 //! (a returned page is neither read nor zeroed on its way back), so every
 //! allocation zeroes the page, or fills it with the workload's pattern, before
 //! handing it out. No per-frame mark is needed: "free" already means "to be
-//! initialized".
+//! initialized" (docs/balloon-fast-path.md).
 //!
 //! Time is passed in (`now_ms`); hypervisor and memory access are passed to each
 //! call, so the kernel can keep them wherever it likes.

@@ -1,5 +1,5 @@
 //! Loaning and returning pages in batches: the exact hcall sequences, and what
-//! happens when a call fails part-way through a batch.
+//! happens when a call fails part-way through a batch (docs/balloon-fast-path.md).
 //!
 //! A batch is up to [`BATCH`] frames from one 2 MiB block, picked word-at-a-time
 //! from the frame bitmaps into a [`FrameBatch`] on the stack (no allocation), handed to

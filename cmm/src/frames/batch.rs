@@ -5,7 +5,7 @@
 //!
 //! A pick changes nothing but the cursor of the block search: the frames stay
 //! where they are until the hypervisor has accepted their new state and the
-//! balloon marks exactly the accepted ones. Only the table fills a batch, so its
+//! balloon marks exactly the accepted ones (docs/balloon-fast-path.md). Only the table fills a batch, so its
 //! frames are distinct, ascending, in one block, and their addresses right.
 
 use super::blocks::{block_range, BlockCounter};
