@@ -240,3 +240,84 @@ fn three_guests_share_one_pool() {
     assert_eq!(sum.get("uncooperative"), Some("0"), "{sum}");
     eprintln!("{sum}");
 }
+
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| !s.contains(") Z "))
+        .unwrap_or(false)
+}
+
+#[test]
+fn the_manager_starts_its_guests_and_they_die_with_it() {
+    let cfg = Config::parse(
+        r#"
+pool = "384M"
+tick_ms = 100
+[[partition]]
+name = "a"
+logical = "256M"
+boot_args = "cmm.delay_ms=20 cmm.min_mem_mb=32"
+[[partition]]
+name = "b"
+logical = "256M"
+boot_args = "cmm.delay_ms=20 cmm.min_mem_mb=32"
+[[event]]
+at_s = 0
+partition = "b"
+console = "alloc 32M"
+[[event]]
+at_s = 0
+partition = "a"
+kill = true
+"#,
+    )
+    .expect("config");
+    let launch = lpar_pool::guest::Launch {
+        qemu: "qemu-system-ppc64".into(),
+        kernel: lpar_cmm_tests::kernel_path(),
+        bootrom: lpar_cmm_tests::bootrom_path(),
+        dir: sock("started").with_extension("d"),
+    };
+    let guests: Vec<Guest> = cfg
+        .partitions
+        .iter()
+        .map(|p| Guest::start(p, &launch).expect("start"))
+        .collect();
+    let pids: Vec<u32> = guests.iter().map(|g| g.pid().expect("pid")).collect();
+    let mut m = Manager::new(cfg, guests).expect("manager");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        m.tick();
+        let l = m.last_samples();
+        let b = &l[1];
+        if l[0].state == State::Dead
+            && b.state == State::Following
+            && b.held == b.allotted
+            && b.used.is_some_and(|u| u >= 32 * MIB)
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{}",
+            lpar_pool::table::render(m.config(), l)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // a's memory went back to the pool: b may have all it wants.
+    assert_eq!(m.last_samples()[0].allotted, 0);
+    assert!(!alive(pids[0]), "the killed guest's QEMU still runs");
+    let console = m.guests()[1].console();
+    assert!(
+        console.ready && console.ok >= 1 && console.errors == 0,
+        "{console:?}"
+    );
+    let log =
+        std::fs::read_to_string(m.guests()[1].log.as_ref().expect("log")).expect("console log");
+    assert!(log.contains("lpar-cmm ready"), "{log}");
+    let s = m.summary();
+    assert_eq!(s.get("dead"), Some("1"));
+    assert_eq!(s.get("conservation_violations"), Some("0"));
+    drop(m);
+    assert!(!alive(pids[1]), "a started QEMU outlived the manager");
+}
