@@ -25,12 +25,6 @@ pub const H_REGISTER_VPA: u64 = 0xDC;
 pub const H_CEDE: u64 = 0xE0;
 /// H_VIO_SIGNAL: enable or disable a VIO device's interrupt.
 pub const H_VIO_SIGNAL: u64 = 0x104;
-/// H_STUFF_TCE: write one TCE value over a range of a DMA window.
-pub const H_STUFF_TCE: u64 = 0x138;
-/// H_PUT_TCE_INDIRECT: write a list of TCEs.
-pub const H_PUT_TCE_INDIRECT: u64 = 0x13C;
-/// H_GET_EM_PARMS: energy-management parameters (lparcfg `power_mode_data`).
-pub const H_GET_EM_PARMS: u64 = 0x2B8;
 /// H_SET_MPP: set the memory performance parameters (entitlement, weight).
 pub const H_SET_MPP: u64 = 0x2D0;
 /// H_GET_MPP: get the memory performance parameters.
@@ -54,9 +48,6 @@ pub fn name(opcode: u64) -> Option<&'static str> {
         H_REGISTER_VPA => "H_REGISTER_VPA",
         H_CEDE => "H_CEDE",
         H_VIO_SIGNAL => "H_VIO_SIGNAL",
-        H_STUFF_TCE => "H_STUFF_TCE",
-        H_PUT_TCE_INDIRECT => "H_PUT_TCE_INDIRECT",
-        H_GET_EM_PARMS => "H_GET_EM_PARMS",
         H_SET_MPP => "H_SET_MPP",
         H_GET_MPP => "H_GET_MPP",
         H_GET_MPP_X => "H_GET_MPP_X",
@@ -83,9 +74,6 @@ mod tests {
             H_XIRR,
             H_CEDE,
             H_VIO_SIGNAL,
-            H_STUFF_TCE,
-            H_PUT_TCE_INDIRECT,
-            H_GET_EM_PARMS,
             H_SET_MPP,
             H_GET_MPP,
             H_GET_MPP_X,

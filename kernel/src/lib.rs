@@ -1,6 +1,7 @@
 //! The host-testable part of the lpar-cmm kernel: pure logic that the target glue
 //! in `main.rs` uses. Nothing here touches hardware.
 //!
+//! - [`cas`]: the client-architecture-support vector and what option vector 5 granted.
 //! - [`cpustats`]: interrupts by kind, cedes, time ceded.
 //! - [`devtree`]: device tree reader and platform facts.
 //! - [`hv`]: CMO detection, the backend dispatch, the virtio-balloon decorator.
@@ -17,6 +18,7 @@
 
 extern crate alloc;
 
+pub mod cas;
 pub mod cpustats;
 pub mod devtree;
 pub mod hv;

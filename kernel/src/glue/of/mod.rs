@@ -27,7 +27,6 @@ mod rtas;
 
 use alloc::vec::Vec;
 use core::fmt;
-use core::sync::atomic::{AtomicU8, Ordering};
 
 use kernel::devtree::flatten::{self, CiError, ClientInterface, FlattenError, Limits, Options};
 
@@ -80,20 +79,6 @@ impl fmt::Display for OfError {
     }
 }
 
-/// 0: not booted through Open Firmware; 1: CMO not granted; 2: granted.
-static CMO_GRANTED: AtomicU8 = AtomicU8::new(0);
-
-/// Whether CAS granted CMO; `None` if the kernel did not boot through Open Firmware.
-/// (For choosing the hypervisor backend: real CMO, or the model.)
-#[allow(dead_code)]
-pub fn cmo_granted() -> Option<bool> {
-    match CMO_GRANTED.load(Ordering::Relaxed) {
-        1 => Some(false),
-        2 => Some(true),
-        _ => None,
-    }
-}
-
 extern "C" {
     static __kernel_start: u8;
     static __kernel_end: u8;
@@ -112,20 +97,7 @@ pub fn boot(entry: u64) -> Result<Vec<u8>, OfError> {
     }
 
     let granted = cas::negotiate(&mut prom, crate::arch::cpu::pvr())?;
-    let hex: alloc::string::String = granted
-        .vec5
-        .iter()
-        .map(|b| alloc::format!("{b:02x}"))
-        .collect();
-    log::info!(
-        "CAS: firmware granted ibm,architecture-vec-5 = [{hex}]: CMO {}",
-        if granted.cmo() {
-            "granted"
-        } else {
-            "not granted"
-        }
-    );
-    CMO_GRANTED.store(if granted.cmo() { 2 } else { 1 }, Ordering::Relaxed);
+    log::info!("CAS: firmware granted {granted}");
 
     // The kernel image, BSS included, is the one range the blob reserves: the
     // firmware's own memory is free once it has been left.
