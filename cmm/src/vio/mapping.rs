@@ -43,6 +43,16 @@ pub struct Mapping {
     pub pages: Vec<u64>,
 }
 
+impl Mapping {
+    /// Every TCE of the mapping as entered: (I/O bus address, value), the value
+    /// being the page's real address with read and write allowed.
+    pub fn tces(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        tce_addresses(self)
+            .zip(&self.pages)
+            .map(|(ioba, &page)| (ioba, page | TCE_READ_WRITE))
+    }
+}
+
 /// Why the steps after the charge failed.
 enum Failure {
     /// Everything undone except the charge.
@@ -55,6 +65,19 @@ impl VioBus {
     /// The live mappings, by id.
     pub fn mappings(&self) -> impl Iterator<Item = &Mapping> {
         self.mappings.values()
+    }
+
+    /// How many pages [`VioBus::map`] of `size` bytes on `unit` takes from its
+    /// page source: 0 when the charge would be refused (or the device is unknown),
+    /// so a caller can leave its memory alone for a mapping that cannot succeed.
+    pub fn pages_for_map(&self, unit: u32, size: u64) -> u64 {
+        let Some(charged) = page_align_up(size) else {
+            return 0;
+        };
+        match self.acct.available(unit) {
+            Ok(available) if charged <= available => charged / TCE_PAGE_SIZE,
+            _ => 0,
+        }
     }
 
     /// Maps `size` bytes for DMA by `unit`; returns the mapping id.
@@ -263,8 +286,8 @@ fn enter_tces<H: Hypervisor + ?Sized>(
     liobn: u32,
     m: &Mapping,
 ) -> Result<(), HcallError> {
-    for (ioba, &page) in tce_addresses(m).zip(&m.pages) {
-        hv.put_tce(liobn, ioba, page | TCE_READ_WRITE)?;
+    for (ioba, value) in m.tces() {
+        hv.put_tce(liobn, ioba, value)?;
     }
     Ok(())
 }

@@ -83,6 +83,36 @@ fn vio_bus_map_enters_and_clears_tces() {
 }
 
 #[test]
+fn mapping_tces_are_the_entered_values() {
+    let (mut bus, mut hv, mut pages) = probed();
+    bus.map(&mut hv, &mut pages, VSCSI, 3 * 4096).unwrap();
+    let m = bus.mappings().next().unwrap();
+    let tces: Vec<(u64, u64)> = m.tces().collect();
+    assert_eq!(tces.len(), 3);
+    for (i, &(ioba, value)) in tces.iter().enumerate() {
+        assert_eq!(ioba, 4096 * i as u64);
+        assert_eq!(value, m.pages[i] | 0b11);
+        assert_eq!(hv.tces[&(VSCSI, ioba)], value);
+    }
+}
+
+#[test]
+fn pages_for_map_only_when_the_charge_fits() {
+    let (bus, _, _) = probed();
+    let available = bus.accounting().available(VSCSI).unwrap();
+    assert_eq!(bus.pages_for_map(VSCSI, 1), 1);
+    assert_eq!(bus.pages_for_map(VSCSI, 10_000), 3);
+    // The charge is whole pages: the most that fits is the whole pages available.
+    let whole = available / 4096 * 4096;
+    assert!(whole > 0);
+    assert_eq!(bus.pages_for_map(VSCSI, whole), available / 4096);
+    assert_eq!(bus.pages_for_map(VSCSI, whole + 1), 0);
+    assert_eq!(bus.pages_for_map(0x7777_0000, 4096), 0);
+    assert_eq!(bus.pages_for_map(VSCSI, u64::MAX), 0);
+    assert_eq!(bus.pages_for_map(VSCSI, 0), 0);
+}
+
+#[test]
 fn vio_bus_map_beyond_entitlement_fails_cleanly() {
     let (mut bus, mut hv, mut pages) = probed();
     let available = bus.accounting().available(VLAN).unwrap();

@@ -5,6 +5,7 @@ use alloc::string::ToString;
 
 use kernel::shell::{Command, FaultKind};
 
+use kernel::devtree::report::{write_dump, write_facts};
 use kernel::meminfo::{write_meminfo, HeapUsage};
 
 use super::out::emit;
@@ -53,61 +54,10 @@ pub fn meminfo(sys: &mut System) -> CmdResult {
 /// `devtree [dump]`: the platform facts, or the blob as hex lines.
 pub fn devtree(sys: &mut System, dump: bool) -> CmdResult {
     if dump {
-        dump_fdt(&sys.fdt_blob);
-        return Ok(());
+        emit(|w| write_dump(w, &sys.fdt_blob))
+    } else {
+        emit(|w| write_facts(w, &sys.platform, sys.fdt_blob.len()))
     }
-    let p = &sys.platform;
-    println!("ram_bytes: {}", p.ram_bytes());
-    for m in &p.memory {
-        println!("memory: base={:#x} size={:#x}", m.base, m.size);
-    }
-    println!("cpus: {}", p.cpus.len());
-    for c in &p.cpus {
-        println!("cpu: {} reg={}", c.name, c.reg);
-    }
-    println!("timebase_hz: {}", p.timebase_hz.unwrap_or(0));
-    match p.vty_unit {
-        Some(u) => println!("vty: {u:x}"),
-        None => println!("vty: none"),
-    }
-    println!("stdout_path: {}", p.stdout_path.as_deref().unwrap_or(""));
-    println!("bootargs: {}", p.bootargs.as_deref().unwrap_or(""));
-    for (name, tok) in &p.rtas_tokens {
-        println!("rtas: {name} {tok:#x}");
-    }
-    for d in &p.vdevices {
-        match d.dma_window {
-            Some(w) => println!(
-                "vdevice: {} unit={:x} compatible={} liobn={:#x} dma_offset={:#x} dma_size={:#x}",
-                d.name, d.unit, d.compatible, w.liobn, w.offset, w.size
-            ),
-            None => println!(
-                "vdevice: {} unit={:x} compatible={}",
-                d.name, d.unit, d.compatible
-            ),
-        }
-    }
-    for h in &p.hypertas {
-        println!("hypertas: {h}");
-    }
-    println!("fdt_bytes: {}", sys.fdt_blob.len());
-    Ok(())
-}
-
-/// Prints the device tree blob as lines `fdt: <hex>` of 32 bytes each, then
-/// `fdt_bytes: N`, so a host tool can rebuild it (and decode it with `dtc`).
-fn dump_fdt(blob: &[u8]) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    for chunk in blob.chunks(32) {
-        let mut line = [0u8; 64];
-        for (pair, b) in line.chunks_exact_mut(2).zip(chunk) {
-            pair[0] = HEX[usize::from(b >> 4)];
-            pair[1] = HEX[usize::from(b & 0xf)];
-        }
-        let used = chunk.len() * 2;
-        println!("fdt: {}", core::str::from_utf8(&line[..used]).unwrap_or(""));
-    }
-    println!("fdt_bytes: {}", blob.len());
 }
 
 /// `sleep <ms>`: runs background work for `ms` milliseconds.

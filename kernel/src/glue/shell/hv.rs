@@ -49,27 +49,9 @@ pub fn mpp(sys: &mut System, c: MppCommand) -> CmdResult {
     match c {
         MppCommand::Show => {
             let m = get_mpp(sys)?;
-            println!("entitled_mem: {}", m.entitled_mem);
-            match m.mapped_mem {
-                Some(v) => println!("mapped_mem: {v}"),
-                None => println!("mapped_mem: n/a"),
-            }
-            println!("group_num: {}", m.group_num);
-            println!("pool_num: {}", m.pool_num);
-            println!("mem_weight: {}", m.mem_weight);
-            println!("unallocated_mem_weight: {}", m.unallocated_mem_weight);
-            println!("unallocated_entitlement: {}", m.unallocated_entitlement);
-            match m.pool_size {
-                Some(v) => println!("pool_size: {v}"),
-                None => println!("pool_size: n/a"),
-            }
-            println!("loan_request: {}", m.loan_request);
-            println!("backing_mem: {}", m.backing_mem);
+            emit(|w| m.write_rows(w))?;
             if let Ok(x) = sys.hv.get_mpp_x() {
-                println!("coalesced_bytes: {}", x.coalesced_bytes);
-                println!("pool_coalesced_bytes: {}", x.pool_coalesced_bytes);
-                println!("pool_purr_cycles: {}", x.pool_purr_cycles);
-                println!("pool_spurr_cycles: {}", x.pool_spurr_cycles);
+                emit(|w| x.write_rows(w))?;
             }
             Ok(())
         }

@@ -4,7 +4,7 @@
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
-use cmm::vio::{PageSource, TCE_PAGE_SIZE};
+use cmm::vio::PageSource;
 use hcall::Hypervisor;
 
 use kernel::shell::{UnmapWhich, VioCommand};
@@ -63,25 +63,16 @@ pub fn vio(sys: &mut System, c: VioCommand<'_>) -> CmdResult {
 
 fn map(sys: &mut System, unit: &str, bytes: u64) -> CmdResult {
     let unit = sys.vio.resolve(unit).map_err(|e| e.to_string())?;
-    let pages = bytes.div_ceil(TCE_PAGE_SIZE);
-    // Take the pages only when the charge can succeed; otherwise the mapping
+    // Pages are taken only when the charge can succeed; otherwise the mapping
     // fails inside the VIO code (and counts) without touching memory.
-    let fits = sys
-        .vio
-        .accounting()
-        .available(unit)
-        .map(|a| pages.saturating_mul(TCE_PAGE_SIZE) <= a)
-        .unwrap_or(false);
     let mut src = Pages {
         given: Vec::new(),
         back: Vec::new(),
     };
-    if fits {
-        for _ in 0..pages {
-            match sys.alloc_kernel_page() {
-                Some(a) => src.given.push(a),
-                None => break,
-            }
+    for _ in 0..sys.vio.pages_for_map(unit, bytes) {
+        match sys.alloc_kernel_page() {
+            Some(a) => src.given.push(a),
+            None => break,
         }
     }
     let r = sys.vio.map(&mut sys.hv, &mut src, unit, bytes);
@@ -126,13 +117,9 @@ fn tce(sys: &mut System, unit: &str, id: u64) -> CmdResult {
         .map(|w| w.liobn)
         .ok_or_else(|| String::from("device has no DMA window"))?;
     let mut mismatches = 0u64;
-    for (i, &page) in m.pages.iter().enumerate() {
-        let ioba = m.ioba + (i as u64) * TCE_PAGE_SIZE;
+    for ((ioba, want), page) in m.tces().zip(&m.pages) {
         let got = sys.hv.get_tce(liobn, ioba).map_err(|e| e.to_string())?;
-        let want = page | cmm::vio::TCE_READ_WRITE;
-        if got != want {
-            mismatches += 1;
-        }
+        mismatches += u64::from(got != want);
         println!("tce: ioba={ioba:#x} value={got:#x} page={page:#x}");
     }
     println!("pages: {}", m.pages.len());
