@@ -1,8 +1,9 @@
 //! Typed hcalls on top of [`RawHcall`]: register packing and unpacking, pure and
 //! host-tested.
 //!
-//! Every function makes exactly one call and never retries (wrap it in
-//! [`crate::retry::RetryPolicy`] where busy is expected). A decoded result is only
+//! Every function makes exactly one call and never retries (the one retry path is
+//! [`crate::Retrying`] around the [`crate::Hypervisor`], or
+//! [`crate::retry::RetryPolicy::run`] for a call outside it). A decoded result is only
 //! produced for a success status; otherwise the caller gets the typed [`HcallError`].
 //! The console calls are in [`crate::term`], RTAS in [`crate::rtas`].
 

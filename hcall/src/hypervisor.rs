@@ -56,8 +56,8 @@ impl fmt::Display for BatchError {
 
 /// The hypervisor as the balloon, the VIO accounting and the shell see it.
 ///
-/// Every method is one hcall (no retrying inside: callers wrap calls that may
-/// return busy in [`crate::retry::RetryPolicy`]). Errors carry the typed status.
+/// Every method is one hcall (no retrying inside: the kernel wraps its backend in
+/// [`crate::Retrying`], the one retry path). Errors carry the typed status.
 pub trait Hypervisor {
     /// H_GET_MPP: the partition's memory performance parameters.
     fn get_mpp(&mut self) -> Result<MppData, HcallError>;

@@ -8,7 +8,8 @@
 //! - [`raw`]: [`RawHcall`], one raw call; `raw::sc1` (target only) holds the `sc 1`.
 //! - [`calls`], [`term`], [`rtas`]: typed calls (register packing, pure and tested).
 //! - [`phyp`]: [`Phyp`], the [`Hypervisor`] of a real PowerVM partition.
-//! - [`retry`]: the one retry policy for busy returns.
+//! - [`retry`]: the one retry policy for busy returns; [`retrying`]: the
+//!   [`Hypervisor`] decorator that makes every hcall under it.
 //! - [`sysparm`]: RTAS system parameters 44 (CMO) and 20 (`DesMem`).
 //! - [`lparcfg`]: the CMO lines of Linux's lparcfg.
 //! - [`units`]: numbers and sizes as the console writes them.
@@ -30,6 +31,7 @@ pub mod page;
 pub mod phyp;
 pub mod raw;
 pub mod retry;
+pub mod retrying;
 pub mod rtas;
 pub mod status;
 pub mod sysparm;
@@ -46,5 +48,6 @@ pub use page::PageState;
 pub use phyp::Phyp;
 pub use raw::RawHcall;
 pub use retry::{Clock, RetryPolicy};
+pub use retrying::Retrying;
 pub use status::{HStatus, HcallError};
 pub use sysparm::CmoCharacteristics;

@@ -3,7 +3,7 @@
 //! H_BUSY is retried after [`BUSY_WAIT_US`]; a long-busy status (9900..=9905) after
 //! the delay it hints (1 ms .. 100 s). The policy gives up, returning the last error,
 //! after `max_attempts` calls or when the next wait would take the time spent since
-//! the first call past `max_total_wait_us`. Any other error is returned at once.
+//! the first failure past `max_total_wait_us`. Any other error is returned at once.
 //! Time comes from a [`Clock`], so the policy is tested on the host with a fake one.
 
 use crate::status::{HStatus, HcallError};
@@ -24,7 +24,7 @@ pub trait Clock {
 pub struct RetryPolicy {
     /// Most calls in total (the first one included); 0 and 1 both mean "no retry".
     pub max_attempts: u32,
-    /// Most time from the first call until the last retry may start, in µs.
+    /// Most time from the first failure until the last retry may start, in µs.
     pub max_total_wait_us: u64,
 }
 
@@ -63,7 +63,10 @@ impl RetryPolicy {
         clock: &mut impl Clock,
         mut f: impl FnMut() -> Result<T, HcallError>,
     ) -> Result<T, HcallError> {
-        let start = clock.now_us();
+        // The clock is first read at the first failure, so a call that succeeds
+        // costs nothing more than the call (the time of that one call is not
+        // counted against the budget).
+        let mut start = None;
         let mut attempts: u32 = 0;
         loop {
             let err = match f() {
@@ -77,7 +80,8 @@ impl RetryPolicy {
             if attempts >= self.max_attempts {
                 return Err(err);
             }
-            let spent = clock.now_us().saturating_sub(start);
+            let now = clock.now_us();
+            let spent = now.saturating_sub(*start.get_or_insert(now));
             if spent.saturating_add(wait) > self.max_total_wait_us {
                 return Err(err);
             }

@@ -8,9 +8,9 @@
 //! returns the error. If clearing the TCEs fails too, nothing reachable by the
 //! device is freed: the mapping is kept under an id for a later `unmap`.
 //!
-//! No hcall is retried here: pass a `Hypervisor` wrapper that retries H_BUSY and
-//! long-busy if the platform needs it (LoPAR allows long-busy from H_PUT_TCE under
-//! CMO while an expropriated page is restored).
+//! No hcall is retried here: the kernel's `Hypervisor` is `hcall::Retrying`, which
+//! retries H_BUSY and long-busy under the one retry policy (LoPAR allows long-busy
+//! from H_PUT_TCE under CMO while an expropriated page is restored).
 
 use alloc::vec::Vec;
 

@@ -1,7 +1,8 @@
 //! The hypervisor backend on the machine: the one place that creates the `sc 1`
 //! handle ([`sc1`]), the detection probe (RTAS system parameters and a real
-//! H_GET_MPP) handed to the library's [`kernel::hv::detect`], and the backend it
-//! chose, built over `sc 1`. The decisions and the dispatch are in `kernel::hv`.
+//! H_GET_MPP) handed to the library's [`kernel::hv::detect`], the backend it
+//! chose, built over `sc 1`, and the timebase [`KernelClock`] of the one retry
+//! path ([`hcall::Retrying`]). The decisions and the dispatch are in `kernel::hv`.
 
 use hcall::model::PoolModel;
 use hcall::raw::sc1::Sc1;
@@ -15,6 +16,22 @@ use crate::rtas::{self, RtasError};
 /// The hypervisor the kernel talks to: real `sc 1` hcalls, the pool model, or
 /// the model backed by the legacy virtio balloon.
 pub type Backend = kernel::hv::Backend<Sc1, LegacyBalloon>;
+
+/// The hypervisor as the rest of the kernel uses it: every hcall under the
+/// retry policy.
+pub type Hv = hcall::Retrying<Backend, KernelClock>;
+
+/// The timebase clock for the retry policy (waits spin: no background work).
+pub struct KernelClock;
+
+impl hcall::Clock for KernelClock {
+    fn now_us(&self) -> u64 {
+        crate::clock::now_us()
+    }
+    fn delay_us(&mut self, us: u64) {
+        crate::clock::spin_us(us);
+    }
+}
 
 /// What detection found.
 pub struct Detected {

@@ -17,7 +17,7 @@ use kernel::devtree::Platform;
 use kernel::timer::Timers;
 use kernel::virtio_balloon::stats::MemoryStats;
 
-use crate::hv::{self, Backend};
+use crate::hv::{self, Hv, KernelClock};
 use crate::mem::{self, PhysMemory};
 use crate::wait::Wake;
 use crate::{clock, console};
@@ -56,7 +56,7 @@ pub struct System {
     /// Boot arguments that were applied, as given.
     pub bootargs: Vec<(String, String)>,
     /// The hypervisor (real or modelled).
-    pub hv: Backend,
+    pub hv: Hv,
     /// CMO characteristics in force.
     pub cmo: CmoCharacteristics,
     /// `DesMem` in MB.
@@ -106,6 +106,7 @@ impl System {
                 };
             }
         }
+        let mut hv = hcall::Retrying::new(hv, KernelClock);
         let mm = Mm::new(frames, Params::default());
         let c = mm.frames().counts();
         log::info!(
@@ -184,11 +185,11 @@ impl System {
             log::info!("free frames hinted unused");
         }
         let more = hint.hinted > 0 && !hint.finished;
-        self.hv.balloon_sync();
+        self.hv.inner_mut().balloon_sync();
         let faults = self.hv.cmo_faults().faults;
         let ram = self.platform.ram_bytes();
         let mm = &self.mm;
-        self.hv.balloon_stats(|| {
+        self.hv.inner_mut().balloon_stats(|| {
             MemoryStats::from_kernel(ram, &mm.frames().counts(), mm.stats(), faults)
         });
         if r.shortfall_changed {
@@ -210,7 +211,7 @@ impl System {
         while line.ends_with('\n') {
             line.pop();
         }
-        if let Some(m) = self.hv.model_ref() {
+        if let Some(m) = self.hv.inner().model_ref() {
             let _ = core::fmt::Write::write_fmt(
                 &mut line,
                 format_args!(" other_kb={}", m.others_allotment_bytes() / 1024),
@@ -231,14 +232,14 @@ impl System {
                 .map_err(|e| e.to_string());
         }
         if let Some(h) = key.strip_prefix("hv.") {
-            if self.hv.model_ref().is_none() {
+            if self.hv.inner().model_ref().is_none() {
                 return Err("hv.* needs the pool model (this platform has real CMO)".to_string());
             }
             let cmd = hcall::model::HvCommand::from_boot_arg(h, value)
                 .ok_or_else(|| alloc::format!("unknown parameter `{key}`"))?
                 .map_err(|e| e.to_string())?;
             let mut sink = String::new();
-            return self.hv.model_command(&cmd, &mut sink);
+            return self.hv.inner_mut().model_command(&cmd, &mut sink);
         }
         if key == "log" {
             let level = match value {

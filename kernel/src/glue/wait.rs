@@ -51,7 +51,7 @@ impl System {
         let events = irq::take_events();
         if events.config_changed {
             // The host asked for a new num_pages: apply it and loan or return now.
-            self.hv.balloon_sync();
+            self.hv.inner_mut().balloon_sync();
             self.mm.poll_now();
         }
         let more = self.background();
@@ -99,7 +99,7 @@ impl System {
             }
             None => self.timers.arm(Wake::BalloonPoll, now),
         }
-        match self.hv.model_ref() {
+        match self.hv.inner().model_ref() {
             Some(m) if m.has_work() => {
                 self.timers
                     .arm_no_later(Wake::ModelStep, after_us(now, m.step_us(), hz));

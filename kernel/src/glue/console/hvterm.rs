@@ -1,26 +1,20 @@
 //! The vty through the shim's H_PUT_TERM_CHAR / H_GET_TERM_CHAR.
 
-use hcall::raw::sc1::Sc1;
-use hcall::term;
+use hcall::{term, RetryPolicy};
 
-fn raw() -> Sc1 {
-    // SAFETY: the kernel runs in supervisor state under a PAPR hypervisor, the
-    // only requirement for making hcalls.
-    unsafe { Sc1::new() }
-}
+use crate::hv::{sc1, KernelClock};
 
-/// Writes `bytes` to the vty, retrying while the hypervisor is busy.
+/// Writes `bytes` to the vty; a busy hypervisor is retried under the one retry
+/// policy (long-busy hints are waited out), and output is dropped when it gives up.
 pub fn put(unit: u32, bytes: &[u8]) {
-    let mut raw = raw();
+    let mut raw = sc1();
     let mut rest = bytes;
-    let mut busy = 0u32;
     while !rest.is_empty() {
-        match term::put_term_chars(&mut raw, u64::from(unit), rest) {
-            Ok(n) => {
-                rest = &rest[n..];
-                busy = 0;
-            }
-            Err(e) if e.status.is_retryable() && busy < 1_000_000 => busy += 1,
+        let r = RetryPolicy::default().run(&mut KernelClock, || {
+            term::put_term_chars(&mut raw, u64::from(unit), rest)
+        });
+        match r {
+            Ok(n) => rest = rest.get(n..).unwrap_or(&[]),
             Err(_) => return,
         }
     }
@@ -28,5 +22,5 @@ pub fn put(unit: u32, bytes: &[u8]) {
 
 /// Reads up to 16 waiting bytes; returns how many were stored in `buf`.
 pub fn get(unit: u32, buf: &mut [u8; 16]) -> usize {
-    term::get_term_chars(&mut raw(), u64::from(unit), buf).unwrap_or(0)
+    term::get_term_chars(&mut sc1(), u64::from(unit), buf).unwrap_or(0)
 }

@@ -28,6 +28,7 @@ pub fn bench(sys: &mut System, c: BenchCommand) -> CmdResult {
 fn drive(sys: &mut System, target_bytes: u64) -> Result<u64, String> {
     let model = sys
         .hv
+        .inner_mut()
         .model()
         .ok_or_else(|| String::from("bench loan steers the pool model; there is none here"))?;
     model

@@ -2,7 +2,7 @@
 
 use alloc::string::{String, ToString};
 use hcall::model::HvCommand;
-use hcall::{Hypervisor, Lparcfg, MppData, RetryPolicy};
+use hcall::{Hypervisor, Lparcfg, MppData};
 
 use kernel::shell::MppCommand;
 
@@ -11,30 +11,15 @@ use super::CmdResult;
 use crate::println;
 use crate::sys::System;
 
-/// The timebase clock for the shim's retry policy.
-pub struct KernelClock;
-
-impl hcall::Clock for KernelClock {
-    fn now_us(&self) -> u64 {
-        crate::clock::now_us()
-    }
-    fn delay_us(&mut self, us: u64) {
-        crate::clock::spin_us(us);
-    }
-}
-
-/// H_GET_MPP under the retry policy.
+/// H_GET_MPP (under the retry policy, as every hcall).
 pub fn get_mpp(sys: &mut System) -> Result<MppData, String> {
-    let hv = &mut sys.hv;
-    RetryPolicy::default()
-        .run(&mut KernelClock, || hv.get_mpp())
-        .map_err(|e| e.to_string())
+    sys.hv.get_mpp().map_err(|e| e.to_string())
 }
 
 /// `hv ...`: the parsed command goes to the pool model (through the backend).
 pub fn hv(sys: &mut System, cmd: &HvCommand<'_>) -> CmdResult {
     let mut out = String::new();
-    let r = sys.hv.model_command(cmd, &mut out);
+    let r = sys.hv.inner_mut().model_command(cmd, &mut out);
     crate::print!("{out}");
     r?;
     if *cmd == HvCommand::Show {

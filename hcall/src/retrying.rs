@@ -1,0 +1,205 @@
+//! [`Retrying`]: the one retry path for hcalls. A [`Hypervisor`] decorator that
+//! makes every hcall of the wrapped backend under the [`RetryPolicy`] (H_BUSY after
+//! a short wait, long-busy after the hinted delay, up to the policy's bounds), so
+//! the balloon, the VIO accounting and the shell get the same behaviour from the
+//! real hypervisor and from the pool model. A batch of page states that stops on
+//! a busy page goes on from that page; the [`BatchError`] of a batch that gives up
+//! counts every page done across the attempts. The console retries its own
+//! H_PUT_TERM_CHAR with the same policy ([`RetryPolicy::run`]).
+
+use crate::hypervisor::{BatchError, CmoFaultStats, Hypervisor, SetMppOutcome};
+use crate::mpp::{MppData, MppXData};
+use crate::page::PageState;
+use crate::retry::{Clock, RetryPolicy};
+use crate::status::HcallError;
+
+/// The backend `H`, every hcall retried under `policy` with time from `C`.
+#[derive(Debug)]
+pub struct Retrying<H, C> {
+    inner: H,
+    clock: C,
+    policy: RetryPolicy,
+}
+
+impl<H: Hypervisor, C: Clock> Retrying<H, C> {
+    /// `inner` under the default policy.
+    pub fn new(inner: H, clock: C) -> Self {
+        Self::with_policy(inner, clock, RetryPolicy::default())
+    }
+
+    /// `inner` under `policy`.
+    pub fn with_policy(inner: H, clock: C, policy: RetryPolicy) -> Self {
+        Retrying {
+            inner,
+            clock,
+            policy,
+        }
+    }
+
+    /// The wrapped backend.
+    pub fn inner(&self) -> &H {
+        &self.inner
+    }
+
+    /// The wrapped backend, for what the trait does not cover.
+    pub fn inner_mut(&mut self) -> &mut H {
+        &mut self.inner
+    }
+
+    /// The clock (a fake one in tests).
+    pub fn clock(&self) -> &C {
+        &self.clock
+    }
+}
+
+impl<H: Hypervisor, C: Clock> Hypervisor for Retrying<H, C> {
+    fn get_mpp(&mut self) -> Result<MppData, HcallError> {
+        let h = &mut self.inner;
+        self.policy.run(&mut self.clock, || h.get_mpp())
+    }
+    fn get_mpp_x(&mut self) -> Result<MppXData, HcallError> {
+        let h = &mut self.inner;
+        self.policy.run(&mut self.clock, || h.get_mpp_x())
+    }
+    fn set_mpp(&mut self, entitled: u64, weight: u8) -> Result<SetMppOutcome, HcallError> {
+        let h = &mut self.inner;
+        self.policy
+            .run(&mut self.clock, || h.set_mpp(entitled, weight))
+    }
+    fn set_page_state(&mut self, addr: u64, state: PageState) -> Result<(), HcallError> {
+        let h = &mut self.inner;
+        self.policy
+            .run(&mut self.clock, || h.set_page_state(addr, state))
+    }
+    fn set_page_states(&mut self, addrs: &[u64], state: PageState) -> Result<(), BatchError> {
+        let h = &mut self.inner;
+        let mut done = 0usize;
+        let r = self.policy.run(&mut self.clock, || {
+            let rest = addrs.get(done..).unwrap_or(&[]);
+            h.set_page_states(rest, state).map_err(|e| {
+                done = done.saturating_add(e.done).min(addrs.len());
+                e.error
+            })
+        });
+        r.map_err(|error| BatchError { done, error })
+    }
+    fn zero_page(&mut self, addr: u64) -> Result<(), HcallError> {
+        let h = &mut self.inner;
+        self.policy.run(&mut self.clock, || h.zero_page(addr))
+    }
+    fn put_tce(&mut self, liobn: u32, ioba: u64, tce: u64) -> Result<(), HcallError> {
+        let h = &mut self.inner;
+        self.policy
+            .run(&mut self.clock, || h.put_tce(liobn, ioba, tce))
+    }
+    fn get_tce(&mut self, liobn: u32, ioba: u64) -> Result<u64, HcallError> {
+        let h = &mut self.inner;
+        self.policy.run(&mut self.clock, || h.get_tce(liobn, ioba))
+    }
+    fn note_access(&mut self, addr: u64) {
+        self.inner.note_access(addr)
+    }
+    fn backend_name(&self) -> &'static str {
+        self.inner.backend_name()
+    }
+    fn cmo_faults(&self) -> CmoFaultStats {
+        self.inner.cmo_faults()
+    }
+    fn advance(&mut self, now_us: u64) {
+        self.inner.advance(now_us)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::PoolModel;
+    use crate::status::HStatus;
+    use crate::FailKind;
+    use alloc::vec::Vec;
+
+    #[derive(Default)]
+    struct FakeClock {
+        now: u64,
+        delays: Vec<u64>,
+    }
+
+    impl Clock for FakeClock {
+        fn now_us(&self) -> u64 {
+            self.now
+        }
+        fn delay_us(&mut self, us: u64) {
+            self.delays.push(us);
+            self.now += us;
+        }
+    }
+
+    /// QEMU as the model sees it: no CMO hcall, everything else succeeds.
+    struct Qemu;
+    impl crate::RawHcall for Qemu {
+        fn hcall(&mut self, _: u64, _: &[u64]) -> (HStatus, [u64; 9]) {
+            (HStatus::Success, [0; 9])
+        }
+    }
+
+    fn retrying() -> Retrying<PoolModel<Qemu>, FakeClock> {
+        Retrying::new(
+            PoolModel::new(Qemu, 64 << 20).unwrap(),
+            FakeClock::default(),
+        )
+    }
+
+    #[test]
+    fn busy_answers_are_absorbed_and_other_errors_pass_through() {
+        let mut r = retrying();
+        r.inner_mut()
+            .fail(FailKind::GetMpp, 2, HStatus::Busy)
+            .unwrap();
+        assert!(r.get_mpp().is_ok());
+        assert_eq!(r.clock().delays, [10, 10]);
+        r.inner_mut()
+            .fail(FailKind::SetMpp, 1, HStatus::Hardware)
+            .unwrap();
+        assert_eq!(r.set_mpp(8 << 20, 1).unwrap_err().status, HStatus::Hardware);
+        assert_eq!(r.clock().delays.len(), 2, "a hardware error is not retried");
+        // A long-busy hint is waited out.
+        r.inner_mut()
+            .fail(FailKind::PutTce, 1, HStatus::from_raw(9901))
+            .unwrap();
+        r.put_tce(0x1000_0000, 0, 0x2000).unwrap();
+        assert_eq!(r.clock().delays.last(), Some(&10_000));
+        // An endless stream gives up after the policy's bound.
+        r.inner_mut()
+            .fail(FailKind::GetTce, 1000, HStatus::Busy)
+            .unwrap();
+        assert_eq!(r.get_tce(0x1000_0000, 0).unwrap_err().status, HStatus::Busy);
+        assert_eq!(
+            r.inner().pending_failures(FailKind::GetTce),
+            Some((1000 - 16, HStatus::Busy))
+        );
+    }
+
+    #[test]
+    fn a_busy_batch_goes_on_from_the_refused_page() {
+        let mut r = retrying();
+        let addrs: Vec<u64> = (0..8).map(|i| 0x10_0000 + i * 4096).collect();
+        r.inner_mut()
+            .fail(FailKind::PageInit, 1, HStatus::Busy)
+            .unwrap();
+        r.set_page_states(&addrs, PageState::Loaned).unwrap();
+        assert_eq!(r.inner().loaned_bytes(), 8 * 4096);
+        // Giving up reports every page done across the attempts.
+        r.inner_mut()
+            .fail(FailKind::PageInit, 1000, HStatus::Busy)
+            .unwrap();
+        let e = r.set_page_states(&addrs, PageState::Active).unwrap_err();
+        assert_eq!(e.done, 0);
+        assert_eq!(e.error.status, HStatus::Busy);
+        assert_eq!(r.inner().loaned_bytes(), 8 * 4096, "nothing changed");
+        r.inner_mut()
+            .fail(FailKind::PageInit, 0, HStatus::Busy)
+            .unwrap();
+        r.set_page_states(&addrs[..4], PageState::Active).unwrap();
+        assert_eq!(r.inner().loaned_bytes(), 4 * 4096);
+    }
+}
