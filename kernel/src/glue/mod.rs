@@ -14,6 +14,7 @@ pub mod hv;
 pub mod idle;
 pub mod irq;
 pub mod mem;
+pub mod mmu;
 pub mod of;
 pub mod realcall;
 pub mod rma;

@@ -7,9 +7,15 @@
 //! - [`hpte`]: the two doublewords of an HPTE.
 //! - [`hash`]: VSIDs, the hash functions, PTE group indices.
 //! - [`slb`]: the two operands of `slbmte`.
+//! - [`cpu`]: the CPU node's MMU properties and the geometry chosen from them.
+//! - [`linear`]: entering the linear map page by page, primary then secondary.
+//! - [`fault`]: what a faulting address is, for the storage-fault report.
 
+pub mod cpu;
+pub mod fault;
 pub mod hash;
 pub mod hpte;
+pub mod linear;
 pub mod sizes;
 pub mod slb;
 

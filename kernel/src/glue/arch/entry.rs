@@ -153,6 +153,11 @@ global_asm!(
     "    mfmsr   %r4",
     "    ori     %r4, %r4, 0x2000",
     "    oris    %r4, %r4, 0x0280",
+    // Translation back on (IR|DR once the MMU is set up: glue/mmu.rs) before
+    // anything outside the RMA is touched.
+    "    lis     %r9, EXCEPTION_MSR_BITS@ha",
+    "    ld      %r9, EXCEPTION_MSR_BITS@l(%r9)",
+    "    or      %r4, %r4, %r9",
     "    mtmsrd  %r4",
     "    isync",
     "    mfsrr0  %r4",

@@ -39,6 +39,9 @@ pub extern "C" fn exception_entry(
     dsisr: u64,
     lr: u64,
 ) -> ! {
+    if matches!(vector, 0x300 | 0x380 | 0x400 | 0x480) {
+        crate::glue::mmu::report_storage_fault(vector, srr0, srr1, dar, dsisr);
+    }
     crate::console::emergency_write(format_args!(
         "\nEXCEPTION vector={vector:#x} ({}) SRR0={srr0:#018x} SRR1={srr1:#018x} DAR={dar:#018x} DSISR={dsisr:#010x} LR={lr:#018x}\n",
         vector_name(vector)

@@ -14,6 +14,8 @@
 //!    mode), builds a [`TrapFrame`] there with r0..r31, CR, LR, CTR, XER, SRR0,
 //!    SRR1, then turns FP/VMX/VSX on (an interrupt clears them) and saves the 64
 //!    VSX registers (which hold the FP and vector registers), FPSCR and VSCR;
+//!    with FP/VMX/VSX it turns translation back on once the MMU is up
+//!    (`glue::mmu::EXCEPTION_MSR_BITS`);
 //! 3. it calls `interrupt_entry(vector, frame)` through the ELFv1 descriptor
 //!    (TOC in r2) with external interrupts still off (MSR[EE] = 0): handlers never
 //!    nest;
@@ -146,6 +148,11 @@ interrupt_common:
     mfmsr   %r4
     ori     %r4, %r4, 0x2000
     oris    %r4, %r4, 0x0280
+    # Translation back on (IR|DR once the MMU is set up: glue/mmu.rs); the
+    # frame above is in the RMA, everything after may be anywhere.
+    lis     %r5, EXCEPTION_MSR_BITS@ha
+    ld      %r5, EXCEPTION_MSR_BITS@l(%r5)
+    or      %r4, %r4, %r5
     mtmsrd  %r4
     isync
     addi    %r4, %r1, F_VSR

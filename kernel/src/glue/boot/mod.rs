@@ -78,13 +78,16 @@ pub extern "C" fn kernel_entry(r3: u64, _r4: u64, r5: u64) -> ! {
         console::unit()
     );
     log::info!("kernel image ends at {:#x}", mem::kernel_end());
-    let rma_arg = platform.bootargs.as_deref().and_then(|s| {
-        kernel::text::bootargs::parse(s)
-            .pairs
-            .into_iter()
-            .find(|(k, _)| *k == "rma")
-            .map(|(_, v)| v.to_string())
-    });
+    let early = |key: &str| {
+        platform.bootargs.as_deref().and_then(|s| {
+            kernel::text::bootargs::parse(s)
+                .pairs
+                .into_iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| v.to_string())
+        })
+    };
+    let rma_arg = early("rma");
     match crate::glue::rma::init(&platform.memory, rma_arg.as_deref()) {
         Ok(rma) => log::info!(
             "RMA {} MiB (memory@0: {} MiB); everything touched in real mode fits",
@@ -92,6 +95,19 @@ pub extern "C" fn kernel_entry(r3: u64, _r4: u64, r5: u64) -> ! {
             rma.firmware_size >> 20
         ),
         Err(e) => fatal(&e),
+    }
+    let translate = match early("mmu").as_deref() {
+        None | Some("hash") => true,
+        Some("off") => false,
+        Some(other) => {
+            log::warn!("boot argument mmu={other} ignored: not hash or off");
+            true
+        }
+    };
+    if !translate {
+        log::info!("mmu=off: translation stays off; only the RMA is used");
+    } else if let Err(e) = crate::glue::mmu::init(&fdt, &platform.memory) {
+        log::error!("translation stays off: {e}; only the RMA is used");
     }
     let mut sys = match System::new(platform, mode, blob) {
         Ok(s) => s,
@@ -108,6 +124,7 @@ pub extern "C" fn kernel_entry(r3: u64, _r4: u64, r5: u64) -> ! {
     // prompt, so it never races the first command; later rounds run on timers.
     sys.background();
     log::info!("ready after {} us", clock::now_us());
+    crate::glue::mmu::set_frames(sys.mm.frames());
     println!("lpar-cmm ready");
     shell::run(&mut sys)
 }
@@ -156,8 +173,9 @@ fn apply_bootargs(sys: &mut System, s: &str) {
         log::warn!("boot argument `{tok}` ignored: {why}");
     }
     for (k, v) in parsed.pairs {
-        if k == "rma" {
-            // Taken before the frame table was built (`glue::rma::init`).
+        if k == "rma" || k == "mmu" {
+            // Taken before the frame table was built (`glue::rma::init`,
+            // `glue::mmu::init`).
             continue;
         }
         match sys.set_param(k, v) {

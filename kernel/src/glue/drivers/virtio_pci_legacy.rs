@@ -130,6 +130,10 @@ fn bring_up(bridge: &mut Bridge<RtasConfig>, f: &Function) -> Result<LegacyBallo
     let io = bar0
         .cpu_addr
         .ok_or("BAR0 is outside the bridge's I/O window")?;
+    crate::glue::mmu::map_io(io, bar0.size).map_err(|e| {
+        log::error!("virtio-balloon: {e}");
+        "cannot map BAR0"
+    })?;
     let base = NonNull::new(io as usize as *mut LegacyRegs).ok_or("BAR0 at address 0")?;
     // SAFETY: `base` is the device's legacy register block (BAR0 through the
     // bridge's I/O window, at least BAR_LEN long), which nothing else touches.

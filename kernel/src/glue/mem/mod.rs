@@ -20,8 +20,13 @@ pub fn kernel_end() -> u64 {
 /// The RAM regions and the reserved ones (everything below the end of the image
 /// included) that the frame table and [`PhysMemory`] are built from.
 fn regions(ram: &[MemRange], reserved: &[MemRange]) -> (Vec<Region>, Vec<Region>) {
-    // With translation off only the RMA is reachable (docs/real-mode-area.md).
-    let (ram, above) = crate::glue::rma::current().clip(ram);
+    // With translation off only the RMA is reachable (docs/real-mode-area.md);
+    // with it on, the linear map covers all RAM.
+    let (ram, above) = if crate::glue::mmu::is_on() {
+        (ram.to_vec(), 0)
+    } else {
+        crate::glue::rma::current().clip(ram)
+    };
     if above > 0 {
         log::info!(
             "{} MiB of RAM above the RMA left unused (reachable only with translation on)",
@@ -77,7 +82,9 @@ impl PhysMemory {
 /// `addr` must be a 4 KiB-aligned RAM frame that the frame table manages (never
 /// the kernel image or heap), and no other reference to it may be live.
 unsafe fn words<'a>(addr: u64) -> &'a mut [u64] {
-    crate::glue::rma::check(addr, 4096, "page contents");
+    if !crate::glue::mmu::is_on() {
+        crate::glue::rma::check(addr, 4096, "page contents");
+    }
     // SAFETY: forwarded from the caller: 4 KiB of RAM, aligned, unaliased.
     unsafe { core::slice::from_raw_parts_mut(addr as usize as *mut u64, WORDS_PER_PAGE as usize) }
 }

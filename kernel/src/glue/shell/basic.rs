@@ -36,6 +36,7 @@ pub fn version(sys: &mut System) -> CmdResult {
     println!("boot_mode: {}", sys.boot_mode.name());
     println!("hypervisor: {}", sys.hv_backend());
     crate::rtas::print_version_lines();
+    crate::glue::mmu::print_version_lines();
     let rma = crate::glue::rma::current();
     println!("rma: {} MiB", rma.size >> 20);
     println!("rma_firmware: {} MiB", rma.firmware_size >> 20);
@@ -115,9 +116,12 @@ pub fn fault(sys: &mut System, kind: FaultKind) -> CmdResult {
                 .unwrap_or(0);
             let addr = top.saturating_add(0x1000_0000) & !0xfff_ffff;
             println!("addr: {addr:#x}");
-            crate::glue::rma::check(addr, 8, "fault unmapped");
-            // SAFETY: not reached with translation off (the check above stops
-            // the kernel); the read is the deliberate fault.
+            if !crate::glue::mmu::is_on() {
+                crate::glue::rma::check(addr, 8, "fault unmapped");
+            }
+            // SAFETY: with translation off the check above stops the kernel;
+            // with it on the address has no page table entry, so the read takes
+            // a data storage interrupt, whose report ends the run.
             let v = unsafe { core::ptr::read_volatile(addr as usize as *const u64) };
             Err(alloc::format!("read {v:#x} at {addr:#x} without a fault"))
         }

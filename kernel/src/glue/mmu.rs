@@ -1,0 +1,267 @@
+//! Translation on (`docs/hash-mmu.md`): the hash page table filled through the
+//! hypervisor with a bolted linear map of all RAM (effective = real address),
+//! MMIO ranges mapped cache-inhibited and guarded, the SLB loaded, IR and DR
+//! set. The decisions (geometry, entries, hashes, segments) are in
+//! [`kernel::mmu`]; this file makes the hcalls and moves the registers.
+//!
+//! Interrupts arrive in real mode: `exception_common` ORs
+//! [`EXCEPTION_MSR_BITS`] into the MSR before it touches anything outside the
+//! RMA, so handlers run with translation on once it is on.
+
+use alloc::vec::Vec;
+use core::arch::asm;
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
+
+use hcall::raw::RawHcall;
+use hcall::HStatus;
+use kernel::devtree::{Fdt, MemRange};
+use kernel::mmu::cpu::CpuMmu;
+use kernel::mmu::fault::{classify, dsisr_reason};
+use kernel::mmu::linear::{enter_range, Geometry, MapStats, PageTable};
+use kernel::mmu::slb::{segments_covering, SlbEntry};
+use kernel::mmu::{Hpte, HpteR, Vsid};
+use spin::Mutex;
+
+/// H_ENTER.
+const H_ENTER: u64 = 0x08;
+/// H_REGISTER_PROC_TBL.
+const H_REGISTER_PROC_TBL: u64 = 0x37C;
+/// Its flags for "new table, hash MMU with segments" (`docs/hash-mmu.md`).
+const PROC_TABLE_NEW_HASH: u64 = 0x18;
+/// MSR[IR] | MSR[DR].
+const MSR_IR_DR: u64 = 0x30;
+
+/// What `exception_common` ORs into the MSR: 0 until translation is on.
+#[no_mangle]
+pub static EXCEPTION_MSR_BITS: AtomicU64 = AtomicU64::new(0);
+
+static ON: AtomicBool = AtomicBool::new(false);
+
+/// The state after [`init`].
+struct State {
+    geometry: Geometry,
+    ram: Vec<MemRange>,
+    mmio: Vec<(u64, u64)>,
+    segments: Vec<u64>,
+    slb_size: u32,
+    stats: MapStats,
+}
+
+static STATE: Mutex<Option<State>> = Mutex::new(None);
+
+/// The frame table the fault report asks about loaned pages (set once the
+/// system exists; read only on the way out).
+static FRAMES: AtomicPtr<cmm::FrameTable> = AtomicPtr::new(core::ptr::null_mut());
+
+struct HEnter(hcall::raw::sc1::Sc1);
+
+impl PageTable for HEnter {
+    fn enter(&mut self, ptex: u64, hpte: Hpte) -> Result<u64, i64> {
+        let (status, rets) = self.0.hcall(H_ENTER, &[0, ptex, hpte.v, hpte.r]);
+        match status {
+            HStatus::Success => Ok(rets[0]),
+            s => Err(s.to_raw()),
+        }
+    }
+}
+
+/// Whether translation is on.
+pub fn is_on() -> bool {
+    ON.load(Ordering::Relaxed)
+}
+
+/// `version`'s MMU lines.
+pub fn print_version_lines() {
+    match STATE.try_lock().as_deref() {
+        Some(Some(s)) if is_on() => {
+            crate::println!("mmu: hash");
+            crate::println!(
+                "mmu_map: page={}K segment={} entries={} secondary={} segments={}/{} pft=2^{}",
+                s.geometry.page.bytes() >> 10,
+                match s.geometry.segment {
+                    kernel::mmu::SegmentSize::T1 => "1T",
+                    kernel::mmu::SegmentSize::M256 => "256M",
+                },
+                s.stats.total(),
+                s.stats.secondary,
+                s.segments.len(),
+                s.slb_size,
+                s.geometry.pft_shift
+            );
+        }
+        _ => crate::println!("mmu: off"),
+    }
+}
+
+fn slb_load(segments: &[u64], g: &Geometry, slb_size: u32) -> Result<(), alloc::string::String> {
+    if segments.len() > slb_size as usize {
+        return Err(alloc::format!(
+            "{} segments needed, the SLB has {slb_size} entries",
+            segments.len()
+        ));
+    }
+    for (slot, &esid) in segments.iter().enumerate() {
+        let vsid = Vsid::for_esid(esid).ok_or("segment beyond the kernel's VSIDs")?;
+        let e = SlbEntry::new(g.segment, esid, vsid, g.slb_enc, slot as u32)
+            .ok_or("SLB slot out of range")?;
+        // SAFETY: slbmte only loads an SLB entry; entries for the identity map
+        // of RAM and mapped MMIO change no translation the kernel relies on
+        // (the kernel runs with translation off until `init` sets IR/DR, and
+        // segments are only ever added).
+        unsafe {
+            asm!("slbmte {rs}, {rb}", "isync", rs = in(reg) e.vsid_data, rb = in(reg) e.esid_data, options(nostack));
+        }
+    }
+    Ok(())
+}
+
+/// Maps all RAM, loads the SLB and turns translation on. On failure nothing is
+/// turned on (the kernel keeps running in real mode, inside the RMA).
+pub fn init(fdt: &Fdt<'_>, ram: &[MemRange]) -> Result<(), alloc::string::String> {
+    let cpu = CpuMmu::from_fdt(fdt)?;
+    let g = cpu.geometry();
+    let mut raw = crate::hv::sc1();
+    // ISA 3.0 processors first say they use the hash table with segments.
+    if crate::arch::cpu::pvr() >> 16 >= 0x004e {
+        let (st, _) = raw.hcall(H_REGISTER_PROC_TBL, &[PROC_TABLE_NEW_HASH, 0, 0, 0]);
+        match st {
+            HStatus::Success => log::info!("H_REGISTER_PROC_TBL: hash MMU with segments"),
+            s => log::warn!(
+                "H_REGISTER_PROC_TBL answered {}: carrying on with hash",
+                s.to_raw()
+            ),
+        }
+    }
+    let mut pt = HEnter(raw);
+    let mut stats = MapStats::default();
+    let page = g.page.bytes();
+    let mut mapped = Vec::new();
+    for m in ram {
+        let base = m.base.checked_add(page - 1).ok_or("RAM range overflows")? & !(page - 1);
+        let end = m.base.saturating_add(m.size) & !(page - 1);
+        if end <= base {
+            continue;
+        }
+        enter_range(&mut pt, &g, base, end - base, HpteR::RAM, &mut stats)
+            .map_err(|e| alloc::format!("linear map: {e}"))?;
+        mapped.push(MemRange {
+            base,
+            size: end - base,
+        });
+    }
+    let ranges: Vec<(u64, u64)> = mapped.iter().map(|m| (m.base, m.size)).collect();
+    let segments = segments_covering(g.segment, &ranges);
+    // SAFETY: slbia invalidates the SLB; translation is still off, so nothing
+    // depends on it.
+    unsafe { asm!("slbia", "isync", options(nostack)) };
+    slb_load(&segments, &g, cpu.slb_size)?;
+    // SAFETY: every RAM address is mapped at itself (effective = real) and its
+    // segment is in the SLB, so the next instruction, the stack and all data
+    // are found at the same addresses with translation on.
+    unsafe {
+        asm!(
+            "mfmsr {t}",
+            "ori {t}, {t}, 0x30",
+            "mtmsrd {t}",
+            "isync",
+            t = out(reg) _,
+            options(nostack)
+        );
+    }
+    EXCEPTION_MSR_BITS.store(MSR_IR_DR, Ordering::SeqCst);
+    ON.store(true, Ordering::SeqCst);
+    log::info!(
+        "translation on: {} {}K pages bolted ({} through the secondary hash), {} segments of {}, page table 2^{} bytes",
+        stats.total(),
+        page >> 10,
+        stats.secondary,
+        segments.len(),
+        match g.segment {
+            kernel::mmu::SegmentSize::T1 => "1T",
+            kernel::mmu::SegmentSize::M256 => "256M",
+        },
+        g.pft_shift
+    );
+    *STATE.lock() = Some(State {
+        geometry: g,
+        ram: mapped,
+        mmio: Vec::new(),
+        segments,
+        slb_size: cpu.slb_size,
+        stats,
+    });
+    Ok(())
+}
+
+/// Maps `[base, base + size)` cache-inhibited and guarded (MMIO), adding its
+/// segment to the SLB if needed. Without translation it only records the
+/// range (for fault reports).
+pub fn map_io(base: u64, size: u64) -> Result<(), alloc::string::String> {
+    let mut guard = STATE.lock();
+    let Some(s) = guard.as_mut() else {
+        return Ok(());
+    };
+    let page = s.geometry.page.bytes();
+    let start = base & !(page - 1);
+    let end = base
+        .checked_add(size)
+        .and_then(|e| e.checked_add(page - 1))
+        .ok_or("MMIO range overflows")?
+        & !(page - 1);
+    let mut pt = HEnter(crate::hv::sc1());
+    let g = s.geometry;
+    enter_range(&mut pt, &g, start, end - start, HpteR::MMIO, &mut s.stats)
+        .map_err(|e| alloc::format!("MMIO map: {e}"))?;
+    let mut segs = s.segments.clone();
+    for esid in segments_covering(g.segment, &[(start, end - start)]) {
+        if !segs.contains(&esid) {
+            segs.push(esid);
+        }
+    }
+    if segs.len() != s.segments.len() {
+        slb_load(&segs, &g, s.slb_size)?;
+        s.segments = segs;
+    }
+    s.mmio.push((start, end - start));
+    log::info!("mapped MMIO {start:#x}..{end:#x} cache-inhibited and guarded");
+    Ok(())
+}
+
+/// Lets the fault report tell loaned pages apart.
+pub fn set_frames(frames: &cmm::FrameTable) {
+    FRAMES.store(core::ptr::from_ref(frames).cast_mut(), Ordering::SeqCst);
+}
+
+/// Prints the storage-fault report for `vector` (0x300, 0x380, 0x400, 0x480).
+pub fn report_storage_fault(vector: u64, srr0: u64, srr1: u64, dar: u64, dsisr: u64) {
+    let addr = if vector == 0x300 || vector == 0x380 {
+        dar
+    } else {
+        srr0
+    };
+    let frames = FRAMES.load(Ordering::SeqCst);
+    let (kind, ram_known) = match STATE.try_lock().as_deref() {
+        Some(Some(s)) => (
+            classify(addr, &s.ram, &s.mmio, |pfn| {
+                // SAFETY: on the way out of the machine (the caller never
+                // returns): the frame table outlives the kernel's run and the
+                // interrupted code never runs again, so reading it is sound.
+                !frames.is_null() && unsafe { &*frames }.state(pfn) == Some(cmm::FrameState::Loaned)
+            }),
+            true,
+        ),
+        _ => (kernel::mmu::fault::FaultKind::Unmapped, false),
+    };
+    crate::console::emergency_write(format_args!(
+        "storage fault: {} at {addr:#018x} DSISR={dsisr:#010x} ({}) SRR0={srr0:#018x} SRR1={srr1:#018x}: the address is {}{}\n",
+        match vector {
+            0x300 => "data storage",
+            0x380 => "data segment",
+            0x400 => "instruction storage",
+            _ => "instruction segment",
+        },
+        if vector == 0x300 { dsisr_reason(dsisr) } else { "-" },
+        kind.name(),
+        if ram_known { "" } else { " (no linear map)" }
+    ));
+}
