@@ -90,14 +90,33 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-/// The target of docs/cmo.md §6.3, written out independently of the crate.
+/// The target of docs/cmo.md §6.3 as Linux computes it: its six steps in order, in
+/// signed 64-bit pages, with its own comparisons (not the crate's single clamp of
+/// one sum), so that a slip in either way of writing it shows.
 fn expected_target(request: i64, loaned: u64, oom: u64, total: u64, min: u64) -> u64 {
-    if total < min {
-        return 0;
+    let signed = |v: u64| i64::try_from(v).expect("test sizes fit in i64");
+    let (loaned, oom, total, min) = (signed(loaned), signed(oom), signed(total), signed(min));
+    // Step 2: what is loaned plus the request, the division truncating toward zero.
+    let mut target = request / 4096 + loaned;
+    // Step 3.
+    if target < 0 || total < min {
+        target = 0;
     }
-    let t = i128::from(request / 4096) + i128::from(loaned) - i128::from(oom);
-    let t = t.clamp(0, i128::from(total - min));
-    u64::try_from(t).unwrap()
+    // Step 4: the OOM credit.
+    if target > oom {
+        target -= oom;
+    } else {
+        target = 0;
+    }
+    // Step 5: never into the floor.
+    if min > total - target {
+        target = total - min;
+    }
+    // Step 6.
+    if target < 0 {
+        target = 0;
+    }
+    u64::try_from(target).expect("non-negative")
 }
 
 struct Machine {

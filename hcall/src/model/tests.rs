@@ -840,9 +840,7 @@ proptest! {
         let mut clock = 0u64;
         check_invariants(&m)?;
         for op in &ops {
-            let unused_before = m.pages.resident_unused();
             let out_active_before = m.pages.paged_out_active();
-            let _ = unused_before;
             if let Op::Steps(n) = *op {
                 for _ in 0..n {
                     let before: Vec<(u64, u64)> = m.lpars().map(|l| (l.allotment, l.logical)).collect();

@@ -189,6 +189,38 @@ fn check(w: &World) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// What a successful charge of `charged` bytes does, from docs/cmo.md §7.4 and the
+/// state before it (not from the crate's `available`): the device's own room
+/// `(e − a)⁺` is used first and only the rest comes out of the free excess pool,
+/// which must have been open (spare full) and large enough; `curr` and the device's
+/// `allocated` grow by `charged`, `high` follows `curr`; nothing else moves.
+fn charge_effects(
+    before: &VioBus,
+    after: &VioBus,
+    unit: u32,
+    charged: u64,
+) -> Result<(), TestCaseError> {
+    let (b0, b1) = (before.stats(), after.stats());
+    let d0 = before.device_stats(unit).unwrap();
+    let d1 = after.device_stats(unit).unwrap();
+    let own_room = d0.entitled.saturating_sub(d0.allocated);
+    let from_excess = charged.saturating_sub(own_room);
+    if from_excess > 0 {
+        prop_assert!(b0.spare >= MIN_ENT, "charged from a closed excess pool");
+    }
+    prop_assert!(from_excess <= b0.excess_free, "charged more than was free");
+    prop_assert_eq!(b1.excess_free, b0.excess_free - from_excess);
+    prop_assert_eq!(b1.curr, b0.curr + charged);
+    prop_assert_eq!(b1.high, b0.high.max(b1.curr));
+    prop_assert_eq!(d1.allocated, d0.allocated + charged);
+    prop_assert_eq!(d1.entitled, d0.entitled);
+    prop_assert_eq!(
+        (b1.entitled, b1.reserve_size, b1.excess_size, b1.spare),
+        (b0.entitled, b0.reserve_size, b0.excess_size, b0.spare)
+    );
+    Ok(())
+}
+
 fn step(w: &mut World, op: &Op) -> Result<(), TestCaseError> {
     let before = w.bus.clone();
     match op {
@@ -226,6 +258,9 @@ fn step(w: &mut World, op: &Op) -> Result<(), TestCaseError> {
             match res {
                 Ok(_) => {
                     prop_assert!(!cmo || charged <= available.unwrap());
+                    if cmo {
+                        charge_effects(&before, &w.bus, u, charged)?;
+                    }
                 }
                 Err(VioError::UnwindFailed { id, .. }) => {
                     w.degraded.insert(id);
