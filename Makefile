@@ -27,7 +27,7 @@ else
 $(error FIRMWARE must be bios, slof or vof)
 endif
 
-.PHONY: all setup kernel run test host-test lint fmt bench trace amsstat pool clean
+.PHONY: all setup kernel run test host-test coverage lint fmt bench trace amsstat pool clean
 
 all: kernel
 
@@ -67,6 +67,16 @@ host-test: setup
 
 test: kernel lint
 	cargo test --workspace
+
+# The share of host-compiled lines that the host tests run, per file and in total
+# (cargo-llvm-cov; installed with cargo and rustup when missing). Test files are left
+# out; the target glue (kernel/src/glue/) is not built on the host, so it is not in
+# the figures at all.
+COVERAGE_IGNORE := (/tests/|/tests\.rs$$|_tests\.rs$$|/benches/)
+coverage: setup
+	@command -v cargo-llvm-cov >/dev/null || cargo install cargo-llvm-cov --locked
+	@rustup component list --installed | grep -q '^llvm-tools' || rustup component add llvm-tools-preview
+	cargo llvm-cov --workspace --exclude lpar-cmm-tests --ignore-filename-regex '$(COVERAGE_IGNORE)'
 
 lint: setup
 	cargo fmt --all --check
