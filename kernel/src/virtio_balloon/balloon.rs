@@ -148,24 +148,59 @@ impl BalloonState {
         true
     }
 
-    /// Takes `pfn` back before the guest reuses it: withdrawn from the pending
-    /// buffer if it has not been sent yet, else deflated now (one buffer) and
-    /// `actual` written back at once.
+    /// Takes `pfn` back before the guest reuses it (see
+    /// [`BalloonState::deflate_batch`]).
     pub fn deflate<T: BalloonTransport>(&mut self, t: &mut T, pfn: u32) -> Result<(), T::Error> {
-        if let Some(i) = self.pending[..self.pending_len]
-            .iter()
-            .position(|&p| p == pfn)
-        {
-            self.pending_len -= 1;
-            self.pending[i] = self.pending[self.pending_len];
-            self.stats.pending_withdrawn += 1;
-            return Ok(());
+        self.deflate_batch(t, &[pfn])
+    }
+
+    /// Takes `pfns` back before the guest reuses any of them: a page still in
+    /// the pending inflate buffer is withdrawn (never sent); the others go to the
+    /// device in deflate buffers of up to 256, each sent and used by the device
+    /// before the next, with `actual` written once after each. On a device error
+    /// the pages of the failed buffer and after it are not counted as deflated.
+    pub fn deflate_batch<T: BalloonTransport>(
+        &mut self,
+        t: &mut T,
+        pfns: &[u32],
+    ) -> Result<(), T::Error> {
+        let mut buf = [0u32; PFNS_PER_BUFFER];
+        let mut n = 0;
+        for &pfn in pfns {
+            if let Some(i) = self.pending[..self.pending_len]
+                .iter()
+                .position(|&p| p == pfn)
+            {
+                self.pending_len -= 1;
+                self.pending[i] = self.pending[self.pending_len];
+                self.stats.pending_withdrawn += 1;
+                continue;
+            }
+            if n == PFNS_PER_BUFFER {
+                self.send_deflate(t, &buf[..n])?;
+                n = 0;
+            }
+            buf[n] = pfn;
+            n += 1;
         }
-        match t.send(Queue::Deflate, &[pfn]) {
+        if n > 0 {
+            self.send_deflate(t, &buf[..n])?;
+        }
+        Ok(())
+    }
+
+    /// One deflate buffer, then `actual`.
+    fn send_deflate<T: BalloonTransport>(
+        &mut self,
+        t: &mut T,
+        pfns: &[u32],
+    ) -> Result<(), T::Error> {
+        match t.send(Queue::Deflate, pfns) {
             Ok(()) => {
+                let n = u32::try_from(pfns.len()).unwrap_or(u32::MAX);
                 self.stats.deflate_buffers += 1;
-                self.stats.pages_deflated_total += 1;
-                self.inflated = self.inflated.saturating_sub(1);
+                self.stats.pages_deflated_total += u64::from(n);
+                self.inflated = self.inflated.saturating_sub(n);
                 t.write_actual(self.inflated);
                 Ok(())
             }

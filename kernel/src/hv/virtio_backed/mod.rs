@@ -14,12 +14,14 @@ use alloc::string::String;
 use core::fmt::{Display, Write};
 use hcall::model::PoolModel;
 use hcall::{
-    CmoFaultStats, HcallError, Hypervisor, ModelError, MppData, MppXData, PageState, RawHcall,
-    SetMppOutcome,
+    BatchError, CmoFaultStats, HcallError, Hypervisor, ModelError, MppData, MppXData, PageState,
+    RawHcall, SetMppOutcome,
 };
 
 use crate::virtio_balloon::stats::MemoryStats;
-use crate::virtio_balloon::{host_target_bytes, pfn_of, BalloonState, BalloonTransport};
+use crate::virtio_balloon::{
+    host_target_bytes, pfn_of, BalloonState, BalloonTransport, PFNS_PER_BUFFER,
+};
 
 #[cfg(test)]
 mod tests;
@@ -149,6 +151,44 @@ impl<H: ModelledPool, D: BalloonTransport> VirtioBacked<H, D> {
         self.check(r);
     }
 
+    /// Follows a batch of page-state changes the model accepted: loans queue for
+    /// the inflate buffer (sent at 256), returns of loaned pages go back to the
+    /// device as deflate buffers of up to 256 before this returns.
+    fn batch_changed(&mut self, addrs: &[u64], was_loaned: &[bool], state: PageState) {
+        if self.broken {
+            return;
+        }
+        let pfns = addrs
+            .iter()
+            .zip(was_loaned)
+            .filter_map(|(&a, &w)| Some((pfn_of(a).ok()?, w)));
+        match state {
+            PageState::Loaned => {
+                for (pfn, was) in pfns {
+                    if !was {
+                        let r = self.state.inflate(&mut self.dev, pfn);
+                        self.check(r);
+                        if self.broken {
+                            return;
+                        }
+                    }
+                }
+            }
+            PageState::Active | PageState::Unused => {
+                let mut buf = [0u32; PFNS_PER_BUFFER];
+                let mut n = 0;
+                for (pfn, was) in pfns {
+                    if was && n < PFNS_PER_BUFFER {
+                        buf[n] = pfn;
+                        n += 1;
+                    }
+                }
+                let r = self.state.deflate_batch(&mut self.dev, &buf[..n]);
+                self.check(r);
+            }
+        }
+    }
+
     /// Sends the pending inflate buffer (so `actual` is current).
     fn flush(&mut self) {
         if !self.broken {
@@ -231,6 +271,32 @@ impl<H: ModelledPool, D: BalloonTransport> Hypervisor for VirtioBacked<H, D> {
         let was_loaned = self.inner.is_loaned(addr);
         self.inner.set_page_state(addr, state)?;
         self.page_changed(addr, was_loaned, state);
+        Ok(())
+    }
+    /// The batch goes to the model in chunks of 256 (one device buffer each); the
+    /// pages of a chunk the model accepted follow it to the device before the
+    /// next chunk, and before this returns.
+    fn set_page_states(&mut self, addrs: &[u64], state: PageState) -> Result<(), BatchError> {
+        let mut offset = 0usize;
+        for chunk in addrs.chunks(PFNS_PER_BUFFER) {
+            let mut was = [false; PFNS_PER_BUFFER];
+            for (w, &a) in was.iter_mut().zip(chunk) {
+                *w = self.inner.is_loaned(a);
+            }
+            let r = self.inner.set_page_states(chunk, state);
+            let done = match &r {
+                Ok(()) => chunk.len(),
+                Err(e) => e.done.min(chunk.len()),
+            };
+            self.batch_changed(&chunk[..done], &was[..done], state);
+            if let Err(e) = r {
+                return Err(BatchError {
+                    done: offset + done,
+                    error: e.error,
+                });
+            }
+            offset += chunk.len();
+        }
         Ok(())
     }
     fn zero_page(&mut self, addr: u64) -> Result<(), HcallError> {

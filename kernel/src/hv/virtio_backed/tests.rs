@@ -14,6 +14,8 @@ struct FakePool {
     pages: BTreeMap<u64, PageState>,
     targets: Vec<Option<u64>>,
     refuse: bool,
+    /// Accept this many more page states, then refuse.
+    accept: Option<usize>,
     advanced: Vec<u64>,
 }
 
@@ -28,6 +30,13 @@ impl Hypervisor for FakePool {
         Ok(SetMppOutcome::Set)
     }
     fn set_page_state(&mut self, addr: u64, state: PageState) -> Result<(), HcallError> {
+        if let Some(n) = self.accept.as_mut() {
+            if *n == 0 {
+                self.refuse = true;
+            } else {
+                *n -= 1;
+            }
+        }
         if self.refuse {
             return Err(HcallError {
                 call: "H_PAGE_INIT",
@@ -75,6 +84,8 @@ struct FakeDevice {
     held: BTreeSet<u32>,
     buffers: Vec<(Queue, usize)>,
     actual: Vec<u32>,
+    /// `(buffers, held)` at every `actual` write.
+    actual_after: Vec<(usize, usize)>,
     num_pages: u32,
     fail: bool,
 }
@@ -96,6 +107,8 @@ impl BalloonTransport for FakeDevice {
     }
     fn write_actual(&mut self, pages: u32) {
         self.actual.push(pages);
+        self.actual_after
+            .push((self.buffers.len(), self.held.len()));
     }
     fn num_pages(&self) -> u32 {
         self.num_pages
@@ -269,4 +282,78 @@ fn rows_name_the_backing_and_the_source() {
     let mut s = String::new();
     render_unbacked(&mut s);
     assert_eq!(s, "backing: none\nmode_source: model\n");
+}
+
+#[test]
+fn a_batch_sends_256_pfns_per_buffer_and_actual_once_per_buffer() {
+    let mut b = backed();
+    let addrs: Vec<u64> = (0..600).map(addr).collect();
+    b.set_page_states(&addrs, PageState::Loaned).unwrap();
+    b.sync();
+    assert_eq!(
+        b.device().buffers,
+        [
+            (Queue::Inflate, 256),
+            (Queue::Inflate, 256),
+            (Queue::Inflate, 88)
+        ]
+    );
+    assert_eq!(
+        b.device().actual,
+        [256, 512, 600],
+        "once per buffer, after it"
+    );
+    assert_eq!(b.device().actual_after, [(1, 256), (2, 512), (3, 600)]);
+    // The return: 600 pages in three deflate buffers, `actual` after each.
+    b.set_page_states(&addrs, PageState::Active).unwrap();
+    assert!(
+        b.device().held.is_empty(),
+        "every page was deflated (its buffer used) before the call returned"
+    );
+    assert_eq!(
+        &b.device().buffers[3..],
+        [
+            (Queue::Deflate, 256),
+            (Queue::Deflate, 256),
+            (Queue::Deflate, 88)
+        ]
+    );
+    assert_eq!(&b.device().actual[3..], [344, 88, 0]);
+    assert_eq!(&b.device().actual_after[3..], [(4, 344), (5, 88), (6, 0)]);
+}
+
+#[test]
+fn a_batch_return_skips_pages_that_were_not_loaned_and_withdraws_pending_ones() {
+    let mut b = backed();
+    let addrs: Vec<u64> = (0..300).map(addr).collect();
+    b.set_page_states(&addrs, PageState::Loaned).unwrap();
+    // 256 sent, 44 pending. Return 250..310: 6 sent, 44 pending, 10 never loaned.
+    let back: Vec<u64> = (250..310).map(addr).collect();
+    b.set_page_states(&back, PageState::Unused).unwrap();
+    assert_eq!(
+        b.device().buffers,
+        [(Queue::Inflate, 256), (Queue::Deflate, 6)]
+    );
+    assert_eq!(b.balloon().pending(), 0);
+    assert_eq!(b.balloon().stats().pending_withdrawn, 44);
+    assert_eq!(b.device().held.len(), 250);
+    assert_eq!(b.device().actual.last(), Some(&250));
+}
+
+#[test]
+fn a_batch_refused_part_way_moves_only_the_accepted_pages() {
+    let mut b = backed();
+    let addrs: Vec<u64> = (0..512).map(addr).collect();
+    b.set_page_states(&addrs, PageState::Loaned).unwrap();
+    b.inner_mut().accept = Some(300);
+    let e = b.set_page_states(&addrs, PageState::Active).unwrap_err();
+    assert_eq!(e.done, 300);
+    assert_eq!(e.error.status, HStatus::Parameter);
+    let held: Vec<u32> = b.device().held.iter().copied().collect();
+    assert_eq!(
+        held,
+        (300..512).collect::<Vec<u32>>(),
+        "the refused pages stay loaned and held"
+    );
+    assert_eq!(b.balloon().inflated(), 212);
 }
