@@ -6,7 +6,10 @@
 
 use std::time::{Duration, Instant};
 
+use lpar_cmm_tests::qmp::Qmp;
 use lpar_cmm_tests::{Firmware, Qemu};
+
+const MIB: u64 = 1 << 20;
 
 fn boot(fw: Firmware) -> Qemu {
     Qemu::builder()
@@ -106,4 +109,76 @@ fn ctrl_c_ends_cmm_wait_and_drops_a_half_typed_line() {
     vm.send(b"echo a\x03echo b\r");
     let r = vm.next_reply("echo b");
     assert_eq!(r.lines, ["b"]);
+}
+
+#[test]
+fn a_log_line_over_the_prompt_is_followed_by_the_prompt_and_the_half_typed_line() {
+    let mut vm = Qemu::builder().append("cmm.delay_ms=200").boot();
+    vm.ok("trace on");
+    // Half a command, then wait for trace lines (one per balloon round).
+    vm.send(b"echo hal");
+    std::thread::sleep(Duration::from_millis(1500));
+    vm.send(b"f\r");
+    let r = vm.next_reply("echo half");
+    assert_eq!(
+        r.lines.last().map(String::as_str),
+        Some("half"),
+        "{}",
+        r.text()
+    );
+    assert!(r.lines[..r.lines.len() - 1]
+        .iter()
+        .all(|l| l.starts_with("trace ")));
+    let t = vm.transcript();
+    let lines: Vec<&str> = t.lines().collect();
+    let first_trace = lines
+        .iter()
+        .rposition(|l| l.starts_with("trace "))
+        .unwrap_or_else(|| panic!("no trace line while the prompt was shown:\n{t}"));
+    // The line typed before the log line is redrawn after it, then completed.
+    assert!(
+        lines[first_trace + 1..]
+            .iter()
+            .any(|l| *l == "cmm> echo half"),
+        "no redrawn prompt after the log line:\n{t}"
+    );
+    assert!(
+        lines[..first_trace].iter().any(|l| *l == "cmm> echo hal"),
+        "the log line did not start on a new line:\n{t}"
+    );
+}
+
+#[test]
+fn a_new_num_pages_is_taken_up_by_interrupt_not_by_the_poll() {
+    let dir = std::env::temp_dir().join(format!("lpar-cmm-idle-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sock = dir.join("qmp.sock");
+    let _ = std::fs::remove_file(&sock);
+    // The balloon polls every 1000 s: after its first round at boot, only the
+    // device's configuration-change interrupt can start the round that follows
+    // the host's new num_pages.
+    let mut vm = Qemu::builder()
+        .append("cmm.delay=1000 cmm.min_mem_mb=64")
+        .args(["-device", "virtio-balloon-pci"])
+        .qmp(&sock)
+        .boot();
+    let mut qmp = Qmp::connect(&sock);
+    let before = vm.ok("cpu").get("interrupts_external_pci");
+    qmp.balloon(448 * MIB);
+    let t0 = Instant::now();
+    while qmp.query_balloon() != 448 * MIB {
+        assert!(
+            t0.elapsed() < Duration::from_secs(100),
+            "the guest did not follow the host's balloon target"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let cpu = vm.ok("cpu");
+    assert!(
+        cpu.get("interrupts_external_pci") > before,
+        "{}",
+        cpu.text()
+    );
+    assert_eq!(vm.ok("cmm").get("loaned_kb"), 64 * 1024);
+    let _ = std::fs::remove_dir_all(&dir);
 }
