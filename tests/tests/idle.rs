@@ -137,13 +137,11 @@ fn a_log_line_over_the_prompt_is_followed_by_the_prompt_and_the_half_typed_line(
         .unwrap_or_else(|| panic!("no trace line while the prompt was shown:\n{t}"));
     // The line typed before the log line is redrawn after it, then completed.
     assert!(
-        lines[first_trace + 1..]
-            .iter()
-            .any(|l| *l == "cmm> echo half"),
+        lines[first_trace + 1..].contains(&"cmm> echo half"),
         "no redrawn prompt after the log line:\n{t}"
     );
     assert!(
-        lines[..first_trace].iter().any(|l| *l == "cmm> echo hal"),
+        lines[..first_trace].contains(&"cmm> echo hal"),
         "the log line did not start on a new line:\n{t}"
     );
 }
