@@ -52,6 +52,11 @@ impl QueueLayout {
         self.avail + 4 + 2 * usize::from(idx % self.size)
     }
 
+    /// Offset of the avail ring's `flags` field.
+    pub fn avail_flags(&self) -> usize {
+        self.avail
+    }
+
     /// Offset of the avail ring's `idx` field.
     pub fn avail_idx(&self) -> usize {
         self.avail + 2
@@ -121,6 +126,14 @@ impl<'a> SplitQueue<'a> {
         unsafe { VolatilePtr::new(self.base.add(offset).cast::<T>()) }
     }
 
+    /// Asks the device not to interrupt when it uses a buffer of this queue
+    /// (the avail ring's `VIRTQ_AVAIL_F_NO_INTERRUPT`, bit 0 of its flags; a
+    /// hint the device may ignore): completions are polled, and only the
+    /// configuration-change interrupt wakes the kernel (docs/interrupts.md).
+    pub fn suppress_used_interrupts(&mut self) {
+        self.at::<u16>(self.layout.avail_flags()).write(1);
+    }
+
     /// Publishes one device-readable buffer (descriptor 0) and makes it
     /// available; the caller notifies the device. The previous buffer must have
     /// been used ([`SplitQueue::is_used`]).
@@ -160,6 +173,7 @@ mod tests {
         assert_eq!(l.avail, 2048);
         assert_eq!(l.used, 4096);
         assert_eq!(l.bytes, 8192);
+        assert_eq!(l.avail_flags(), 2048);
         assert_eq!(l.avail_idx(), 2050);
         assert_eq!(l.avail_slot(0), 2052);
         assert_eq!(l.avail_slot(129), 2054);
@@ -178,6 +192,15 @@ mod tests {
         // `layout.bytes` long and outlives the queue.
         let mut q = unsafe { SplitQueue::new(base, layout) };
         assert!(q.is_used(), "nothing published yet");
+        q.suppress_used_interrupts();
+        assert_eq!(
+            u16::from_ne_bytes({
+                let b: &[u8] = bytemuck(&mem);
+                [b[layout.avail_flags()], b[layout.avail_flags() + 1]]
+            }),
+            1,
+            "VIRTQ_AVAIL_F_NO_INTERRUPT"
+        );
         for round in 1..=130u16 {
             q.publish(0x1234_5000, 1024);
             assert!(!q.is_used());

@@ -156,9 +156,13 @@ fn bring_up(bridge: &mut Bridge<RtasConfig>, f: &Function) -> Result<LegacyBallo
             }
         }
     }
-    let [Some(inflate), Some(deflate), stats_vq] = qs else {
+    let [Some(mut inflate), Some(mut deflate), stats_vq] = qs else {
         return Err("virtqueue setup");
     };
+    // Inflate and deflate completions are polled: no interrupt for them, only
+    // for configuration changes (and the statistics queue).
+    inflate.suppress_used_interrupts();
+    deflate.suppress_used_interrupts();
     let stats = match stats_vq {
         Some(vq) => {
             let Some(mem) = alloc_pages(4096) else {
