@@ -22,9 +22,9 @@
 //! and has not yet accepted H_PAGE_INIT(Active); the balloon never loans below the
 //! `min_mem_mb` floor, never busy-polls, and gives memory back on OOM.
 #![cfg_attr(not(test), no_std)]
-// No unsafe code except the declaration of the `unsafe trait PageMemory`, which
-// puts the duty to check page addresses on its implementation (the kernel).
-#![deny(unsafe_code)]
+// No unsafe code: page contents are reached through `PageMemory`, whose kernel
+// implementation checks every address against the managed frames.
+#![forbid(unsafe_code)]
 
 extern crate alloc;
 

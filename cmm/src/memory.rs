@@ -2,10 +2,12 @@
 //! with a pattern, check it, zero it. The kernel implements [`PageMemory`] over real
 //! addresses; host tests implement it over a map.
 //!
-//! Safe code passes plain addresses, so the trait is `unsafe` to implement: the
-//! implementation, not its callers, answers for every address it is given (see
-//! the contract on [`PageMemory`], and docs/balloon-fast-path.md). This declaration
-//! is the only `unsafe` in `cmm`.
+//! Safe code passes plain addresses, so the implementation, not its callers,
+//! answers for every address it is given: it must refuse any address that is not
+//! a frame it serves (see the contract on [`PageMemory`], and
+//! docs/balloon-fast-path.md). The kernel's implementation checks every address
+//! against the managed frames before its `unsafe` access, so the trait itself is
+//! safe and `cmm` has no `unsafe` at all.
 //!
 //! Zeroing goes through this trait, not H_PAGE_INIT(H_ZERO_PAGE): it cannot fail and
 //! costs no hcall; the hypervisor is only asked about page *states*.
@@ -25,18 +27,16 @@
 /// loaned or just-returned poisoned frame (check, is_zero). It never asks for a
 /// free frame's contents.
 ///
-/// # Safety
+/// # Contract for implementations
 ///
-/// Implementing this trait promises that every call is sound for *any* `addr`,
-/// since safe code can make it:
+/// Every call must be sound for *any* `addr`, since safe code can make it:
 /// - every frame of the table the implementation serves is memory it may read
 ///   and write whenever `cmm` asks: no kernel image, heap, stack, firmware or
 ///   device memory lies in those frames, and no Rust reference into one is live
 ///   while `cmm` holds it;
 /// - an address that is not the start of such a frame is refused — `fill` and
 ///   `zero` do nothing, `check` and `is_zero` return false — never accessed.
-#[allow(unsafe_code)]
-pub unsafe trait PageMemory {
+pub trait PageMemory {
     /// Writes the pattern of `seed` over the whole page at `addr`.
     fn fill(&mut self, addr: u64, seed: u64);
     /// True if the whole page at `addr` holds the pattern of `seed`.

@@ -214,9 +214,9 @@ impl FakeMem {
     }
 }
 
-// SAFETY: the fake keeps page contents in a map and touches no memory at any
-// address it is given.
-unsafe impl cmm::PageMemory for FakeMem {
+// The fake keeps page contents in a map and touches no memory at any address it
+// is given.
+impl cmm::PageMemory for FakeMem {
     fn fill(&mut self, addr: u64, seed: u64) {
         self.write(addr, Content::Pattern(seed));
     }

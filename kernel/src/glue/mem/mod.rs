@@ -89,12 +89,13 @@ unsafe fn words<'a>(addr: u64) -> &'a mut [u64] {
     unsafe { core::slice::from_raw_parts_mut(addr as usize as *mut u64, WORDS_PER_PAGE as usize) }
 }
 
-// SAFETY: every access first checks `is_managed`: an address that is not the
-// start of a frame the frame table manages is refused. Those frames hold nothing
-// else the kernel references (the table was built with the image, heap, stacks
-// and the tree's reserved ranges taken out), real mode maps each at its address,
-// and no reference into one outlives the call that makes it.
-unsafe impl PageMemory for PhysMemory {
+// The contract of `PageMemory` (any address, from safe code): every access first
+// checks `is_managed`, so an address that is not the start of a frame the frame
+// table manages is refused. Those frames hold nothing else the kernel references
+// (the table was built with the image, heap, stacks and the tree's reserved
+// ranges taken out), each is reachable at its address (real mode, or the linear
+// map), and no reference into one outlives the call that makes it.
+impl PageMemory for PhysMemory {
     fn fill(&mut self, addr: u64, seed: u64) {
         if self.is_managed(addr) {
             // SAFETY: a managed frame (checked above); see the impl's comment.
