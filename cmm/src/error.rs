@@ -57,6 +57,9 @@ pub enum CmmError {
         /// Pages held.
         held: u64,
     },
+    /// The caller asked a long operation to stop (Ctrl-C on the console); what
+    /// it had done was undone.
+    Interrupted,
     /// A hypervisor call failed where that is fatal to the operation.
     Hcall(HcallError),
 }
@@ -88,6 +91,7 @@ impl fmt::Display for CmmError {
                 f,
                 "cannot free {requested} pages: only {held} workload pages allocated"
             ),
+            CmmError::Interrupted => f.write_str("interrupted"),
             CmmError::Hcall(e) => write!(f, "{e}"),
         }
     }

@@ -57,6 +57,10 @@ pub struct VerifyReport {
     pub poisoned_corrupt: u64,
 }
 
+/// How often a long workload allocation asks whether to stop: every 4096 pages
+/// (16 MiB).
+pub const STOP_CHECK_PAGES: u64 = 4096;
+
 impl Mm {
     /// Allocates `pages` workload pages, each filled with its pattern; returns the
     /// number allocated (= `pages`). Runs the OOM chain when memory runs out. If the
@@ -67,6 +71,20 @@ impl Mm {
         workload: Workload,
         hv: &mut dyn Hypervisor,
         mem: &mut dyn PageMemory,
+    ) -> Result<u64, CmmError> {
+        self.alloc_workload_until(pages, workload, hv, mem, &mut || false)
+    }
+
+    /// [`Mm::alloc_workload`] that asks `stop` every [`STOP_CHECK_PAGES`] pages
+    /// whether to give up (the console's Ctrl-C); on a stop the pages taken so
+    /// far are freed again and it fails with [`CmmError::Interrupted`].
+    pub fn alloc_workload_until(
+        &mut self,
+        pages: u64,
+        workload: Workload,
+        hv: &mut dyn Hypervisor,
+        mem: &mut dyn PageMemory,
+        stop: &mut dyn FnMut() -> bool,
     ) -> Result<u64, CmmError> {
         let counts = self.frames().counts();
         // The OOM chain can at most give back what is loaned.
@@ -83,20 +101,27 @@ impl Mm {
         taken
             .try_reserve_exact(room)
             .map_err(|_| too_much.clone())?;
-        for _ in 0..pages {
-            match self.alloc_page_with(workload.owner(), PageInit::Workload, hv, mem) {
-                Ok(addr) => taken.push(addr),
-                Err(_) => {
-                    let available = taken.len() as u64;
-                    for addr in taken {
-                        // These were allocated just above; freeing cannot fail.
-                        let _ = self.free_page(addr, hv);
+        for i in 0..pages {
+            let failed = if i % STOP_CHECK_PAGES == STOP_CHECK_PAGES - 1 && stop() {
+                Some(CmmError::Interrupted)
+            } else {
+                match self.alloc_page_with(workload.owner(), PageInit::Workload, hv, mem) {
+                    Ok(addr) => {
+                        taken.push(addr);
+                        None
                     }
-                    return Err(CmmError::OutOfMemory {
+                    Err(_) => Some(CmmError::OutOfMemory {
                         requested: pages,
-                        available,
-                    });
+                        available: taken.len() as u64,
+                    }),
                 }
+            };
+            if let Some(e) = failed {
+                for addr in taken {
+                    // These were allocated just above; freeing cannot fail.
+                    let _ = self.free_page(addr, hv);
+                }
+                return Err(e);
             }
         }
         Ok(pages)

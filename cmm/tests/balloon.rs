@@ -488,3 +488,38 @@ fn next_poll_is_one_delay_after_the_last() {
     assert!(w.mm.step(1250, &mut w.hv, &mut w.mem).polled);
     assert_eq!(w.mm.next_poll_ms(), Some(1500));
 }
+
+#[test]
+fn a_stopped_allocation_gives_back_every_page_it_took() {
+    let mut w = World::new(3 * cmm::workload::STOP_CHECK_PAGES, 64, 4);
+    let before = w.mm.frames().counts();
+    let mut asked = 0;
+    // The console's Ctrl-C arrives before the second check.
+    let e = w.mm.alloc_workload_until(
+        2 * cmm::workload::STOP_CHECK_PAGES + 10,
+        Workload::Working,
+        &mut w.hv,
+        &mut w.mem,
+        &mut || {
+            asked += 1;
+            asked == 2
+        },
+    );
+    assert_eq!(e, Err(cmm::CmmError::Interrupted));
+    assert_eq!(e.unwrap_err().to_string(), "interrupted");
+    assert_eq!(asked, 2, "asked once per STOP_CHECK_PAGES pages");
+    let after = w.mm.frames().counts();
+    assert_eq!(after.used, before.used, "every page taken was freed again");
+    assert_eq!(after.free, before.free);
+    w.check_invariants();
+    // Not stopped, the same allocation completes.
+    let got = w.mm.alloc_workload_until(
+        2 * cmm::workload::STOP_CHECK_PAGES + 10,
+        Workload::Working,
+        &mut w.hv,
+        &mut w.mem,
+        &mut || false,
+    );
+    assert_eq!(got, Ok(2 * cmm::workload::STOP_CHECK_PAGES + 10));
+    w.check_invariants();
+}

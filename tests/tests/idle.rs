@@ -180,3 +180,20 @@ fn a_new_num_pages_is_taken_up_by_interrupt_not_by_the_poll() {
     assert_eq!(vm.ok("cmm").get("loaned_kb"), 64 * 1024);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn ctrl_c_ends_a_long_alloc_and_gives_its_pages_back() {
+    let mut vm = Qemu::builder().mem("4G").boot();
+    // Filling 3500 MiB takes seconds under emulation; Ctrl-C arrives long before.
+    vm.send(b"alloc 3500M\r");
+    std::thread::sleep(Duration::from_millis(200));
+    vm.send(b"\x03");
+    let r = vm.next_reply("alloc 3500M");
+    assert_eq!(r.status, Err("interrupted".to_string()), "{}", r.text());
+    let r = vm.ok("verify");
+    assert_eq!(
+        r.get("verified_pages"),
+        0,
+        "every page taken was freed again"
+    );
+}

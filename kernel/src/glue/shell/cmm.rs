@@ -59,7 +59,9 @@ fn wait(sys: &mut System, ms: u64) -> CmdResult {
 pub fn alloc(sys: &mut System, n: u64, kind: Workload) -> CmdResult {
     let got = sys
         .mm
-        .alloc_workload(n, kind, &mut sys.hv, &mut sys.mem)
+        .alloc_workload_until(n, kind, &mut sys.hv, &mut sys.mem, &mut || {
+            crate::console::input::interrupt_pending()
+        })
         .map_err(|e| e.to_string())?;
     println!("allocated_kb: {}", got * 4);
     Ok(())
