@@ -91,14 +91,16 @@ impl RetryPolicy {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use alloc::vec::Vec;
 
+    /// A clock that only moves when the policy waits; records every wait. Also
+    /// used by the tests of [`crate::retrying`].
     #[derive(Default)]
-    struct FakeClock {
-        now: u64,
-        delays: Vec<u64>,
+    pub(crate) struct FakeClock {
+        pub(crate) now: u64,
+        pub(crate) delays: Vec<u64>,
     }
 
     impl Clock for FakeClock {

@@ -114,25 +114,10 @@ impl<H: Hypervisor, C: Clock> Hypervisor for Retrying<H, C> {
 mod tests {
     use super::*;
     use crate::model::PoolModel;
+    use crate::retry::tests::FakeClock;
     use crate::status::HStatus;
     use crate::FailKind;
     use alloc::vec::Vec;
-
-    #[derive(Default)]
-    struct FakeClock {
-        now: u64,
-        delays: Vec<u64>,
-    }
-
-    impl Clock for FakeClock {
-        fn now_us(&self) -> u64 {
-            self.now
-        }
-        fn delay_us(&mut self, us: u64) {
-            self.delays.push(us);
-            self.now += us;
-        }
-    }
 
     /// QEMU as the model sees it: no CMO hcall, everything else succeeds.
     struct Qemu;
