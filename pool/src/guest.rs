@@ -133,6 +133,26 @@ impl std::fmt::Debug for Guest {
     }
 }
 
+/// What every lpar-cmm QEMU starts with (the manager's guests and the test
+/// harness's): the machine, its memory, the console on stdio, no default
+/// devices, and a guest panic as a failing exit.
+pub fn base_qemu_args(machine: &str, mem: &str) -> Vec<String> {
+    [
+        "-M",
+        machine,
+        "-m",
+        mem,
+        "-nographic",
+        "-nodefaults",
+        "-serial",
+        "stdio",
+        "-action",
+        "panic=exit-failure",
+    ]
+    .map(String::from)
+    .into()
+}
+
 /// The QEMU arguments for a partition (without the QMP socket).
 pub fn qemu_args(p: &PartitionConfig, l: &Launch) -> Vec<String> {
     let mut append = p.boot_args.clone();
@@ -142,17 +162,8 @@ pub fn qemu_args(p: &PartitionConfig, l: &Launch) -> Vec<String> {
         }
         append.push_str("hv.mode=host");
     }
-    vec![
-        "-M".into(),
-        MACHINE.into(),
-        "-m".into(),
-        format!("{}M", p.logical >> 20),
-        "-nographic".into(),
-        "-nodefaults".into(),
-        "-serial".into(),
-        "stdio".into(),
-        "-action".into(),
-        "panic=exit-failure".into(),
+    let mut a = base_qemu_args(MACHINE, &format!("{}M", p.logical >> 20));
+    a.extend::<[String; _]>([
         "-device".into(),
         format!("virtio-balloon-pci,id={BALLOON_ID}"),
         "-bios".into(),
@@ -161,7 +172,8 @@ pub fn qemu_args(p: &PartitionConfig, l: &Launch) -> Vec<String> {
         l.kernel.display().to_string(),
         "-append".into(),
         append,
-    ]
+    ]);
+    a
 }
 
 impl Guest {

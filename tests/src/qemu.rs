@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::reply::Reply;
 
-use lpar_pool::guest::MACHINE;
+use lpar_pool::guest::{base_qemu_args, MACHINE};
 const READY: &str = "lpar-cmm ready";
 const PROMPT: &str = "cmm> ";
 
@@ -130,18 +130,7 @@ impl Builder {
 
     /// The QEMU argument list (without the `timeout` wrapper).
     pub fn qemu_args(&self) -> Vec<String> {
-        let mut a: Vec<String> = vec![
-            "-M".into(),
-            self.machine(),
-            "-m".into(),
-            self.mem.clone(),
-            "-nographic".into(),
-            "-nodefaults".into(),
-            "-serial".into(),
-            "stdio".into(),
-            "-action".into(),
-            "panic=exit-failure".into(),
-        ];
+        let mut a = base_qemu_args(&self.machine(), &self.mem);
         if self.firmware == Firmware::BootRom {
             a.push("-bios".into());
             a.push(path_str(crate::bootrom_path()));
