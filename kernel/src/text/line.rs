@@ -1,4 +1,10 @@
-//! The console line editor: echo, backspace/DEL, CR/LF/CRLF, the 1024-byte limit.
+//! The console line editor: echo, backspace/DEL, CR/LF/CRLF, the 1024-byte limit,
+//! and the PowerVM vty's NUL.
+//!
+//! The PowerVM vty may send a NUL after every carriage return (a telnet-style CR NUL
+//! line end). The editor drops one NUL (and one LF) that follows the CR ending a line.
+//! A NUL anywhere else is junk, never part of a command: the line it arrived in is
+//! discarded when it ends and answered with [`LineEvent::Junk`].
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -19,6 +25,17 @@ pub enum LineEvent {
     Line(String),
     /// The line that just ended was longer than [`MAX_LINE`] and was discarded.
     TooLong,
+    /// The line that just ended held a NUL byte (not the one a CR may bring) and was
+    /// discarded.
+    Junk,
+}
+
+/// What the bytes after a line-ending CR may still swallow: the vty's NUL and the
+/// LF of CR LF, each at most once, in either order.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct AfterCr {
+    nul: bool,
+    lf: bool,
 }
 
 /// Accumulates bytes into lines.
@@ -26,7 +43,8 @@ pub enum LineEvent {
 pub struct LineEditor {
     buf: Vec<u8>,
     overflow: bool,
-    last_was_cr: bool,
+    junk: bool,
+    after_cr: Option<AfterCr>,
 }
 
 impl LineEditor {
@@ -35,7 +53,8 @@ impl LineEditor {
         LineEditor {
             buf: Vec::new(),
             overflow: false,
-            last_was_cr: false,
+            junk: false,
+            after_cr: None,
         }
     }
 
@@ -48,19 +67,45 @@ impl LineEditor {
         }
     }
 
+    /// True when nothing of a line has arrived since the last one ended (no byte
+    /// kept, no overflow, no junk pending).
+    pub fn is_clear(&self) -> bool {
+        self.buf.is_empty() && !self.overflow && !self.junk
+    }
+
     /// Feeds one input byte.
     pub fn feed(&mut self, b: u8) -> LineEvent {
-        let after_cr = core::mem::replace(&mut self.last_was_cr, b == b'\r');
+        let after_cr = self.after_cr.take();
+        match (b, after_cr) {
+            (b'\n', Some(a)) if !a.lf => {
+                self.after_cr = Some(AfterCr { lf: true, ..a });
+                return LineEvent::None;
+            }
+            (0, Some(a)) if !a.nul => {
+                self.after_cr = Some(AfterCr { nul: true, ..a });
+                return LineEvent::None;
+            }
+            _ => {}
+        }
         match b {
-            b'\n' if after_cr => LineEvent::None,
             b'\r' | b'\n' => {
+                if b == b'\r' {
+                    self.after_cr = Some(AfterCr::default());
+                }
                 let overflow = core::mem::replace(&mut self.overflow, false);
+                let junk = core::mem::replace(&mut self.junk, false);
                 let bytes = core::mem::take(&mut self.buf);
                 if overflow {
                     LineEvent::TooLong
+                } else if junk {
+                    LineEvent::Junk
                 } else {
                     LineEvent::Line(String::from_utf8_lossy(&bytes).into_owned())
                 }
+            }
+            0 => {
+                self.junk = true;
+                LineEvent::None
             }
             0x08 | 0x7f => {
                 if self.overflow {
@@ -99,7 +144,7 @@ mod tests {
     fn feed_all(ed: &mut LineEditor, s: &[u8]) -> Vec<LineEvent> {
         s.iter()
             .map(|&b| ed.feed(b))
-            .filter(|e| matches!(e, LineEvent::Line(_) | LineEvent::TooLong))
+            .filter(|e| matches!(e, LineEvent::Line(_) | LineEvent::TooLong | LineEvent::Junk))
             .collect()
     }
 
@@ -153,5 +198,56 @@ mod tests {
         input.push(b'\r');
         let ev = feed_all(&mut ed, &input);
         assert!(matches!(&ev[..], [LineEvent::Line(l)] if l.len() == MAX_LINE));
+    }
+
+    fn lines(ev: &[LineEvent]) -> Vec<&str> {
+        ev.iter()
+            .map(|e| match e {
+                LineEvent::Line(l) => l.as_str(),
+                LineEvent::TooLong => "<too long>",
+                LineEvent::Junk => "<junk>",
+                _ => "?",
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_powervm_nul_after_cr_is_dropped() {
+        let mut ed = LineEditor::new();
+        let ev = feed_all(&mut ed, b"help\r\0version\r\0\nmeminfo\r\n\0echo a\r\0");
+        assert_eq!(lines(&ev), ["help", "version", "meminfo", "echo a"]);
+        assert!(ed.is_clear());
+    }
+
+    #[test]
+    fn a_nul_anywhere_else_makes_the_line_junk() {
+        for input in [
+            &b"\0version\r"[..],
+            b"ver\0sion\r",
+            b"version\0\r",
+            b"version\n\0\r",
+            b"version\r\0\0\r",
+        ] {
+            let mut ed = LineEditor::new();
+            let ev = feed_all(&mut ed, input);
+            let l = lines(&ev);
+            assert_eq!(l.last(), Some(&"<junk>"), "{input:?}: {l:?}");
+            assert!(!l.iter().any(|l| l.contains('\0')), "{input:?}: {l:?}");
+            assert!(ed.is_clear());
+        }
+        // The line after the junk one is whole again, and a NUL is never echoed.
+        let mut ed = LineEditor::new();
+        assert_eq!(ed.feed(0), LineEvent::None);
+        assert!(!ed.is_clear());
+        let ev = feed_all(&mut ed, b"x\rversion\r");
+        assert_eq!(lines(&ev), ["<junk>", "version"]);
+    }
+
+    #[test]
+    fn an_over_long_line_with_a_nul_is_too_long() {
+        let mut ed = LineEditor::new();
+        let mut input = alloc::vec![b'x'; MAX_LINE + 1];
+        input.extend_from_slice(b"\0\r");
+        assert_eq!(lines(&feed_all(&mut ed, &input)), ["<too long>"]);
     }
 }

@@ -93,7 +93,7 @@ pub fn run(sys: &mut System) -> ! {
         if b == CTRL_C {
             // Ctrl-C at the prompt drops the half-typed line; after a command it
             // interrupted, there is none and it is simply swallowed.
-            if !editor.pending().is_empty() {
+            if !editor.is_clear() {
                 editor = LineEditor::new();
                 console::prompt_done();
                 console::write_bytes(b"^C\n");
@@ -114,7 +114,8 @@ pub fn run(sys: &mut System) -> ! {
                 None
             }
             LineEvent::Line(l) => Some(Ok(l)),
-            LineEvent::TooLong => Some(Err(())),
+            LineEvent::TooLong => Some(Err("line too long")),
+            LineEvent::Junk => Some(Err("NUL byte in line (line discarded)")),
         };
         if let Some(line) = ended {
             console::prompt_done();
@@ -122,7 +123,7 @@ pub fn run(sys: &mut System) -> ! {
             match line {
                 Ok(l) if l.trim().is_empty() => {}
                 Ok(l) => execute(sys, &l),
-                Err(()) => println!("error: line too long"),
+                Err(why) => println!("error: {why}"),
             }
             prompted = false;
         }
