@@ -196,6 +196,15 @@ impl Bitmap {
 
     /// Sets every bit in `lo..hi` (clipped), whole words at a time.
     pub fn set_range(&mut self, lo: usize, hi: usize) {
+        self.put_range(lo, hi, true);
+    }
+
+    /// Clears every bit in `lo..hi` (clipped), whole words at a time.
+    pub fn clear_range(&mut self, lo: usize, hi: usize) {
+        self.put_range(lo, hi, false);
+    }
+
+    fn put_range(&mut self, lo: usize, hi: usize, on: bool) {
         let hi = hi.min(self.len);
         let mut i = lo;
         while i < hi {
@@ -208,7 +217,11 @@ impl Bitmap {
                 ((1u64 << (last - first)) - 1) << first
             };
             if let Some(x) = self.words.get_mut(w) {
-                *x |= mask;
+                if on {
+                    *x |= mask;
+                } else {
+                    *x &= !mask;
+                }
             }
             i = w * WORD_BITS + last;
         }
@@ -302,6 +315,11 @@ mod tests {
             r.set_range(lo, hi);
             for (i, &x) in v.iter().enumerate() {
                 prop_assert_eq!(r.get(i), x || (lo..hi).contains(&i));
+            }
+            let mut c = b.clone();
+            c.clear_range(lo, hi);
+            for (i, &x) in v.iter().enumerate() {
+                prop_assert_eq!(c.get(i), x && !(lo..hi).contains(&i));
             }
             let mut moved = Bitmap::new(len);
             let ones: Vec<usize> = b.iter_ones().collect();

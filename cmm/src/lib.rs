@@ -9,6 +9,8 @@
 //!   [`target`] (docs/cmo.md §6.3) and [`policy`] (aggressive / conservative /
 //!   off) are pure functions it calls; [`params`] are its tunables.
 //! - [`hints`]: the background walk that hints free memory Unused after boot.
+//! - [`reporting`]: free page reporting, whole free 2 MiB blocks told to a
+//!   device (virtio-balloon's reporting queue) so the host takes them back.
 //! - [`memory`]: [`PageMemory`], what the kernel provides to fill, check and zero pages.
 //! - [`render`]: the console's fixed output formats; [`amsstat`] assembles the whole
 //!   `amsstat` report and `sysfs` listing from them; [`runs`] counts loaned pages in
@@ -40,6 +42,7 @@ pub mod oom;
 pub mod params;
 pub mod policy;
 pub mod render;
+pub mod reporting;
 pub mod runs;
 pub mod stats;
 pub mod target;
@@ -49,12 +52,15 @@ pub mod workload;
 
 pub use balloon::StepReport;
 pub use error::CmmError;
-pub use frames::{FrameCounts, FrameSet, FrameState, FrameTable, Owner, Region};
+pub use frames::{
+    FrameCounts, FrameSet, FrameState, FrameTable, Owner, Region, ReportCounts, ReportRange,
+};
 pub use hints::HintStep;
 pub use memory::PageMemory;
 pub use mm::Mm;
 pub use oom::{OomNotifier, OomReport};
 pub use params::{Param, ParamValue, Params, Policy};
 pub use render::MemInfo;
+pub use reporting::{FreeReporter, ReportPoll, ReportStats, ReportStep};
 pub use stats::{CmmStats, Shortfall};
 pub use workload::{VerifyReport, Workload};

@@ -31,6 +31,7 @@ use crate::hints::UnusedWalk;
 use crate::memory::{workload_seed, PageMemory};
 use crate::oom::{OomNotifier, OomReport};
 use crate::params::{Param, Params};
+use crate::reporting::Reporting;
 use crate::stats::{CmmStats, Shortfall};
 use crate::units::{addr_to_pfn, pfn_to_addr};
 
@@ -51,6 +52,7 @@ pub struct Mm {
     balloon: Balloon,
     oom_chain: Vec<OomNotifier>,
     pub(crate) unused_walk: UnusedWalk,
+    pub(crate) reporting: Reporting,
 }
 
 impl Mm {
@@ -64,6 +66,7 @@ impl Mm {
             balloon: Balloon::new(params),
             oom_chain: vec![OomNotifier::Balloon],
             unused_walk: UnusedWalk::start(),
+            reporting: Reporting::default(),
         }
     }
 
@@ -261,5 +264,9 @@ impl Mm {
 
     pub(crate) fn frames_and_stats(&mut self) -> (&mut FrameTable, &mut CmmStats) {
         (&mut self.frames, &mut self.stats)
+    }
+
+    pub(crate) fn frames_and_reporting(&mut self) -> (&mut FrameTable, &mut Reporting) {
+        (&mut self.frames, &mut self.reporting)
     }
 }

@@ -99,9 +99,11 @@ pub fn write_cmm_rows(w: &mut dyn Write, mm: &Mm) -> fmt::Result {
         ("reserved_pages", c.reserved),
         ("workload_pages", c.workload),
         ("cache_pages", c.cache),
+        ("reporting_pages", c.reporting),
     ] {
         writeln!(w, "{name}: {v}")?;
     }
+    write_report_rows(w, mm)?;
     let s = mm.stats();
     for (name, v) in s.counters() {
         writeln!(w, "{name}: {v}")?;
@@ -112,6 +114,28 @@ pub fn write_cmm_rows(w: &mut dyn Write, mm: &Mm) -> fmt::Result {
         Some(why) => writeln!(w, "shortfall: {why}"),
         None => writeln!(w, "shortfall: none"),
     }
+}
+
+/// Free page reporting's rows: `reported_kb` (free memory the host has taken
+/// back, in whole reported blocks not reused since), the reports the device
+/// used, their ranges, reported blocks reused, failed reports.
+pub fn write_report_rows(w: &mut dyn Write, mm: &Mm) -> fmt::Result {
+    let f = mm.frames().report_counts();
+    let r = mm.report_stats();
+    let reported_kb = pages_to_kb(
+        f.reported_blocks
+            .saturating_mul(crate::units::FRAMES_PER_BLOCK),
+    );
+    for (name, v) in [
+        ("reported_kb", reported_kb),
+        ("reports", r.reports),
+        ("reported_ranges", r.ranges),
+        ("reported_reused_blocks", f.reused_blocks),
+        ("report_failures", r.failures),
+    ] {
+        writeln!(w, "{name}: {v}")?;
+    }
+    Ok(())
 }
 
 /// The `trace` line printed after every balloon round.
@@ -158,9 +182,11 @@ impl Mm {
     /// The meminfo figures.
     pub fn meminfo(&self) -> MemInfo {
         let c = self.frames().counts();
+        // Frames held for a free-page report are free memory the guest keeps.
+        let free = c.free.saturating_add(c.reporting);
         MemInfo {
-            mem_total_kb: pages_to_kb(c.free.saturating_add(c.used)),
-            mem_free_kb: pages_to_kb(c.free),
+            mem_total_kb: pages_to_kb(free.saturating_add(c.used)),
+            mem_free_kb: pages_to_kb(free),
             cached_kb: pages_to_kb(c.cache),
             swap_total_kb: 0,
             swap_free_kb: 0,

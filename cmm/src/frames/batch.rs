@@ -159,6 +159,9 @@ impl FrameTable {
         let moved = idx.len();
         self.blocks
             .shift(batch.block, BlockCounter::Free, BlockCounter::Loaned, moved);
+        if moved > 0 {
+            self.report.taken(batch.block);
+        }
         let c = &mut self.counts;
         c.free = c.free.saturating_sub(moved as u64);
         c.loaned = c.loaned.saturating_add(moved as u64);
@@ -181,6 +184,7 @@ impl FrameTable {
         let moved = idx.len();
         self.blocks
             .shift(batch.block, BlockCounter::Loaned, BlockCounter::Free, moved);
+        self.report.freed();
         let c = &mut self.counts;
         c.loaned = c.loaned.saturating_sub(moved as u64);
         c.free = c.free.saturating_add(moved as u64);

@@ -5,8 +5,8 @@ use super::blocks::{block_range, BlockCounter};
 use super::FrameTable;
 
 impl FrameTable {
-    /// Checks that every frame is in exactly one of free, loaned, reserved and
-    /// used; that owner bits are only on used frames and poison bits only on
+    /// Checks that every frame is in exactly one of free, loaned, reserved,
+    /// held for a report and used; that owner bits are only on used frames and poison bits only on
     /// loaned ones; that every counter (table and 2 MiB blocks) equals what the
     /// bitmaps hold. Returns the first violation found.
     pub fn check(&self) -> Result<(), &'static str> {
@@ -41,10 +41,12 @@ impl FrameTable {
         let sum = c
             .free
             .checked_add(c.used)
-            .and_then(|s| s.checked_add(c.loaned));
+            .and_then(|s| s.checked_add(c.loaned))
+            .and_then(|s| s.checked_add(c.reporting));
         if sum != Some(c.total) || c.workload.saturating_add(c.cache) > c.used {
-            return Err("total is not free + used + loaned");
+            return Err("total is not free + used + loaned + reporting");
         }
+        self.check_report()?;
         for b in 0..self.map.len().div_ceil(block_range(0).len()) {
             let r = block_range(b);
             let free_in = free.count_ones_in(r.start, r.end);

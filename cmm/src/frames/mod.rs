@@ -12,14 +12,16 @@
 //! (`batch`). A free frame's contents are unknown: whoever allocates it
 //! initializes it (see [`crate::mm`]), so no frame needs a "dirty" bit.
 //!
-//! Invariant: every frame is in exactly one of free, loaned, reserved, used, and
-//! `total == free + used + loaned` (reserved frames are not managed).
+//! Invariant: every frame is in exactly one of free, loaned, reserved, used and
+//! held for a free-page report ([`report`]), and
+//! `total == free + used + loaned + reporting` (reserved frames are not managed).
 
 mod batch;
 pub use batch::{FrameBatch, BATCH};
 pub mod blocks;
 mod invariants;
 pub mod regions;
+pub mod report;
 
 use crate::bitmap::Bitmap;
 use crate::error::CmmError;
@@ -27,6 +29,8 @@ use crate::units::pfn_to_addr;
 use blocks::{block_of, BlockCounter, Blocks};
 use regions::RegionMap;
 pub use regions::{managed_regions, Region};
+use report::ReportBlocks;
+pub use report::{ReportCounts, ReportRange};
 
 /// Who holds a used frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -50,6 +54,9 @@ pub enum FrameState {
     Reserved,
     /// Allocated.
     Used(Owner),
+    /// Free, but held by the device for a free-page report: not on the free
+    /// list until the device has used the report ([`report`]).
+    Reporting,
 }
 
 /// A set of frames that can be walked.
@@ -84,6 +91,8 @@ pub struct FrameCounts {
     pub workload: u64,
     /// Used frames held by the cache workload.
     pub cache: u64,
+    /// Free frames the device holds for a free-page report (off the free list).
+    pub reporting: u64,
 }
 
 /// The frame table.
@@ -97,6 +106,7 @@ pub struct FrameTable {
     cache: Bitmap,
     poisoned: Option<Bitmap>,
     blocks: Blocks,
+    report: ReportBlocks,
     counts: FrameCounts,
     alloc_cursor: usize,
     loan_block: Option<usize>,
@@ -125,6 +135,7 @@ impl FrameTable {
             cache: Bitmap::new(len),
             poisoned: None,
             blocks: Blocks::new(len),
+            report: ReportBlocks::new(len.div_ceil(report::BLOCK_LEN)),
             counts: FrameCounts::default(),
             alloc_cursor: 0,
             loan_block: None,
@@ -169,6 +180,8 @@ impl FrameTable {
         let i = self.map.index_of(pfn)?;
         Some(if self.free.get(i) {
             FrameState::Free
+        } else if self.report.is_held(block_of(i)) {
+            FrameState::Reporting
         } else if self.loaned.get(i) {
             FrameState::Loaned
         } else if self.reserved.get(i) {
@@ -216,6 +229,7 @@ impl FrameTable {
         self.alloc_cursor = i + 1;
         self.free.clear(i);
         self.blocks.set_free(i, false);
+        self.report.taken(block_of(i));
         dec(&mut self.counts.free);
         inc(&mut self.counts.used);
         if let Some(m) = self.owner_map(owner) {
@@ -253,6 +267,7 @@ impl FrameTable {
         }
         self.free.set(i);
         self.blocks.set_free(i, true);
+        self.report.freed();
         dec(&mut self.counts.used);
         inc(&mut self.counts.free);
         Ok(owner)

@@ -17,6 +17,7 @@ fn check_counts(t: &FrameTable) {
             FrameState::Free => seen.free += 1,
             FrameState::Loaned => seen.loaned += 1,
             FrameState::Reserved => seen.reserved += 1,
+            FrameState::Reporting => seen.reporting += 1,
             FrameState::Used(o) => {
                 seen.used += 1;
                 match o {
@@ -27,7 +28,7 @@ fn check_counts(t: &FrameTable) {
             }
         }
     }
-    seen.total = seen.free + seen.used + seen.loaned;
+    seen.total = seen.free + seen.used + seen.loaned + seen.reporting;
     assert_eq!(c, seen);
 }
 

@@ -340,7 +340,7 @@ impl World {
     /// The checks that must hold after any operation.
     pub fn check_invariants(&self) {
         let c = self.mm.frames().counts();
-        assert_eq!(c.total, c.free + c.used + c.loaned, "{c:?}");
+        assert_eq!(c.total, c.free + c.used + c.loaned + c.reporting, "{c:?}");
         assert_eq!(
             self.mm.stats().loaned_pages,
             c.loaned,
@@ -352,9 +352,11 @@ impl World {
         let mut used = 0;
         let mut workload = 0;
         let mut cache = 0;
+        let mut reporting = 0;
         for pfn in self.mm.frames().all_frames() {
             match self.mm.frames().state(pfn).unwrap() {
                 cmm::FrameState::Free => free += 1,
+                cmm::FrameState::Reporting => reporting += 1,
                 cmm::FrameState::Loaned => loaned += 1,
                 cmm::FrameState::Reserved => {}
                 cmm::FrameState::Used(o) => {
@@ -367,7 +369,11 @@ impl World {
                 }
             }
         }
-        assert_eq!((free, loaned, used), (c.free, c.loaned, c.used));
+        assert_eq!(
+            (free, loaned, used, reporting),
+            (c.free, c.loaned, c.used, c.reporting)
+        );
+        assert_eq!(self.mm.frames().check(), Ok(()));
         assert_eq!((workload, cache), (c.workload, c.cache));
         // The hypervisor's Loaned pages are exactly the balloon's loaned frames.
         let table: Vec<u64> = self

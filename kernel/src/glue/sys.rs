@@ -26,6 +26,11 @@ use crate::{clock, console};
 /// (about 0.2 ms of model calls under QEMU; a real LPAR makes as many hcalls).
 const HINTS_PER_CALL: u64 = 1024;
 
+/// Free-page reports started per background call (each up to the queue's
+/// size in 2 MiB blocks: 64 MiB with QEMU's 32-entry queue), so a console
+/// command waits for one report at most.
+const REPORTS_PER_CALL: u64 = 1;
+
 /// How the kernel was entered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BootMode {
@@ -167,6 +172,15 @@ impl System {
         }
     }
 
+    /// Whether free pages are reported to the host (the balloon device
+    /// negotiated free page reporting and it works).
+    pub fn reporting_on(&self) -> bool {
+        self.hv
+            .inner()
+            .balloon_device_ref()
+            .is_some_and(|d| d.reporting_on())
+    }
+
     /// The hypervisor backend's name (`phyp` or `model`).
     pub fn hv_backend(&self) -> &'static str {
         self.hv.backend_name()
@@ -184,7 +198,10 @@ impl System {
         if hint.finished {
             log::info!("free frames hinted unused");
         }
-        let more = hint.hinted > 0 && !hint.finished;
+        let mut more = hint.hinted > 0 && !hint.finished;
+        if let Some(dev) = self.hv.inner_mut().balloon_device() {
+            more |= self.mm.report_step(dev, REPORTS_PER_CALL).more;
+        }
         self.hv.inner_mut().balloon_sync();
         let faults = self.hv.cmo_faults().faults;
         let ram = self.platform.ram_bytes();

@@ -57,6 +57,23 @@ impl<R: RawHcall, D: BalloonTransport> Backend<R, D> {
         }
     }
 
+    /// The balloon device while it works (free page reporting goes through
+    /// it); `None` without one or once it failed.
+    pub fn balloon_device(&mut self) -> Option<&mut D> {
+        match self {
+            Backend::Backed(b) if !b.is_broken() => Some(b.device_mut()),
+            _ => None,
+        }
+    }
+
+    /// The balloon device while it works, read-only.
+    pub fn balloon_device_ref(&self) -> Option<&D> {
+        match self {
+            Backend::Backed(b) if !b.is_broken() => Some(b.device()),
+            _ => None,
+        }
+    }
+
     /// Background work for the device (see [`VirtioBacked::sync`]); nothing
     /// without one.
     pub fn balloon_sync(&mut self) {

@@ -1,5 +1,6 @@
 //! The virtio balloon without the hardware (docs/virtio-balloon.md): the balloon
-//! protocol ([`balloon`]), the statistics it reports ([`stats`]), the legacy
+//! protocol ([`balloon`]), the statistics it reports ([`stats`]), free page
+//! reporting's feature, queue and descriptors ([`reporting`]), the legacy
 //! split virtqueue in memory ([`virtqueue`]),
 //! and the legacy virtio-pci register block behind a bounded, typed accessor
 //! ([`legacy`]). The glue's `drivers/virtio_pci_legacy.rs` finds the device and
@@ -8,6 +9,7 @@
 
 pub mod balloon;
 pub mod legacy;
+pub mod reporting;
 pub mod stats;
 pub mod virtqueue;
 

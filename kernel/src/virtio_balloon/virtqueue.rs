@@ -67,6 +67,11 @@ impl QueueLayout {
         self.used + 2
     }
 }
+/// Descriptor flag: the chain goes on at `next`.
+pub const DESC_F_NEXT: u16 = 1;
+/// Descriptor flag: the device writes the buffer (else it reads it).
+pub const DESC_F_WRITE: u16 = 2;
+
 /// One descriptor of the descriptor table.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, VolatileFieldAccess)]
@@ -75,9 +80,9 @@ pub struct Descriptor {
     pub addr: u64,
     /// Its length in bytes.
     pub len: u32,
-    /// 0: one device-readable buffer, no chaining.
+    /// [`DESC_F_NEXT`], [`DESC_F_WRITE`]; 0: one device-readable buffer.
     pub flags: u16,
-    /// The next descriptor of a chain (unused).
+    /// The next descriptor of a chain.
     pub next: u16,
 }
 
@@ -145,8 +150,37 @@ impl<'a> SplitQueue<'a> {
             flags: 0,
             next: 0,
         });
+        self.make_available(0);
+    }
+
+    /// Publishes `bufs` (address, length) as one chain of device-writable
+    /// descriptors, 0 to `bufs.len() - 1`, and makes it available; the caller
+    /// notifies the device. The previous buffer must have been used. Returns
+    /// false, publishing nothing, when the chain is empty or longer than the
+    /// queue.
+    pub fn publish_writable_chain(&mut self, bufs: &[(u64, u32)]) -> bool {
+        let n = bufs.len();
+        if n == 0 || n > usize::from(self.layout.size) {
+            return false;
+        }
+        for (i, &(addr, len)) in bufs.iter().enumerate() {
+            let last = i + 1 == n;
+            let next = u16::try_from(i + 1).unwrap_or(0);
+            self.at::<Descriptor>(16 * i).write(Descriptor {
+                addr,
+                len,
+                flags: DESC_F_WRITE | if last { 0 } else { DESC_F_NEXT },
+                next: if last { 0 } else { next },
+            });
+        }
+        self.make_available(0);
+        true
+    }
+
+    /// Puts descriptor `head` in the next avail slot and publishes the index.
+    fn make_available(&mut self, head: u16) {
         self.at::<u16>(self.layout.avail_slot(self.next_avail))
-            .write(0);
+            .write(head);
         fence(Ordering::SeqCst);
         self.next_avail = self.next_avail.wrapping_add(1);
         self.at::<u16>(self.layout.avail_idx())
@@ -225,6 +259,60 @@ mod tests {
             }
             assert!(q.is_used());
         }
+    }
+
+    #[test]
+    fn a_writable_chain_fills_descriptors_in_order() {
+        let layout = QueueLayout::legacy(32).unwrap();
+        let mut mem = vec![0u64; layout.bytes / 8];
+        let base = NonNull::new(mem.as_mut_ptr().cast::<u8>()).unwrap();
+        // SAFETY: as in the test above.
+        let mut q = unsafe { SplitQueue::new(base, layout) };
+        assert!(!q.publish_writable_chain(&[]));
+        let too_long = [(0u64, 0u32); 33];
+        assert!(!q.publish_writable_chain(&too_long));
+        assert!(q.is_used(), "nothing was published");
+        let bufs = [
+            (0x20_0000u64, 0x20_0000u32),
+            (0x60_0000, 0x20_0000),
+            (0x80_0000, 4096),
+        ];
+        assert!(q.publish_writable_chain(&bufs));
+        assert!(!q.is_used());
+        let bytes: &[u8] = bytemuck(&mem);
+        let u16_at = |o: usize| u16::from_ne_bytes([bytes[o], bytes[o + 1]]);
+        for (i, &(addr, len)) in bufs.iter().enumerate() {
+            let d = 16 * i;
+            assert_eq!(
+                u64::from_ne_bytes(bytes[d..d + 8].try_into().unwrap()),
+                addr
+            );
+            assert_eq!(
+                u32::from_ne_bytes(bytes[d + 8..d + 12].try_into().unwrap()),
+                len
+            );
+            let last = i == bufs.len() - 1;
+            let flags = if last {
+                DESC_F_WRITE
+            } else {
+                DESC_F_WRITE | DESC_F_NEXT
+            };
+            assert_eq!(u16_at(d + 12), flags, "descriptor {i}");
+            assert_eq!(
+                u16_at(d + 14),
+                if last {
+                    0
+                } else {
+                    u16::try_from(i + 1).unwrap()
+                }
+            );
+        }
+        assert_eq!(u16_at(layout.avail_idx()), 1);
+        assert_eq!(
+            u16_at(layout.avail_slot(0)),
+            0,
+            "the chain starts at descriptor 0"
+        );
     }
 
     fn bytemuck(words: &[u64]) -> &[u8] {

@@ -18,6 +18,7 @@ use core::ptr::NonNull;
 use kernel::devtree::Platform;
 use kernel::pci::{BarKind, Bridge, Function};
 use kernel::virtio_balloon::legacy::{self, LegacyRegisters, LegacyRegs};
+use kernel::virtio_balloon::reporting;
 use kernel::virtio_balloon::stats::{F_STATS_VQ, STATS_BYTES, STATS_QUEUE};
 use kernel::virtio_balloon::{
     BalloonTransport, Queue, QueueLayout, SplitQueue, DEVICE_BALLOON_MODERN,
@@ -38,6 +39,8 @@ pub struct LegacyBalloon {
     pfns: &'static mut [u32; PFNS_PER_BUFFER],
     /// The statistics queue and its one buffer, when negotiated.
     stats: Option<(SplitQueue<'static>, &'static mut [u8; STATS_BYTES])>,
+    /// The reporting queue, when negotiated (see `reporting_queue.rs`).
+    report: Option<super::reporting_queue::ReportQueue>,
     /// Where its INTx comes from (the host bridge's name, the devfn) and the
     /// address of the ISR register that acknowledges it.
     irq: (String, u8, usize),
@@ -143,10 +146,10 @@ fn bring_up(bridge: &mut Bridge<RtasConfig>, f: &Function) -> Result<LegacyBallo
     regs.set_status(legacy::STATUS_ACK);
     regs.set_status(legacy::STATUS_ACK | legacy::STATUS_DRIVER);
     let features = regs.host_features();
-    let accepted = features & F_STATS_VQ;
+    let accepted = reporting::accepted_features(features);
     regs.set_guest_features(accepted);
-    let queue_count = if accepted != 0 { 3 } else { 2 };
-    let mut qs = [None, None, None];
+    let queue_count = reporting::queue_count(accepted);
+    let mut qs = [None, None, None, None];
     for (q, slot) in (0u16..queue_count).zip(qs.iter_mut()) {
         match setup_queue(&mut regs, q) {
             Ok(vq) => *slot = Some(vq),
@@ -156,8 +159,23 @@ fn bring_up(bridge: &mut Bridge<RtasConfig>, f: &Function) -> Result<LegacyBallo
             }
         }
     }
-    let [Some(mut inflate), Some(mut deflate), stats_vq] = qs else {
+    let [Some(mut inflate), Some(mut deflate), q2, q3] = qs else {
         return Err("virtqueue setup");
+    };
+    let (stats_vq, report_vq) = if accepted & F_STATS_VQ != 0 {
+        (q2, q3)
+    } else {
+        (None, q2)
+    };
+    let report = match (reporting::reporting_queue(accepted), report_vq) {
+        (Some(index), Some(vq)) => match super::reporting_queue::ReportQueue::new(vq, index) {
+            Some(q) => Some(q),
+            None => {
+                regs.set_status(legacy::STATUS_FAILED);
+                return Err("no memory for the report descriptors");
+            }
+        },
+        _ => None,
     };
     // Inflate and deflate completions are polled: no interrupt for them, only
     // for configuration changes (and the statistics queue).
@@ -190,6 +208,7 @@ fn bring_up(bridge: &mut Bridge<RtasConfig>, f: &Function) -> Result<LegacyBallo
         queues: [inflate, deflate],
         pfns,
         stats,
+        report,
         irq: (
             bridge.name.clone(),
             f.devfn,
@@ -198,10 +217,11 @@ fn bring_up(bridge: &mut Bridge<RtasConfig>, f: &Function) -> Result<LegacyBallo
     };
     dev.write_actual(0);
     log::info!(
-        "virtio-balloon: legacy device at I/O {io:#x}, host features {features:#010x}, queues {}/{}, statistics {}, num_pages {}",
+        "virtio-balloon: legacy device at I/O {io:#x}, host features {features:#010x}, queues {}/{}, statistics {}, free page reporting {}, num_pages {}",
         dev.queues[0].layout().size,
         dev.queues[1].layout().size,
         if dev.stats.is_some() { "on" } else { "off" },
+        if dev.report.is_some() { "on" } else { "off" },
         dev.num_pages()
     );
     Ok(dev)
@@ -220,6 +240,36 @@ fn setup_queue(
     // SAFETY: `mem` is zeroed, 4096-aligned, `layout.bytes` long and never freed;
     // only this queue and the device use it.
     Ok(unsafe { SplitQueue::new(mem, layout) })
+}
+
+impl LegacyBalloon {
+    /// Whether free page reporting was negotiated and still works.
+    pub fn reporting_on(&self) -> bool {
+        self.report.as_ref().is_some_and(|r| !r.is_broken())
+    }
+}
+
+impl cmm::FreeReporter for LegacyBalloon {
+    fn max_ranges(&self) -> usize {
+        self.report.as_ref().map_or(0, |r| r.max_ranges())
+    }
+
+    fn start(&mut self, ranges: &[cmm::ReportRange]) -> bool {
+        let Some(r) = self.report.as_mut() else {
+            return false;
+        };
+        if !r.publish(ranges) {
+            return false;
+        }
+        self.regs.notify(r.index());
+        true
+    }
+
+    fn poll(&mut self) -> cmm::ReportPoll {
+        self.report
+            .as_mut()
+            .map_or(cmm::ReportPoll::Failed, |r| r.poll())
+    }
 }
 
 impl BalloonTransport for LegacyBalloon {

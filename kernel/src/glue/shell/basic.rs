@@ -35,6 +35,10 @@ pub fn version(sys: &mut System) -> CmdResult {
     println!("target: {TARGET}");
     println!("boot_mode: {}", sys.boot_mode.name());
     println!("hypervisor: {}", sys.hv_backend());
+    println!(
+        "free_page_reporting: {}",
+        if sys.reporting_on() { "on" } else { "off" }
+    );
     crate::rtas::print_version_lines();
     crate::glue::mmu::print_version_lines();
     let rma = crate::glue::rma::current();

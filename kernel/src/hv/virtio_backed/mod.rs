@@ -101,6 +101,11 @@ impl<H: ModelledPool, D: BalloonTransport> VirtioBacked<H, D> {
         &self.dev
     }
 
+    /// The device, to use it beside the balloon (free page reporting).
+    pub fn device_mut(&mut self) -> &mut D {
+        &mut self.dev
+    }
+
     /// Where the target comes from.
     pub fn source(&self) -> TargetSource {
         self.source
