@@ -13,6 +13,8 @@ pub const H_PAGE_INIT: u64 = 0x2C;
 pub const H_EOI: u64 = 0x64;
 /// H_CPPR: set this processor's current interrupt priority (XICS).
 pub const H_CPPR: u64 = 0x68;
+/// H_IPI: raise (or, with priority 0xFF, clear) a processor's inter-processor interrupt.
+pub const H_IPI: u64 = 0x6C;
 /// H_XIRR: accept the highest-priority pending interrupt (XICS).
 pub const H_XIRR: u64 = 0x74;
 /// H_GET_TERM_CHAR: read up to 16 bytes from a virtual terminal.
@@ -23,6 +25,10 @@ pub const H_PUT_TERM_CHAR: u64 = 0x58;
 pub const H_REGISTER_VPA: u64 = 0xDC;
 /// H_CEDE: give the processor to the hypervisor until an interrupt (or H_PROD).
 pub const H_CEDE: u64 = 0xE0;
+/// H_CONFER: give this processor's time to another (preempted) virtual processor.
+pub const H_CONFER: u64 = 0xE4;
+/// H_PROD: wake a ceded virtual processor.
+pub const H_PROD: u64 = 0xE8;
 /// H_VIO_SIGNAL: enable or disable a VIO device's interrupt.
 pub const H_VIO_SIGNAL: u64 = 0x104;
 /// H_SET_MPP: set the memory performance parameters (entitlement, weight).
@@ -42,11 +48,14 @@ pub fn name(opcode: u64) -> Option<&'static str> {
         H_PAGE_INIT => "H_PAGE_INIT",
         H_EOI => "H_EOI",
         H_CPPR => "H_CPPR",
+        H_IPI => "H_IPI",
         H_XIRR => "H_XIRR",
         H_GET_TERM_CHAR => "H_GET_TERM_CHAR",
         H_PUT_TERM_CHAR => "H_PUT_TERM_CHAR",
         H_REGISTER_VPA => "H_REGISTER_VPA",
         H_CEDE => "H_CEDE",
+        H_CONFER => "H_CONFER",
+        H_PROD => "H_PROD",
         H_VIO_SIGNAL => "H_VIO_SIGNAL",
         H_SET_MPP => "H_SET_MPP",
         H_GET_MPP => "H_GET_MPP",

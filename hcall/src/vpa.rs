@@ -90,6 +90,41 @@ pub fn cede(raw: &mut impl RawHcall) -> Result<(), HcallError> {
     check("H_CEDE", status)
 }
 
+/// H_PROD: wakes the virtual processor `server` if it is ceded (or makes its
+/// next H_CEDE return at once).
+pub fn prod(raw: &mut impl RawHcall, server: u32) -> Result<(), HcallError> {
+    let (status, _) = raw.hcall(opcodes::H_PROD, &[u64::from(server)]);
+    check("H_PROD", status)
+}
+
+/// Whom H_CONFER gives this processor's time to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConferTo {
+    /// The virtual processor `server`, if it is still preempted at `yield_count`
+    /// (the count read from its VPA; odd = preempted).
+    Holder {
+        /// Its interrupt server number.
+        server: u32,
+        /// Its yield count as read.
+        yield_count: u32,
+    },
+    /// Any virtual processor of the partition (`H_CONFER(-1, 0)`).
+    All,
+}
+
+/// H_CONFER: gives the rest of this processor's time slice away.
+pub fn confer(raw: &mut impl RawHcall, to: ConferTo) -> Result<(), HcallError> {
+    let args = match to {
+        ConferTo::Holder {
+            server,
+            yield_count,
+        } => [u64::from(server), u64::from(yield_count)],
+        ConferTo::All => [u64::MAX, 0],
+    };
+    let (status, _) = raw.hcall(opcodes::H_CONFER, &args);
+    check("H_CONFER", status)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,6 +173,29 @@ mod tests {
             [
                 (opcodes::H_REGISTER_VPA, alloc::vec![1 << 45, 0, 0x40_0000]),
                 (opcodes::H_CEDE, alloc::vec![]),
+            ]
+        );
+    }
+
+    #[test]
+    fn prod_and_confer_registers() {
+        let mut raw = Scripted::default();
+        prod(&mut raw, 3).unwrap();
+        confer(
+            &mut raw,
+            ConferTo::Holder {
+                server: 2,
+                yield_count: 41,
+            },
+        )
+        .unwrap();
+        confer(&mut raw, ConferTo::All).unwrap();
+        assert_eq!(
+            raw.calls,
+            [
+                (opcodes::H_PROD, alloc::vec![3]),
+                (opcodes::H_CONFER, alloc::vec![2, 41]),
+                (opcodes::H_CONFER, alloc::vec![u64::MAX, 0]),
             ]
         );
     }

@@ -64,6 +64,20 @@ pub fn end_of_interrupt(raw: &mut impl RawHcall, xirr: Xirr) -> Result<(), Hcall
     check("H_EOI", status)
 }
 
+/// The priority of an inter-processor interrupt (what Linux uses; lower is
+/// more favoured).
+pub const IPI_PRIORITY: u8 = 4;
+/// The "no interrupt" priority: H_IPI with it clears a pending IPI.
+pub const IPI_CLEAR: u8 = 0xff;
+
+/// H_IPI: raises an inter-processor interrupt at `priority` on the processor
+/// `server` (or clears it with [`IPI_CLEAR`]). Issue a memory barrier first
+/// so the receiver sees the work it is sent for.
+pub fn ipi(raw: &mut impl RawHcall, server: u32, priority: u8) -> Result<(), HcallError> {
+    let (status, _) = raw.hcall(opcodes::H_IPI, &[u64::from(server), u64::from(priority)]);
+    check("H_IPI", status)
+}
+
 /// H_VIO_SIGNAL: enables (`true`) or disables a VIO device's interrupt.
 pub fn vio_signal(raw: &mut impl RawHcall, unit: u32, enable: bool) -> Result<(), HcallError> {
     let (status, _) = raw.hcall(opcodes::H_VIO_SIGNAL, &[u64::from(unit), u64::from(enable)]);
@@ -94,6 +108,8 @@ mod tests {
         end_of_interrupt(&mut raw, x).unwrap();
         set_cppr(&mut raw, CPPR_ACCEPT_ALL).unwrap();
         vio_signal(&mut raw, 0x7100_0000, true).unwrap();
+        ipi(&mut raw, 3, IPI_PRIORITY).unwrap();
+        ipi(&mut raw, 3, IPI_CLEAR).unwrap();
         assert_eq!(
             raw.calls,
             [
@@ -101,6 +117,8 @@ mod tests {
                 (opcodes::H_EOI, alloc::vec![0xff00_1100]),
                 (opcodes::H_CPPR, alloc::vec![0xff]),
                 (opcodes::H_VIO_SIGNAL, alloc::vec![0x7100_0000, 1]),
+                (opcodes::H_IPI, alloc::vec![3, 4]),
+                (opcodes::H_IPI, alloc::vec![3, 0xff]),
             ]
         );
     }

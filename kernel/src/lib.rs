@@ -10,6 +10,7 @@
 //! - [`pci`]: PHB windows, configuration space, BAR sizing and assignment.
 //! - [`virtio_balloon`]: the balloon protocol, the split virtqueue, the legacy registers.
 //! - [`meminfo`]: the `meminfo` reply (the balloon's rows and the kernel heap's).
+//! - [`smp`]: which hardware threads run, the boot thread first; `smp=<n>`.
 //! - [`shell`]: the command table, typed commands parsed from a console line, `help`.
 //! - [`timer`]: tickless timers: many deadlines, the earliest programs the decrementer.
 //! - [`xics`]: interrupt source numbers from the device tree (VIO, PCI INTx).
@@ -27,6 +28,7 @@ pub mod mmu;
 pub mod pci;
 pub mod rma;
 pub mod shell;
+pub mod smp;
 pub mod text;
 pub mod timer;
 pub mod virtio_balloon;

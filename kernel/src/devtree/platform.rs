@@ -26,6 +26,10 @@ pub struct Cpu {
     pub name: String,
     /// `reg` (the interrupt server number).
     pub reg: u32,
+    /// `ibm,ppc-interrupt-server#s`: one interrupt server number per hardware
+    /// thread of the core (what RTAS `start-cpu`, H_REGISTER_VPA and H_IPI take);
+    /// `[reg]` when the property is missing.
+    pub threads: Vec<u32>,
 }
 
 /// A DMA window from `ibm,my-dma-window` (`<liobn offset(2 cells) size(2 cells)>`).
@@ -197,9 +201,16 @@ pub fn gather(fdt: &Fdt<'_>) -> Platform {
                         })
                         .filter(|&f| f > 0);
                 }
+                let threads: Vec<u32> = c
+                    .property("ibm,ppc-interrupt-server#s")
+                    .and_then(|t| t.cells())
+                    .map(|cells| cells.collect())
+                    .filter(|t: &Vec<u32>| !t.is_empty())
+                    .unwrap_or_else(|| reg.into_iter().collect());
                 p.cpus.push(Cpu {
                     name: c.name.to_string(),
                     reg: reg.unwrap_or(0),
+                    threads,
                 });
             }
         }

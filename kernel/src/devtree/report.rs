@@ -95,6 +95,7 @@ mod tests {
             cpus: vec![Cpu {
                 name: "PowerPC,POWER10@0".into(),
                 reg: 0,
+                threads: vec![0],
             }],
             timebase_hz: Some(512_000_000),
             vty_unit: Some(0x7100_0000),

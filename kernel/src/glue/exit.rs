@@ -11,6 +11,7 @@ fn halt() -> ! {
 
 /// Powers off: QEMU exits with status 0.
 pub fn power_off() -> ! {
+    crate::smp::stop_others();
     rtas::break_lock();
     let token = rtas::tokens().power_off.unwrap_or(0x2003);
     let mut rets = [0u32; 1];
@@ -23,10 +24,11 @@ static mut TERM_MSG: [u8; 256] = [0; 256];
 
 /// Terminates with `ibm,os-term`: QEMU exits with status 1 under `-action panic=exit-failure`.
 pub fn os_term(msg: &str) -> ! {
+    crate::smp::stop_others();
     rtas::break_lock();
     crate::console::emergency_write(format_args!("os-term: {msg}\n"));
-    // SAFETY: single CPU, and this path never returns: nothing else uses the buffer
-    // concurrently or afterwards.
+    // SAFETY: `stop_others` let only this CPU go on, and this path never
+    // returns: nothing else uses the buffer concurrently or afterwards.
     let buf = unsafe { &mut *core::ptr::addr_of_mut!(TERM_MSG) };
     let n = msg.len().min(buf.len() - 1);
     buf[..n].copy_from_slice(&msg.as_bytes()[..n]);

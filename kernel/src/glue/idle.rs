@@ -1,6 +1,7 @@
 //! Idle: the Virtual Processor Area and H_CEDE.
 //!
-//! At boot the kernel registers a VPA for its processor (`H_REGISTER_VPA`). When
+//! Every CPU registers its own VPA (`H_REGISTER_VPA` with its own interrupt
+//! server number) when it comes up. When
 //! no work is pending the main loop programs the decrementer for the next
 //! deadline and cedes: it sets the VPA's `idle` byte, calls `H_CEDE` with external
 //! interrupts off (the hypervisor enables them itself and returns once one is
@@ -17,85 +18,99 @@ use hcall::CmoFaultStats;
 use kernel::cpustats::CpuStats;
 
 use crate::arch::cpu;
-use crate::irq::STATS;
+use crate::percpu::{self, MAX_CPUS};
 
-/// The area: 1 KiB aligned to 1 KiB, so cache-line aligned and inside one page.
+/// One area: 1 KiB aligned to 1 KiB, so cache-line aligned and inside one page.
 #[repr(C, align(1024))]
 struct Area([u8; VPA_SIZE]);
 
-static mut VPA: Area = Area([0; VPA_SIZE]);
-static REGISTERED: AtomicBool = AtomicBool::new(false);
+/// One VPA per CPU, by CPU index.
+static mut VPAS: [Area; MAX_CPUS] = [const { Area([0; VPA_SIZE]) }; MAX_CPUS];
+static REGISTERED: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_CPUS];
 
-fn area_ptr() -> *mut [u8; VPA_SIZE] {
+fn area_ptr(i: usize) -> *mut [u8; VPA_SIZE] {
+    let i = i.min(MAX_CPUS - 1);
     // SAFETY: only the address is taken; every access below goes through it
-    // with volatile reads/writes or during the single-threaded set-up.
-    unsafe { core::ptr::addr_of_mut!(VPA.0) }
+    // with volatile reads/writes, or during the CPU's own single-threaded
+    // set-up of its own area.
+    unsafe { core::ptr::addr_of_mut!(VPAS[i].0) }
 }
 
-/// The area's first and one-past-last address (it must lie in the RMA).
+/// The areas' first and one-past-last address (they must lie in the RMA).
 pub fn area() -> (u64, u64) {
-    let start = area_ptr() as u64;
-    (start, start + VPA_SIZE as u64)
+    let start = area_ptr(0) as u64;
+    (start, start + (VPA_SIZE * MAX_CPUS) as u64)
 }
 
-/// Registers the VPA for the processor with hardware id `cpu`.
-pub fn register(cpu: u32) -> Result<(), &'static str> {
-    let p = area_ptr();
+/// Registers this CPU's VPA (its index's area) for the hardware thread `server`.
+pub fn register(server: u32) -> Result<(), &'static str> {
+    let i = percpu::current();
+    let p = area_ptr(i);
     let addr = p as u64;
     if !vpa::placement_ok(addr) {
         return Err("the VPA is misplaced");
     }
-    // SAFETY: set-up runs once, before anything else uses the area, on the one
-    // processor; the hypervisor does not know the area yet.
+    // SAFETY: each CPU sets up only its own area, once, before the hypervisor
+    // knows it; nothing else writes it.
     vpa::init_area(unsafe { &mut *p });
     // SAFETY: the area is the kernel's (a static in the image, so in the RMA),
     // stays registered for the kernel's life and is never reused for anything else.
     let mut raw = unsafe { Sc1::new() };
-    vpa::register(&mut raw, cpu, addr).map_err(|_| "H_REGISTER_VPA failed")?;
-    REGISTERED.store(true, Ordering::Release);
+    vpa::register(&mut raw, server, addr).map_err(|_| "H_REGISTER_VPA failed")?;
+    REGISTERED[i].store(true, Ordering::Release);
     Ok(())
 }
 
-/// True once the VPA is registered.
-pub fn registered() -> bool {
-    REGISTERED.load(Ordering::Acquire)
+/// True once CPU `i`'s VPA is registered.
+pub fn registered_on(i: usize) -> bool {
+    i < MAX_CPUS && REGISTERED[i].load(Ordering::Acquire)
 }
 
 fn set_idle(on: bool) {
-    if registered() {
-        // SAFETY: a byte inside our registered area; the hypervisor reads it.
-        unsafe { core::ptr::write_volatile(area_ptr().cast::<u8>().add(VPA_IDLE), u8::from(on)) };
+    let i = percpu::current();
+    if registered_on(i) {
+        // SAFETY: a byte inside this CPU's registered area; the hypervisor reads it.
+        unsafe { core::ptr::write_volatile(area_ptr(i).cast::<u8>().add(VPA_IDLE), u8::from(on)) };
     }
 }
 
 /// Cedes the processor until an interrupt is pending. Call with external
 /// interrupts off after checking that no work is pending; returns with them on.
 pub fn cede() {
+    let me = percpu::this();
     set_idle(true);
+    me.ceding.store(true, Ordering::Relaxed);
     let t0 = cpu::timebase();
     // SAFETY: H_CEDE takes no addresses.
     let mut raw = unsafe { Sc1::new() };
     let r = vpa::cede(&mut raw);
     let spent = cpu::timebase().wrapping_sub(t0);
+    me.ceding.store(false, Ordering::Relaxed);
     set_idle(false);
-    CpuStats::add(&STATS.cedes, 1);
-    CpuStats::add(&STATS.ceded_ticks, spent);
+    let stats = &me.stats;
+    CpuStats::add(&stats.cedes, 1);
+    CpuStats::add(&stats.ceded_ticks, spent);
     if r.is_err() {
         // Should H_CEDE refuse, interrupts must still come on.
         crate::arch::trap::enable_interrupts();
     }
 }
 
-/// The CMO fault counters the hypervisor keeps in the VPA (`None` before
-/// registration).
+/// The CMO fault counters the hypervisor keeps in the VPAs, summed over every
+/// registered CPU (`None` before any registration), as Linux's lparcfg sums them.
 pub fn cmo_faults() -> Option<CmoFaultStats> {
-    if !registered() {
-        return None;
+    let mut total: Option<CmoFaultStats> = None;
+    for i in (0..MAX_CPUS).filter(|&i| registered_on(i)) {
+        let mut copy = [0u8; VPA_SIZE];
+        for (k, b) in copy.iter_mut().enumerate() {
+            // SAFETY: bytes inside a registered area, which the hypervisor may
+            // update: volatile.
+            *b = unsafe { core::ptr::read_volatile(area_ptr(i).cast::<u8>().add(k)) };
+        }
+        let f = vpa::cmo_faults(&copy);
+        let t = total.get_or_insert_with(CmoFaultStats::default);
+        t.faults = t.faults.saturating_add(f.faults);
+        t.fault_time_usec = t.fault_time_usec.saturating_add(f.fault_time_usec);
     }
-    let mut copy = [0u8; VPA_SIZE];
-    for (i, b) in copy.iter_mut().enumerate() {
-        // SAFETY: bytes inside our area, which the hypervisor may update: volatile.
-        *b = unsafe { core::ptr::read_volatile(area_ptr().cast::<u8>().add(i)) };
-    }
-    Some(vpa::cmo_faults(&copy))
+    total
 }

@@ -15,23 +15,18 @@
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 
 use hcall::raw::sc1::Sc1;
-use hcall::xics::{self, CPPR_ACCEPT_ALL};
+use hcall::xics::{self, CPPR_ACCEPT_ALL, IPI_CLEAR, XISR_IPI};
 use kernel::cpustats::CpuStats;
 use kernel::xics::Sources;
 
 use crate::arch::trap;
-use crate::{console, rtas};
-
-/// Every processor counter (interrupts, cedes), printed by `cpu`.
-pub static STATS: CpuStats = CpuStats::new();
+use crate::{console, percpu, rtas};
 
 /// The priority the kernel gives its sources (any value below 0xff works).
 const PRIORITY: u32 = 5;
 /// "No source".
 const NONE: u32 = u32::MAX;
 
-static DEC_FIRED: AtomicBool = AtomicBool::new(false);
-static EXTERNAL_SEEN: AtomicBool = AtomicBool::new(false);
 static CONFIG_CHANGED: AtomicBool = AtomicBool::new(false);
 static VTY_SOURCE: AtomicU32 = AtomicU32::new(NONE);
 static PCI_SOURCE: AtomicU32 = AtomicU32::new(NONE);
@@ -54,20 +49,23 @@ pub struct Events {
     pub config_changed: bool,
 }
 
-/// Takes the recorded events (a decrementer or console interrupt only wakes
-/// the main loop, which then looks at its timers and input).
+/// Takes this CPU's recorded events (a decrementer or console interrupt only
+/// wakes the main loop, which then looks at its timers and input). The device
+/// events are the boot CPU's: its sources are routed there.
 pub fn take_events() -> Events {
-    DEC_FIRED.store(false, Ordering::Release);
-    EXTERNAL_SEEN.store(false, Ordering::Release);
+    let me = percpu::this();
+    me.dec_fired.store(false, Ordering::Release);
+    me.external_seen.store(false, Ordering::Release);
     Events {
         config_changed: CONFIG_CHANGED.swap(false, Ordering::AcqRel),
     }
 }
 
-/// True when an event is recorded and not yet taken.
+/// True when an event is recorded for this CPU and not yet taken.
 pub fn events_pending() -> bool {
-    DEC_FIRED.load(Ordering::Acquire)
-        || EXTERNAL_SEEN.load(Ordering::Acquire)
+    let me = percpu::this();
+    me.dec_fired.load(Ordering::Acquire)
+        || me.external_seen.load(Ordering::Acquire)
         || CONFIG_CHANGED.load(Ordering::Acquire)
 }
 
@@ -81,30 +79,41 @@ pub fn vty_by_interrupt() -> bool {
 /// loop re-programs it for the next deadline.
 pub fn decrementer() {
     trap::set_decrementer(kernel::timer::DEC_MAX);
-    CpuStats::add(&STATS.decrementer, 1);
-    DEC_FIRED.store(true, Ordering::Release);
+    let me = percpu::this();
+    CpuStats::add(&me.stats.decrementer, 1);
+    me.dec_fired.store(true, Ordering::Release);
 }
 
 /// The 0x500 handler: accepts the interrupt (H_XIRR), quiets its source, records
 /// it and ends it (H_EOI).
 pub fn external() {
+    let me = percpu::this();
+    let stats = &me.stats;
     let mut raw = sc1();
     let x = match xics::accept(&mut raw) {
         Ok(x) => x,
         Err(_) => {
-            CpuStats::add(&STATS.external_errors, 1);
+            CpuStats::add(&stats.external_errors, 1);
             return;
         }
     };
     if x.is_none() {
-        CpuStats::add(&STATS.external_spurious, 1);
+        CpuStats::add(&stats.external_spurious, 1);
         return;
     }
     let src = x.source();
-    if src == VTY_SOURCE.load(Ordering::Acquire) {
+    if src == XISR_IPI {
+        // Clear this CPU's IPI before looking at why it was sent, so an IPI
+        // sent after the look raises the interrupt again.
+        if xics::ipi(&mut raw, me.server.load(Ordering::Relaxed), IPI_CLEAR).is_err() {
+            CpuStats::add(&stats.external_errors, 1);
+        }
+        CpuStats::add(&stats.external_ipi, 1);
+        crate::smp::on_ipi();
+    } else if src == VTY_SOURCE.load(Ordering::Acquire) {
         // The vty signals only into an empty buffer: drain it completely.
         console::input::drain_from_interrupt();
-        CpuStats::add(&STATS.external_vty, 1);
+        CpuStats::add(&stats.external_vty, 1);
     } else if src == PCI_SOURCE.load(Ordering::Acquire) {
         let isr = PCI_ISR.load(Ordering::Acquire);
         if isr != 0 {
@@ -116,14 +125,14 @@ pub fn external() {
                 CONFIG_CHANGED.store(true, Ordering::Release);
             }
         }
-        CpuStats::add(&STATS.external_pci, 1);
+        CpuStats::add(&stats.external_pci, 1);
     } else {
-        CpuStats::add(&STATS.external_other, 1);
+        CpuStats::add(&stats.external_other, 1);
     }
     if xics::end_of_interrupt(&mut raw, x).is_err() {
-        CpuStats::add(&STATS.external_errors, 1);
+        CpuStats::add(&stats.external_errors, 1);
     }
-    EXTERNAL_SEEN.store(true, Ordering::Release);
+    me.external_seen.store(true, Ordering::Release);
 }
 
 /// The RTAS tokens and server number routing needs.
@@ -173,6 +182,12 @@ pub fn init(
         r.server
     );
     Ok(())
+}
+
+/// Opens this (secondary) CPU's XICS presentation to every priority, so IPIs
+/// reach it. Its device sources stay routed to the boot CPU.
+pub fn init_secondary() -> Result<(), &'static str> {
+    xics::set_cppr(&mut sc1(), CPPR_ACCEPT_ALL).map_err(|_| "H_CPPR failed")
 }
 
 /// Routes a PCI function's INTx: `isr` is the address of the register whose read

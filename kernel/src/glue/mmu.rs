@@ -115,6 +115,26 @@ fn slb_load(segments: &[u64], g: &Geometry, slb_size: u32) -> Result<(), alloc::
     Ok(())
 }
 
+/// Sets MSR[IR|DR] on the calling CPU.
+///
+/// # Safety
+/// Every RAM address must be mapped at itself (effective = real) and its
+/// segment must be in this CPU's SLB, so that the next instruction, the stack
+/// and all data are found at the same addresses with translation on.
+unsafe fn translation_on() {
+    // SAFETY: the caller guarantees the identity map and the SLB.
+    unsafe {
+        asm!(
+            "mfmsr {t}",
+            "ori {t}, {t}, 0x30",
+            "mtmsrd {t}",
+            "isync",
+            t = out(reg) _,
+            options(nostack)
+        );
+    }
+}
+
 /// Maps all RAM, loads the SLB and turns translation on. On failure nothing is
 /// turned on (the kernel keeps running in real mode, inside the RMA).
 pub fn init(fdt: &Fdt<'_>, ram: &[MemRange]) -> Result<(), alloc::string::String> {
@@ -155,19 +175,8 @@ pub fn init(fdt: &Fdt<'_>, ram: &[MemRange]) -> Result<(), alloc::string::String
     // depends on it.
     unsafe { asm!("slbia", "isync", options(nostack)) };
     slb_load(&segments, &g, cpu.slb_size)?;
-    // SAFETY: every RAM address is mapped at itself (effective = real) and its
-    // segment is in the SLB, so the next instruction, the stack and all data
-    // are found at the same addresses with translation on.
-    unsafe {
-        asm!(
-            "mfmsr {t}",
-            "ori {t}, {t}, 0x30",
-            "mtmsrd {t}",
-            "isync",
-            t = out(reg) _,
-            options(nostack)
-        );
-    }
+    // SAFETY: every RAM address is mapped at itself and its segment is in the SLB.
+    unsafe { translation_on() };
     EXCEPTION_MSR_BITS.store(MSR_IR_DR, Ordering::SeqCst);
     ON.store(true, Ordering::SeqCst);
     log::info!(
@@ -193,8 +202,32 @@ pub fn init(fdt: &Fdt<'_>, ram: &[MemRange]) -> Result<(), alloc::string::String
     Ok(())
 }
 
+/// Gives a CPU that just started (in real mode) the boot CPU's translation:
+/// the hash table is the partition's (registered once by the boot CPU), so
+/// only its own SLB needs loading with the same segments before IR/DR go on.
+/// Without translation it does nothing.
+pub fn start_secondary() -> Result<(), alloc::string::String> {
+    if !is_on() {
+        return Ok(());
+    }
+    let (segments, g, slb_size) = {
+        let guard = STATE.lock();
+        let s = guard.as_ref().ok_or("no MMU state")?;
+        (s.segments.clone(), s.geometry, s.slb_size)
+    };
+    // SAFETY: this CPU runs in real mode: its SLB is not used yet.
+    unsafe { asm!("slbia", "isync", options(nostack)) };
+    slb_load(&segments, &g, slb_size)?;
+    // SAFETY: as in `init`: every RAM address is mapped at itself and its
+    // segment is now in this CPU's SLB.
+    unsafe { translation_on() };
+    Ok(())
+}
+
 /// Maps `[base, base + size)` cache-inhibited and guarded (MMIO), adding its
-/// segment to the SLB if needed. Without translation it only records the
+/// segment to the SLB if needed. Call before the other CPUs start: only the
+/// calling CPU's SLB gets the new segment (the others load the list when they
+/// start). Without translation it only records the
 /// range (for fault reports).
 pub fn map_io(base: u64, size: u64) -> Result<(), alloc::string::String> {
     let mut guard = STATE.lock();

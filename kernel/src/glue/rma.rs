@@ -11,10 +11,6 @@ extern "C" {
     static __kernel_start: u8;
     static __kernel_end: u8;
     static __boot_stack_top: u8;
-    static __exc_stack_bottom: u8;
-    static __exc_stack_top: u8;
-    static __irq_stack_bottom: u8;
-    static __irq_stack_top: u8;
     static __vector_table: u8;
     static __vector_table_end: u8;
 }
@@ -33,12 +29,10 @@ pub fn items() -> alloc::vec::Vec<Item> {
     let addr = |p: *const u8| p as u64;
     // Only the symbols' addresses are taken; the linker script and the entry
     // assembly define them.
-    let (start, end, boot_top, exc_bottom, exc_top, vec_start, vec_end) = (
+    let (start, end, boot_top, vec_start, vec_end) = (
         addr(core::ptr::addr_of!(__kernel_start)),
         addr(core::ptr::addr_of!(__kernel_end)),
         addr(core::ptr::addr_of!(__boot_stack_top)),
-        addr(core::ptr::addr_of!(__exc_stack_bottom)),
-        addr(core::ptr::addr_of!(__exc_stack_top)),
         addr(core::ptr::addr_of!(__vector_table)),
         addr(core::ptr::addr_of!(__vector_table_end)),
     );
@@ -65,18 +59,12 @@ pub fn items() -> alloc::vec::Vec<Item> {
             end: boot_top,
         },
         Item {
-            name: "exception stack",
-            start: exc_bottom,
-            end: exc_top,
+            name: "per-CPU stacks (kernel, exception, interrupt)",
+            start: crate::percpu::stacks_area().0,
+            end: crate::percpu::stacks_area().1,
         },
         Item {
-            name: "interrupt stack",
-            // SAFETY (addresses only): defined by `arch::trap`'s assembly.
-            start: addr(core::ptr::addr_of!(__irq_stack_bottom)),
-            end: addr(core::ptr::addr_of!(__irq_stack_top)),
-        },
-        Item {
-            name: "VPA",
+            name: "VPAs",
             start: crate::idle::area().0,
             end: crate::idle::area().1,
         },

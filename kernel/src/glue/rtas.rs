@@ -190,8 +190,9 @@ pub fn get_system_parameter(param: u32, buf: &mut [u8]) -> Result<(), RtasError>
 /// Releases the buffer lock if a panic left it held (the exit paths call this).
 pub fn break_lock() {
     if BUFFER.is_locked() {
-        // SAFETY: only called on the way out of the machine (panic, exception), on
-        // the single CPU, when the holder can never run again.
+        // SAFETY: only called on the way out of the machine (panic, exception),
+        // after `smp::stop_others` parked every other CPU: the holder can never
+        // run again.
         unsafe { BUFFER.force_unlock() };
     }
 }

@@ -43,3 +43,13 @@ pub unsafe fn sync_icache(start: usize, len: usize) {
     // SAFETY: barriers only.
     unsafe { asm!("sync", "isync", options(nostack)) };
 }
+
+/// Reads the processor identification register (SPR 1023): on pseries, this
+/// hardware thread's interrupt server number.
+#[inline]
+pub fn pir() -> u32 {
+    let v: u64;
+    // SAFETY: mfspr PIR only reads the register (supervisor-readable).
+    unsafe { asm!("mfspr {0}, 1023", out(reg) v, options(nomem, nostack)) };
+    (v & 0xffff_ffff) as u32
+}

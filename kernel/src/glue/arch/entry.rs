@@ -11,6 +11,10 @@
 //! [`super::exceptions::install`]; each loads its vector number and branches
 //! absolutely to `exception_common`, which builds a stack and calls
 //! `exception_entry` with the saved machine state.
+//!
+//! `secondary_start` is where every other CPU enters (RTAS `start-cpu`, see
+//! `glue/smp.rs`): a small entry of its own, so that a mode trampoline can be
+//! put in front of it as in front of `_start`.
 
 use core::arch::global_asm;
 
@@ -65,12 +69,41 @@ __boot_stack_bottom:
     .globl __boot_stack_top
 __boot_stack_top:
     .space  0x100
-    .globl __exc_stack_bottom
-__exc_stack_bottom:
-    .space  0x10000
-    .globl __exc_stack_top
-__exc_stack_top:
-    .space  0x100
+
+    # One 256 KiB block per CPU (glue/percpu.rs): kernel stack, exception
+    # stack, interrupt stack. 8 CPUs (kernel::smp::MAX_CPUS).
+    .balign 4096
+    .globl __cpu_stacks
+__cpu_stacks:
+    .space  0x40000 * 8
+
+    # The entry of every CPU but the boot one, given to RTAS `start-cpu`
+    # (glue/smp.rs). Entered in real mode, 64-bit, big-endian, interrupts off,
+    # with r3 = the CPU index and no usable r1. It takes the kernel stack of its
+    # block, turns FP/VMX/VSX on and calls `secondary_entry(index)`.
+    .section .text.secondary_start, "ax"
+    .balign 4
+    .globl secondary_start
+secondary_start:
+    lis     %r4, __cpu_stacks@ha
+    addi    %r4, %r4, __cpu_stacks@l
+    sldi    %r5, %r3, 18
+    add     %r4, %r4, %r5
+    addis   %r1, %r4, 2
+    li      %r0, 0
+    stdu    %r0, -256(%r1)
+    mfmsr   %r11
+    ori     %r11, %r11, 0x2000
+    oris    %r11, %r11, 0x0280
+    mtmsrd  %r11
+    isync
+    lis     %r12, secondary_entry@ha
+    addi    %r12, %r12, secondary_entry@l
+    ld      %r0, 0(%r12)
+    ld      %r2, 8(%r12)
+    mtctr   %r0
+    bctrl
+4:  b       4b
 "#
 );
 
@@ -146,8 +179,10 @@ global_asm!(
     ".section .text.exc_common, \"ax\"",
     ".globl exception_common",
     "exception_common:",
-    "    lis     %r1, __exc_stack_top@ha",
-    "    addi    %r1, %r1, __exc_stack_top@l",
+    // This CPU's exception stack: 64 KiB below its interrupt stack's top,
+    // which SPRG0 holds (glue/percpu.rs).
+    "    mfsprg0 %r1",
+    "    addis   %r1, %r1, -1",
     "    li      %r0, 0",
     "    stdu    %r0, -256(%r1)",
     "    mfmsr   %r4",

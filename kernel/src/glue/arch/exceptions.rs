@@ -39,6 +39,9 @@ pub extern "C" fn exception_entry(
     dsisr: u64,
     lr: u64,
 ) -> ! {
+    // One report: the other CPUs stop first (or this one parks if another is
+    // already on its way out).
+    crate::smp::stop_others();
     if matches!(vector, 0x300 | 0x380 | 0x400 | 0x480) {
         crate::glue::mmu::report_storage_fault(vector, srr0, srr1, dar, dsisr);
     }

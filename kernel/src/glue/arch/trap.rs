@@ -9,9 +9,9 @@
 //! 1. the vector (copied to real address 0x500 / 0x900 with the others, see
 //!    `entry.rs`) saves r3 in SPRG1, loads its vector number into r3 and branches
 //!    to `interrupt_common`;
-//! 2. `interrupt_common` saves r1 in SPRG2 and switches to the interrupt stack
-//!    (`__irq_stack_top`, in the image, so in the RMA: interrupts arrive in real
-//!    mode), builds a [`TrapFrame`] there with r0..r31, CR, LR, CTR, XER, SRR0,
+//! 2. `interrupt_common` saves r1 in SPRG2 and switches to this CPU's interrupt
+//!    stack (its top is in SPRG0, see `glue/percpu.rs`; in the image, so in the
+//!    RMA: interrupts arrive in real mode), builds a [`TrapFrame`] there with r0..r31, CR, LR, CTR, XER, SRR0,
 //!    SRR1, then turns FP/VMX/VSX on (an interrupt clears them) and saves the 64
 //!    VSX registers (which hold the FP and vector registers), FPSCR and VSCR;
 //!    with FP/VMX/VSX it turns translation back on once the MMU is up
@@ -120,8 +120,7 @@ global_asm!(
     .globl interrupt_common
 interrupt_common:
     mtsprg2 %r1
-    lis     %r1, __irq_stack_top@ha
-    addi    %r1, %r1, __irq_stack_top@l
+    mfsprg0 %r1
     addi    %r1, %r1, -FRAME_BYTES
     std     %r0, F_GPR+0(%r1)
     std     %r2, F_GPR+16(%r1)
@@ -205,15 +204,6 @@ interrupt_common:
     .endr
     ld      %r1, F_GPR+8(%r1)
     rfid
-
-    .section .bss.stacks, "aw", @nobits
-    .balign 4096
-    .globl __irq_stack_bottom
-__irq_stack_bottom:
-    .space  0x10000
-    .globl __irq_stack_top
-__irq_stack_top:
-    .space  0x100
 "#
 );
 

@@ -11,7 +11,7 @@ use alloc::vec::Vec;
 use kernel::devtree;
 
 use crate::sys::{BootMode, System};
-use crate::{arch, clock, console, exit, heap, idle, irq, mem, of, println, rtas, shell};
+use crate::{arch, clock, console, exit, heap, idle, irq, mem, of, percpu, println, rtas, shell};
 
 /// The largest device tree blob accepted.
 const MAX_FDT: usize = 1 << 20;
@@ -22,6 +22,8 @@ pub extern "C" fn kernel_entry(r3: u64, _r4: u64, r5: u64) -> ! {
     // Under Open Firmware the firmware lives in low memory, where the vectors
     // go: they are installed only after the last firmware call.
     let fdt_in_r3 = looks_like_fdt(r3);
+    // CPU index 0 and its interrupt stack, before any vector can be taken.
+    percpu::enter(0, 0);
     if fdt_in_r3 {
         arch::exceptions::install();
     }
@@ -36,6 +38,8 @@ pub extern "C" fn kernel_entry(r3: u64, _r4: u64, r5: u64) -> ! {
     } else if r5 != 0 {
         match of::boot(r5) {
             Ok(b) => {
+                // The firmware may have used the scratch registers.
+                percpu::enter(0, 0);
                 arch::exceptions::install();
                 (b, BootMode::Of)
             }
@@ -88,6 +92,13 @@ pub extern "C" fn kernel_entry(r3: u64, _r4: u64, r5: u64) -> ! {
         })
     };
     let rma_arg = early("rma");
+    let limit = early("smp").and_then(|v| match kernel::smp::parse_limit(&v) {
+        Ok(n) => Some(n),
+        Err(e) => {
+            log::warn!("boot argument {e}; every CPU runs");
+            None
+        }
+    });
     match crate::glue::rma::init(&platform.memory, rma_arg.as_deref()) {
         Ok(rma) => log::info!(
             "RMA {} MiB (memory@0: {} MiB); everything touched in real mode fits",
@@ -119,7 +130,19 @@ pub extern "C" fn kernel_entry(r3: u64, _r4: u64, r5: u64) -> ! {
     if let Some(args) = sys.platform.bootargs.clone() {
         apply_bootargs(&mut sys, &args);
     }
-    start_interrupts(&sys, &sources);
+    let boot_server = boot_server(&sys.platform.cpus);
+    percpu::enter(0, boot_server);
+    percpu::cpu(0).set_state(percpu::CpuState::Online);
+    let plan = kernel::smp::plan(&sys.platform.cpus, boot_server, limit);
+    start_interrupts(&sys, &sources, boot_server);
+    let start_tokens = match (
+        sys.platform.rtas_token("query-cpu-stopped-state"),
+        sys.platform.rtas_token("start-cpu"),
+    ) {
+        (Some(query), Some(start)) => Some(crate::smp::StartTokens { query, start }),
+        _ => None,
+    };
+    crate::smp::start_all(&plan, start_tokens);
     // The balloon's first round (and the model's clock origin) before the
     // prompt, so it never races the first command; later rounds run on timers.
     sys.background();
@@ -131,8 +154,7 @@ pub extern "C" fn kernel_entry(r3: u64, _r4: u64, r5: u64) -> ! {
 
 /// Registers the VPA, sets up XICS for the console (or leaves it polled), and
 /// turns interrupts on: from here on the kernel idles in H_CEDE.
-fn start_interrupts(sys: &System, sources: &kernel::xics::Sources) {
-    let cpu = sys.platform.cpus.first().map_or(0, |c| c.reg);
+fn start_interrupts(sys: &System, sources: &kernel::xics::Sources, cpu: u32) {
     match idle::register(cpu) {
         Ok(()) => log::info!("VPA registered for CPU {cpu}"),
         Err(e) => log::warn!("{e}: idle without a VPA"),
@@ -173,9 +195,9 @@ fn apply_bootargs(sys: &mut System, s: &str) {
         log::warn!("boot argument `{tok}` ignored: {why}");
     }
     for (k, v) in parsed.pairs {
-        if k == "rma" || k == "mmu" {
+        if k == "rma" || k == "mmu" || k == "smp" {
             // Taken before the frame table was built (`glue::rma::init`,
-            // `glue::mmu::init`).
+            // `glue::mmu::init`) or before the other CPUs start.
             continue;
         }
         match sys.set_param(k, v) {
@@ -183,6 +205,18 @@ fn apply_bootargs(sys: &mut System, s: &str) {
             Err(e) => log::warn!("boot argument `{k}={v}` ignored: {e}"),
         }
     }
+}
+
+/// The boot thread's interrupt server number: the PIR (on pseries it is the
+/// server number), if the tree lists it; else the first CPU's `reg`.
+fn boot_server(cpus: &[kernel::devtree::platform::Cpu]) -> u32 {
+    let pir = arch::cpu::pir();
+    if cpus.iter().any(|c| c.threads.contains(&pir)) {
+        return pir;
+    }
+    let first = cpus.first().map_or(0, |c| c.reg);
+    log::warn!("PIR {pir} is no listed thread: taking CPU server {first} as the boot CPU");
+    first
 }
 
 fn fatal(msg: &str) -> ! {
@@ -216,6 +250,9 @@ fn copy_fdt(addr: u64) -> Result<Vec<u8>, &'static str> {
 
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    // One report: the other CPUs stop (or this one does, if another is
+    // already on its way out).
+    crate::smp::stop_others();
     console::emergency_write(format_args!("\nKERNEL PANIC: {}\n", info.message()));
     if let Some(loc) = info.location() {
         console::emergency_write(format_args!(

@@ -8,7 +8,6 @@ use kernel::text::input::InputRing;
 
 use super::{hvterm, unit};
 use crate::arch::trap;
-use crate::irq::STATS;
 
 static RING: InputRing = InputRing::new();
 
@@ -27,7 +26,7 @@ pub fn poll() {
     if was_on {
         trap::enable_interrupts();
     }
-    CpuStats::add(&STATS.console_polls, 1);
+    CpuStats::add(&crate::percpu::this().stats.console_polls, 1);
 }
 
 /// The next input byte. When the ring had filled up, the vty may still hold

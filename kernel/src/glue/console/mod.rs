@@ -110,8 +110,9 @@ pub fn print(args: fmt::Arguments<'_>) {
 /// Writes without any lock or allocation: for the panic and exception paths.
 pub fn emergency_write(args: fmt::Arguments<'_>) {
     if PROMPT.is_locked() {
-        // SAFETY: only on the way out (panic, exception) on the single CPU, when
-        // the holder can never run again.
+        // SAFETY: only on the way out (panic, exception), after
+        // `smp::stop_others` parked every other CPU: the holder can never run
+        // again.
         unsafe { PROMPT.force_unlock() };
     }
     let _ = Console.write_fmt(args);

@@ -39,6 +39,11 @@ pub fn version(sys: &mut System) -> CmdResult {
         "free_page_reporting: {}",
         if sys.reporting_on() { "on" } else { "off" }
     );
+    println!(
+        "cpus: {}/{}",
+        crate::percpu::online(),
+        crate::percpu::present()
+    );
     crate::rtas::print_version_lines();
     crate::glue::mmu::print_version_lines();
     let rma = crate::glue::rma::current();

@@ -1,0 +1,225 @@
+//! Starting the other CPUs and stopping them all (`docs/smp.md`).
+//!
+//! The boot CPU starts every planned thread ([`kernel::smp::plan`]) through
+//! RTAS: `query-cpu-stopped-state` must say "stopped", then `start-cpu(server,
+//! secondary_start, index)`. The new CPU enters `secondary_start`
+//! (`arch::entry`) in real mode with its index in r3, takes its own stack and
+//! calls [`secondary_entry`], which sets up its per-CPU registers, loads its SLB
+//! and turns translation on as the boot CPU has it, registers its own VPA,
+//! opens its XICS presentation (H_CPPR) and says it is online. A CPU that is
+//! not stopped, that RTAS refuses, or that does not say so within a second is
+//! reported and left out; the kernel goes on with the others.
+//!
+//! Secondary CPUs then run [`secondary_loop`]: take the work handed to them,
+//! else cede (H_CEDE) until an interrupt: an IPI (H_IPI) or their decrementer.
+//!
+//! Stopping: [`stop_others`] (power-off, os-term, a panic or a fatal exception
+//! on any CPU) lets exactly one CPU go on to the exit; it sends every other
+//! online CPU an IPI, whose handler parks it with interrupts off; a CPU that
+//! loses the race to stop parks itself, so there is one report.
+
+use alloc::string::String;
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use hcall::raw::sc1::Sc1;
+use hcall::xics::{self, IPI_PRIORITY};
+use kernel::smp::Plan;
+
+use crate::arch::{cpu, trap};
+use crate::percpu::{self, CpuState, MAX_CPUS};
+use crate::{clock, idle, irq, rtas};
+
+extern "C" {
+    static secondary_start: u8;
+}
+
+/// RTAS tokens for starting CPUs.
+#[derive(Clone, Copy, Debug)]
+pub struct StartTokens {
+    /// `query-cpu-stopped-state`.
+    pub query: u32,
+    /// `start-cpu`.
+    pub start: u32,
+}
+
+/// How long a started CPU has to say it is awake.
+const START_TIMEOUT_US: u64 = 1_000_000;
+
+fn sc1() -> Sc1 {
+    // SAFETY: supervisor state under a PAPR hypervisor; the XICS, prod and
+    // confer calls made with it take no addresses.
+    unsafe { Sc1::new() }
+}
+
+/// Starts every CPU of `plan` but the boot one (index 0). Logs each CPU that
+/// comes up and each that is left out, with why.
+pub fn start_all(plan: &Plan, tokens: Option<StartTokens>) {
+    percpu::set_counts(plan.servers.len(), plan.present);
+    for (server, why) in &plan.left_out {
+        log::info!("CPU server {server} not started: {why}");
+    }
+    if plan.servers.len() < 2 {
+        return;
+    }
+    let Some(t) = tokens else {
+        for i in 1..plan.servers.len() {
+            percpu::cpu(i).set_state(CpuState::Failed);
+        }
+        log::warn!("no RTAS start-cpu / query-cpu-stopped-state: running on the boot CPU only");
+        return;
+    };
+    for (i, &server) in plan.servers.iter().enumerate().skip(1) {
+        match start_one(i, server, t) {
+            Ok(us) => log::info!("CPU {i} (server {server}) online after {us} us"),
+            Err(e) => {
+                percpu::cpu(i).set_state(CpuState::Failed);
+                log::warn!("CPU {i} (server {server}) left out: {e}");
+            }
+        }
+    }
+    log::info!(
+        "{} of {} CPU(s) online",
+        percpu::online(),
+        percpu::present()
+    );
+}
+
+fn start_one(i: usize, server: u32, t: StartTokens) -> Result<u64, String> {
+    let mut rets = [0u32; 2];
+    rtas::call_status(t.query, &[server], &mut rets)
+        .map_err(|e| alloc::format!("query-cpu-stopped-state: {e}"))?;
+    if rets[1] != 0 {
+        return Err(alloc::format!(
+            "not stopped (query-cpu-stopped-state says {})",
+            rets[1]
+        ));
+    }
+    let entry = core::ptr::addr_of!(secondary_start) as u64;
+    let entry = u32::try_from(entry).map_err(|_| "the entry lies above 4 GiB")?;
+    let c = percpu::cpu(i);
+    c.server.store(server, Ordering::Relaxed);
+    c.set_state(CpuState::Starting);
+    let index = u32::try_from(i).unwrap_or(u32::MAX);
+    let t0 = clock::now_us();
+    let mut r = [0u32; 1];
+    if let Err(e) = rtas::call_status(t.start, &[server, entry, index], &mut r) {
+        return Err(alloc::format!("start-cpu: {e}"));
+    }
+    while c.state() == CpuState::Starting {
+        if clock::now_us().saturating_sub(t0) > START_TIMEOUT_US {
+            // Too late: should it still come up, it sees Failed and parks.
+            if c.transition(CpuState::Starting, CpuState::Failed) {
+                return Err(String::from("did not come up within 1 s"));
+            }
+        }
+        core::hint::spin_loop();
+    }
+    match c.state() {
+        CpuState::Online => Ok(clock::now_us().saturating_sub(t0)),
+        s => Err(alloc::format!("came up {}", s.name())),
+    }
+}
+
+/// Called by `secondary_start` (`arch::entry`) on the new CPU's own kernel
+/// stack, in real mode, interrupts off.
+#[no_mangle]
+pub extern "C" fn secondary_entry(index: u64) -> ! {
+    let i = usize::try_from(index).unwrap_or(usize::MAX);
+    if i == 0 || i >= MAX_CPUS {
+        park();
+    }
+    let c = percpu::cpu(i);
+    let server = c.server.load(Ordering::Relaxed);
+    percpu::enter(i, server);
+    if crate::glue::mmu::start_secondary().is_err() || c.state() != CpuState::Starting {
+        // The boot CPU gave up on this one, or it cannot translate: it is left out.
+        c.transition(CpuState::Starting, CpuState::Failed);
+        park();
+    }
+    trap::set_decrementer(kernel::timer::DEC_MAX);
+    // Without a VPA it still runs; `cpu` shows vpa_registered: 0.
+    let _ = idle::register(server);
+    let _ = irq::init_secondary();
+    c.online_tb.store(cpu::timebase(), Ordering::Relaxed);
+    if !c.transition(CpuState::Starting, CpuState::Online) {
+        park();
+    }
+    secondary_loop()
+}
+
+/// A secondary CPU's life: cede until an interrupt, and look again.
+fn secondary_loop() -> ! {
+    loop {
+        trap::disable_interrupts();
+        if STOPPING.load(Ordering::Acquire) {
+            park_stopped();
+        }
+        if irq::events_pending() {
+            irq::take_events();
+            trap::enable_interrupts();
+            continue;
+        }
+        idle::cede();
+    }
+}
+
+/// Set once a CPU has begun stopping the machine.
+static STOPPING: AtomicBool = AtomicBool::new(false);
+/// The CPU that stops the machine.
+static STOPPER: AtomicUsize = AtomicUsize::new(usize::MAX);
+
+/// From the external-interrupt handler, after an IPI was accepted and cleared.
+pub fn on_ipi() {
+    if STOPPING.load(Ordering::Acquire) && STOPPER.load(Ordering::Acquire) != percpu::current() {
+        park_stopped();
+    }
+}
+
+fn park_stopped() -> ! {
+    percpu::this().set_state(CpuState::Stopped);
+    park()
+}
+
+/// Stays here for good, interrupts off.
+fn park() -> ! {
+    trap::disable_interrupts();
+    loop {
+        core::hint::spin_loop();
+    }
+}
+
+/// Sends CPU `i` an inter-processor interrupt.
+pub fn send_ipi(i: usize) -> bool {
+    let server = percpu::cpu(i).server.load(Ordering::Relaxed);
+    // The receiver must see what it is woken for.
+    core::sync::atomic::fence(Ordering::SeqCst);
+    xics::ipi(&mut sc1(), server, IPI_PRIORITY).is_ok()
+}
+
+/// Before the machine stops (power-off, os-term, panic, fatal exception):
+/// makes this CPU the only one that goes on. The first caller sends every
+/// other online CPU an IPI and waits (at most 100 ms) until they have parked;
+/// any later caller on another CPU parks itself here and never returns.
+pub fn stop_others() {
+    let me = percpu::current();
+    match STOPPER.compare_exchange(usize::MAX, me, Ordering::AcqRel, Ordering::Acquire) {
+        Ok(_) => {}
+        Err(owner) if owner == me => return,
+        Err(_) => park_stopped(),
+    }
+    STOPPING.store(true, Ordering::Release);
+    // No allocation here: the heap's lock may be held by a CPU being stopped.
+    let mut sent = [false; MAX_CPUS];
+    for (i, s) in sent.iter_mut().enumerate().take(percpu::planned()) {
+        if i != me && percpu::cpu(i).state() == CpuState::Online {
+            *s = send_ipi(i);
+        }
+    }
+    let t0 = cpu::timebase();
+    let limit = clock::hz() / 10;
+    while (0..MAX_CPUS).any(|i| sent[i] && percpu::cpu(i).state() == CpuState::Online)
+        && cpu::timebase().wrapping_sub(t0) < limit
+    {
+        core::hint::spin_loop();
+    }
+}
