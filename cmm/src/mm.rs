@@ -21,7 +21,7 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
-use hcall::{Hypervisor, PageState};
+use hcall::{Backend, PageState};
 
 use crate::balloon::pages::Ctx;
 use crate::balloon::{Balloon, StepReport};
@@ -98,7 +98,7 @@ impl Mm {
     fn ctx<'a>(
         frames: &'a mut FrameTable,
         stats: &'a mut CmmStats,
-        hv: &'a mut dyn Hypervisor,
+        hv: &'a mut dyn Backend,
         mem: &'a mut dyn PageMemory,
     ) -> Ctx<'a> {
         Ctx {
@@ -114,7 +114,7 @@ impl Mm {
     pub fn step(
         &mut self,
         now_ms: u64,
-        hv: &mut dyn Hypervisor,
+        hv: &mut dyn Backend,
         mem: &mut dyn PageMemory,
     ) -> StepReport {
         let mut ctx = Self::ctx(&mut self.frames, &mut self.stats, hv, mem);
@@ -141,7 +141,7 @@ impl Mm {
         &mut self,
         name: &str,
         value: &str,
-        hv: &mut dyn Hypervisor,
+        hv: &mut dyn Backend,
         mem: &mut dyn PageMemory,
     ) -> Result<(Param, Option<Shortfall>), CmmError> {
         let param = self.balloon.set(name, value)?;
@@ -162,11 +162,7 @@ impl Mm {
     }
 
     /// Runs the OOM notifier chain in order; returns how much it freed.
-    pub fn out_of_memory(
-        &mut self,
-        hv: &mut dyn Hypervisor,
-        mem: &mut dyn PageMemory,
-    ) -> OomReport {
+    pub fn out_of_memory(&mut self, hv: &mut dyn Backend, mem: &mut dyn PageMemory) -> OomReport {
         let chain = core::mem::take(&mut self.oom_chain);
         let mut report = OomReport::default();
         for n in &chain {
@@ -188,7 +184,7 @@ impl Mm {
     pub fn alloc_page(
         &mut self,
         owner: Owner,
-        hv: &mut dyn Hypervisor,
+        hv: &mut dyn Backend,
         mem: &mut dyn PageMemory,
     ) -> Result<u64, CmmError> {
         self.alloc_page_with(owner, PageInit::Zero, hv, mem)
@@ -199,7 +195,7 @@ impl Mm {
         &mut self,
         owner: Owner,
         init: PageInit,
-        hv: &mut dyn Hypervisor,
+        hv: &mut dyn Backend,
         mem: &mut dyn PageMemory,
     ) -> Result<u64, CmmError> {
         let pfn = match self.frames.alloc(owner) {
@@ -240,7 +236,7 @@ impl Mm {
     /// Puts the used frame at `addr` back on the free list, hinting it Unused
     /// (failure counted, ignored). Returns who held it. A frame that is not
     /// allocated (free, loaned, reserved, not RAM) is an error and nothing changes.
-    pub fn free_page(&mut self, addr: u64, hv: &mut dyn Hypervisor) -> Result<Owner, CmmError> {
+    pub fn free_page(&mut self, addr: u64, hv: &mut dyn Backend) -> Result<Owner, CmmError> {
         let pfn = addr_to_pfn(addr)?;
         self.frames.owner(pfn)?;
         if hv.set_page_state(addr, PageState::Unused).is_err() {
@@ -257,7 +253,7 @@ impl Mm {
 
     /// Returns every loaned page (before restart or power-off, so no page is left
     /// Loaned). Returns how many are still loaned because their Active call failed.
-    pub fn return_all(&mut self, hv: &mut dyn Hypervisor, mem: &mut dyn PageMemory) -> u64 {
+    pub fn return_all(&mut self, hv: &mut dyn Backend, mem: &mut dyn PageMemory) -> u64 {
         let mut ctx = Self::ctx(&mut self.frames, &mut self.stats, hv, mem);
         self.balloon.return_all(&mut ctx)
     }

@@ -11,7 +11,7 @@
 
 use alloc::vec::Vec;
 
-use hcall::Hypervisor;
+use hcall::Backend;
 
 use crate::balloon::pages::poison_intact;
 use crate::error::CmmError;
@@ -69,7 +69,7 @@ impl Mm {
         &mut self,
         pages: u64,
         workload: Workload,
-        hv: &mut dyn Hypervisor,
+        hv: &mut dyn Backend,
         mem: &mut dyn PageMemory,
     ) -> Result<u64, CmmError> {
         self.alloc_workload_until(pages, workload, hv, mem, &mut || false)
@@ -82,7 +82,7 @@ impl Mm {
         &mut self,
         pages: u64,
         workload: Workload,
-        hv: &mut dyn Hypervisor,
+        hv: &mut dyn Backend,
         mem: &mut dyn PageMemory,
         stop: &mut dyn FnMut() -> bool,
     ) -> Result<u64, CmmError> {
@@ -133,7 +133,7 @@ impl Mm {
         &mut self,
         pages: Option<u64>,
         workload: Workload,
-        hv: &mut dyn Hypervisor,
+        hv: &mut dyn Backend,
     ) -> Result<u64, CmmError> {
         let counts = self.frames().counts();
         let held = match workload {
@@ -159,7 +159,7 @@ impl Mm {
 
     /// Checks every workload page's pattern and, in poison mode, every poisoned
     /// loaned page's poison. A changed poison also counts in `poison_errors`.
-    pub fn verify(&mut self, hv: &mut dyn Hypervisor, mem: &dyn PageMemory) -> VerifyReport {
+    pub fn verify(&mut self, hv: &mut dyn Backend, mem: &dyn PageMemory) -> VerifyReport {
         let poison = self.params().poison();
         let mut report = VerifyReport::default();
         let (frames, stats) = self.frames_and_stats();

@@ -181,44 +181,9 @@ pub fn register_vpa(
 }
 
 #[cfg(test)]
-pub(crate) mod fake {
-    //! A scripted [`RawHcall`] for host tests.
-
-    use alloc::collections::VecDeque;
-    use alloc::vec::Vec;
-
-    use crate::raw::RawHcall;
-    use crate::status::HStatus;
-
-    /// Replies from a queue (default: H_SUCCESS with zero registers) and records calls.
-    #[derive(Debug, Default)]
-    pub struct Scripted {
-        pub replies: VecDeque<(HStatus, [u64; 9])>,
-        pub calls: Vec<(u64, Vec<u64>)>,
-    }
-
-    impl Scripted {
-        pub fn reply(status: HStatus, regs: [u64; 9]) -> Self {
-            let mut s = Self::default();
-            s.replies.push_back((status, regs));
-            s
-        }
-    }
-
-    impl RawHcall for Scripted {
-        fn hcall(&mut self, opcode: u64, args: &[u64]) -> (HStatus, [u64; 9]) {
-            self.calls.push((opcode, args.to_vec()));
-            self.replies
-                .pop_front()
-                .unwrap_or((HStatus::Success, [0; 9]))
-        }
-    }
-}
-
-#[cfg(test)]
 mod tests {
-    use super::fake::Scripted;
     use super::*;
+    use crate::fake::Scripted;
     use proptest::prelude::*;
 
     fn regs(v: &[u64]) -> [u64; 9] {

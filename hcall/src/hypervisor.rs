@@ -1,14 +1,18 @@
 //! The one interface to "the hypervisor" that the rest of lpar-cmm is generic over.
 //!
-//! Two implementations exist: `phyp::Phyp` (real hcalls through a `RawHcall`: `sc 1`
-//! on the target, fakes in host tests) and `model::PoolModel` (a model of the PowerVM
-//! shared-memory pool, used on QEMU, which has no CMO hcalls, and in host tests with
-//! failure injection). The trait is dyn-compatible.
+//! [`Hypervisor`] holds the PAPR calls only. [`Simulation`] holds what a simulated
+//! backend needs from the kernel besides (its time, the pages the kernel touches,
+//! its kind); [`Backend`] is both. Two implementations exist: `phyp::Phyp` (real
+//! hcalls through a `RawHcall`: `sc 1` on the target, fakes in host tests) and the
+//! `powervm-sim` crate's `PoolModel` (a model of the PowerVM shared-memory pool, used
+//! on QEMU, which has no CMO hcalls, and in host tests with failure injection). The
+//! traits are dyn-compatible, and no method has a default body: a decorator that
+//! does not forward a call does not compile.
 //!
 //! Page states also change in batches ([`Hypervisor::set_page_states`]): PAPR
-//! defines no batched H_PAGE_INIT, so the default (and `Phyp`) makes one call per
-//! page, in order, and stops at the first refusal; a backend that can batch (the
-//! model, a virtio-balloon backing) overrides it with the same outcome. A batch
+//! defines no batched H_PAGE_INIT, so `Phyp` makes one call per page ([`set_each`]),
+//! in order, and stops at the first refusal; a backend that can batch (the model, a
+//! virtio-balloon backing) keeps the same outcome. A batch
 //! that stops part-way says how far it got ([`BatchError`]): exactly the pages
 //! before `done` changed state, none from `done` on.
 
@@ -54,7 +58,8 @@ impl fmt::Display for BatchError {
     }
 }
 
-/// The hypervisor as the balloon, the VIO accounting and the shell see it.
+/// The hypervisor's PAPR calls, as the balloon, the VIO accounting and the shell
+/// see them.
 ///
 /// Every method is one hcall (no retrying inside: the kernel wraps its backend in
 /// [`crate::Retrying`], the one retry path). Errors carry the typed status.
@@ -72,12 +77,10 @@ pub trait Hypervisor {
     fn set_page_state(&mut self, addr: u64, state: PageState) -> Result<(), HcallError>;
 
     /// The same page-state change for every 4 KiB page in `addrs`, in order,
-    /// stopping at the first refusal (see [`BatchError`]). The default makes one
-    /// [`Hypervisor::set_page_state`] per page ([`set_each`]); a backend that can
-    /// batch overrides it and must keep that outcome.
-    fn set_page_states(&mut self, addrs: &[u64], state: PageState) -> Result<(), BatchError> {
-        set_each(self, addrs, state)
-    }
+    /// stopping at the first refusal (see [`BatchError`]). A backend that cannot
+    /// batch makes one [`Hypervisor::set_page_state`] per page ([`set_each`]); one
+    /// that can must keep that outcome.
+    fn set_page_states(&mut self, addrs: &[u64], state: PageState) -> Result<(), BatchError>;
 
     /// H_PAGE_INIT(H_ZERO_PAGE) on the 4 KiB page at `addr`.
     fn zero_page(&mut self, addr: u64) -> Result<(), HcallError>;
@@ -88,25 +91,54 @@ pub trait Hypervisor {
 
     /// H_GET_TCE: read back the TCE at `ioba` in the DMA window `liobn`.
     fn get_tce(&mut self, liobn: u32, ioba: u64) -> Result<u64, HcallError>;
-
-    /// Tells the hypervisor model that the kernel is about to touch the 4 KiB page at
-    /// `addr` (a real hypervisor notices by itself, so the default does nothing).
-    /// The model uses it to count CMO faults on paged-out pages.
-    fn note_access(&mut self, _addr: u64) {}
-
-    /// A short name of the backend: `phyp` or `model`.
-    fn backend_name(&self) -> &'static str;
-
-    /// The CMO fault counters. A real hypervisor reports them in the VPA, which the
-    /// kernel owns, so the default is zeros; the model returns its own counts.
-    fn cmo_faults(&self) -> CmoFaultStats {
-        CmoFaultStats::default()
-    }
-
-    /// Lets the hypervisor model's time reach `now_us` (microseconds on the kernel's
-    /// clock). A real hypervisor runs by itself, so the default does nothing.
-    fn advance(&mut self, _now_us: u64) {}
 }
+
+/// Which kind of hypervisor answers the calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackendKind {
+    /// Real hcalls (`sc 1`) to PowerVM.
+    Phyp,
+    /// A model of the pool answers the CMO calls (on QEMU, in host tests).
+    Model,
+}
+
+impl BackendKind {
+    /// The short name the console prints: `phyp` or `model`.
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::Phyp => "phyp",
+            BackendKind::Model => "model",
+        }
+    }
+}
+
+/// What a backend needs from the kernel beyond the PAPR calls: a simulated
+/// hypervisor runs on the kernel's time and sees the kernel's memory touches only
+/// when told. A real hypervisor does both by itself, so its implementation does
+/// nothing and says so with its [`BackendKind`]. No method has a default, so a
+/// decorator cannot forget to forward one.
+pub trait Simulation {
+    /// Which kind of backend this is.
+    fn kind(&self) -> BackendKind;
+
+    /// The kernel is about to touch the 4 KiB page at `addr`. A model counts a CMO
+    /// fault when the page is paged out; a real hypervisor notices by itself.
+    fn note_access(&mut self, addr: u64);
+
+    /// The CMO fault counters the backend keeps itself, or `None` when they live
+    /// in the VPA (a real hypervisor reports them there and the kernel owns it).
+    fn cmo_faults(&self) -> Option<CmoFaultStats>;
+
+    /// Lets the backend's time reach `now_us` (microseconds on the kernel's clock).
+    /// A real hypervisor runs by itself.
+    fn advance(&mut self, now_us: u64);
+}
+
+/// A whole backend as the balloon holds it: the PAPR calls and the simulation
+/// hooks. Implemented for every type that has both.
+pub trait Backend: Hypervisor + Simulation {}
+
+impl<T: Hypervisor + Simulation + ?Sized> Backend for T {}
 
 /// One [`Hypervisor::set_page_state`] per page of `addrs`, in order, stopping at
 /// the first refusal: the default batch, also for backends that batch only some

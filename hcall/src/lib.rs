@@ -3,7 +3,8 @@
 //! - [`status`]: hypervisor return codes as a typed enum.
 //! - [`page`]: H_PAGE_INIT flags and CMO page states.
 //! - [`mpp`]: H_GET_MPP / H_GET_MPP_X results.
-//! - [`hypervisor`]: the [`Hypervisor`] trait everything else is generic over.
+//! - [`hypervisor`]: the [`Hypervisor`] trait (the PAPR calls) everything else is
+//!   generic over, and [`Simulation`] (what a simulated backend needs besides).
 //! - [`opcodes`]: hcall numbers.
 //! - [`raw`]: [`RawHcall`], one raw call; `raw::sc1` (target only) holds the `sc 1`.
 //! - [`calls`], [`term`], [`rtas`]: typed calls (register packing, pure and tested).
@@ -12,19 +13,21 @@
 //!   [`Hypervisor`] decorator that makes every hcall under it.
 //! - [`sysparm`]: RTAS system parameters 44 (CMO) and 20 (`DesMem`).
 //! - [`lparcfg`]: the CMO lines of Linux's lparcfg.
-//! - [`units`]: numbers and sizes as the console writes them.
 //! - [`xics`]: the XICS interrupt hcalls (H_CPPR, H_XIRR, H_EOI) and H_VIO_SIGNAL.
 //! - [`vpa`]: the Virtual Processor Area (H_REGISTER_VPA) and H_CEDE.
-//! - [`model`]: [`PoolModel`], a model of the PowerVM shared-memory pool that answers
-//!   the CMO hcalls on QEMU (which has none).
+//! - [`fake`] (feature `fake`): [`fake::Recorder`], a recording backend for tests.
+//!
+//! The model of the PowerVM pool that answers these calls on QEMU is the
+//! `powervm-sim` crate.
 #![cfg_attr(not(test), no_std)]
 
 extern crate alloc;
 
 pub mod calls;
+#[cfg(any(test, feature = "fake"))]
+pub mod fake;
 pub mod hypervisor;
 pub mod lparcfg;
-pub mod model;
 pub mod mpp;
 pub mod opcodes;
 pub mod page;
@@ -36,13 +39,13 @@ pub mod rtas;
 pub mod status;
 pub mod sysparm;
 pub mod term;
-pub mod units;
 pub mod vpa;
 pub mod xics;
 
-pub use hypervisor::{BatchError, CmoFaultStats, Hypervisor, SetMppOutcome};
+pub use hypervisor::{
+    Backend, BackendKind, BatchError, CmoFaultStats, Hypervisor, SetMppOutcome, Simulation,
+};
 pub use lparcfg::Lparcfg;
-pub use model::{FailKind, ModelError, PoolModel};
 pub use mpp::{MppData, MppXData};
 pub use page::PageState;
 pub use phyp::Phyp;

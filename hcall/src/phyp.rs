@@ -1,12 +1,14 @@
 //! [`Phyp`]: the [`Hypervisor`] of a real PowerVM partition, one typed hcall per method.
 //!
 //! Generic over [`RawHcall`] so the host tests drive it with a fake; on the target it
-//! wraps [`crate::raw::sc1::Sc1`]. No retrying here (see [`crate::retry`]); the CMO
-//! fault counters live in the VPA, which the kernel owns, so `cmo_faults` keeps the
-//! trait's default.
+//! wraps [`crate::raw::sc1::Sc1`]. No retrying here (see [`crate::retry`]). Its
+//! [`Simulation`] side does nothing: PowerVM keeps its own time and notices touches by
+//! itself, and the CMO fault counters live in the VPA, which the kernel owns.
 
 use crate::calls;
-use crate::hypervisor::{Hypervisor, SetMppOutcome};
+use crate::hypervisor::{
+    set_each, BackendKind, BatchError, CmoFaultStats, Hypervisor, SetMppOutcome, Simulation,
+};
 use crate::mpp::{MppData, MppXData};
 use crate::page::PageState;
 use crate::raw::RawHcall;
@@ -24,8 +26,9 @@ impl<R: RawHcall> Phyp<R> {
         Phyp { raw }
     }
 
-    /// The raw hcall path, for calls the trait does not cover (console, RTAS).
-    pub fn raw(&mut self) -> &mut R {
+    /// The raw hcall path, to see what was called.
+    #[cfg(test)]
+    fn raw(&mut self) -> &mut R {
         &mut self.raw
     }
 }
@@ -47,6 +50,11 @@ impl<R: RawHcall> Hypervisor for Phyp<R> {
         calls::set_page_state(&mut self.raw, addr, state)
     }
 
+    /// PAPR has no batched H_PAGE_INIT: one call per page.
+    fn set_page_states(&mut self, addrs: &[u64], state: PageState) -> Result<(), BatchError> {
+        set_each(self, addrs, state)
+    }
+
     fn zero_page(&mut self, addr: u64) -> Result<(), HcallError> {
         calls::zero_page(&mut self.raw, addr)
     }
@@ -58,20 +66,26 @@ impl<R: RawHcall> Hypervisor for Phyp<R> {
     fn get_tce(&mut self, liobn: u32, ioba: u64) -> Result<u64, HcallError> {
         calls::get_tce(&mut self.raw, liobn, ioba)
     }
+}
 
-    fn backend_name(&self) -> &'static str {
-        "phyp"
+impl<R: RawHcall> Simulation for Phyp<R> {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Phyp
     }
+    fn note_access(&mut self, _addr: u64) {}
+    fn cmo_faults(&self) -> Option<CmoFaultStats> {
+        None
+    }
+    fn advance(&mut self, _now_us: u64) {}
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::calls::fake::Scripted;
+    use crate::fake::Scripted;
     use crate::opcodes;
     use crate::page::PageInitFlags;
     use crate::status::HStatus;
-    use crate::CmoFaultStats;
 
     #[test]
     fn methods_make_the_matching_hcalls() {
@@ -83,7 +97,7 @@ mod tests {
         raw.replies.push_back((HStatus::Constrained, [0; 9]));
         raw.replies.push_back((HStatus::Parameter, [0; 9]));
         let mut hv = Phyp::new(raw);
-        assert_eq!(hv.backend_name(), "phyp");
+        assert_eq!(hv.kind(), BackendKind::Phyp);
         let m = hv.get_mpp().unwrap();
         assert_eq!((m.loan_request, m.mapped_mem), (-4096, None));
         assert_eq!(hv.get_mpp_x().unwrap_err().status, HStatus::Function);
@@ -100,7 +114,7 @@ mod tests {
         assert_eq!(hv.get_tce(3, 0x1000), Ok(0));
         hv.note_access(0x1000);
         hv.advance(1_000_000);
-        assert_eq!(hv.cmo_faults(), CmoFaultStats::default());
+        assert_eq!(hv.cmo_faults(), None, "the counters are in the VPA");
         let ops: alloc::vec::Vec<u64> = hv.raw().calls.iter().map(|c| c.0).collect();
         assert_eq!(
             ops,
@@ -154,7 +168,8 @@ mod tests {
     #[test]
     fn usable_as_a_trait_object() {
         let mut hv = Phyp::new(Scripted::default());
-        let dynhv: &mut dyn Hypervisor = &mut hv;
-        assert_eq!(dynhv.backend_name(), "phyp");
+        let dynhv: &mut dyn crate::Backend = &mut hv;
+        assert_eq!(dynhv.kind(), BackendKind::Phyp);
+        assert!(dynhv.get_tce(1, 0).is_ok());
     }
 }

@@ -7,7 +7,9 @@
 //! counts every page done across the attempts. The console retries its own
 //! H_PUT_TERM_CHAR with the same policy ([`RetryPolicy::run`]).
 
-use crate::hypervisor::{BatchError, CmoFaultStats, Hypervisor, SetMppOutcome};
+use crate::hypervisor::{
+    BackendKind, BatchError, CmoFaultStats, Hypervisor, SetMppOutcome, Simulation,
+};
 use crate::mpp::{MppData, MppXData};
 use crate::page::PageState;
 use crate::retry::{Clock, RetryPolicy};
@@ -96,13 +98,17 @@ impl<H: Hypervisor, C: Clock> Hypervisor for Retrying<H, C> {
         let h = &mut self.inner;
         self.policy.run(&mut self.clock, || h.get_tce(liobn, ioba))
     }
+}
+
+/// The simulation hooks are not hcalls: nothing to retry, straight through.
+impl<H: Simulation, C> Simulation for Retrying<H, C> {
+    fn kind(&self) -> BackendKind {
+        self.inner.kind()
+    }
     fn note_access(&mut self, addr: u64) {
         self.inner.note_access(addr)
     }
-    fn backend_name(&self) -> &'static str {
-        self.inner.backend_name()
-    }
-    fn cmo_faults(&self) -> CmoFaultStats {
+    fn cmo_faults(&self) -> Option<CmoFaultStats> {
         self.inner.cmo_faults()
     }
     fn advance(&mut self, now_us: u64) {
@@ -113,78 +119,67 @@ impl<H: Hypervisor, C: Clock> Hypervisor for Retrying<H, C> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::PoolModel;
+    use crate::fake::{call_every_method, Recorder, EVERY_METHOD};
     use crate::retry::tests::FakeClock;
     use crate::status::HStatus;
-    use crate::FailKind;
     use alloc::vec::Vec;
 
-    /// QEMU as the model sees it: no CMO hcall, everything else succeeds.
-    struct Qemu;
-    impl crate::RawHcall for Qemu {
-        fn hcall(&mut self, _: u64, _: &[u64]) -> (HStatus, [u64; 9]) {
-            (HStatus::Success, [0; 9])
-        }
+    fn retrying() -> Retrying<Recorder, FakeClock> {
+        Retrying::new(Recorder::default(), FakeClock::default())
     }
 
-    fn retrying() -> Retrying<PoolModel<Qemu>, FakeClock> {
-        Retrying::new(
-            PoolModel::new(Qemu, 64 << 20).unwrap(),
-            FakeClock::default(),
-        )
+    fn fail(r: &mut Retrying<Recorder, FakeClock>, n: usize, status: HStatus) {
+        r.inner_mut().fail.extend(core::iter::repeat_n(status, n));
+    }
+
+    #[test]
+    fn every_method_is_forwarded_once_when_nothing_fails() {
+        let mut r = retrying();
+        call_every_method(&mut r);
+        assert_eq!(r.inner().log(), EVERY_METHOD);
+        assert!(r.clock().delays.is_empty());
     }
 
     #[test]
     fn busy_answers_are_absorbed_and_other_errors_pass_through() {
         let mut r = retrying();
-        r.inner_mut()
-            .fail(FailKind::GetMpp, 2, HStatus::Busy)
-            .unwrap();
+        fail(&mut r, 2, HStatus::Busy);
         assert!(r.get_mpp().is_ok());
+        assert_eq!(r.inner().log(), ["get_mpp"; 3]);
         assert_eq!(r.clock().delays, [10, 10]);
-        r.inner_mut()
-            .fail(FailKind::SetMpp, 1, HStatus::Hardware)
-            .unwrap();
+        fail(&mut r, 1, HStatus::Hardware);
         assert_eq!(r.set_mpp(8 << 20, 1).unwrap_err().status, HStatus::Hardware);
         assert_eq!(r.clock().delays.len(), 2, "a hardware error is not retried");
         // A long-busy hint is waited out.
-        r.inner_mut()
-            .fail(FailKind::PutTce, 1, HStatus::from_raw(9901))
-            .unwrap();
+        fail(&mut r, 1, HStatus::from_raw(9901));
         r.put_tce(0x1000_0000, 0, 0x2000).unwrap();
         assert_eq!(r.clock().delays.last(), Some(&10_000));
         // An endless stream gives up after the policy's bound.
-        r.inner_mut()
-            .fail(FailKind::GetTce, 1000, HStatus::Busy)
-            .unwrap();
+        fail(&mut r, 1000, HStatus::Busy);
         assert_eq!(r.get_tce(0x1000_0000, 0).unwrap_err().status, HStatus::Busy);
-        assert_eq!(
-            r.inner().pending_failures(FailKind::GetTce),
-            Some((1000 - 16, HStatus::Busy))
-        );
+        assert_eq!(r.inner().fail.len(), 1000 - 16);
     }
 
     #[test]
     fn a_busy_batch_goes_on_from_the_refused_page() {
         let mut r = retrying();
         let addrs: Vec<u64> = (0..8).map(|i| 0x10_0000 + i * 4096).collect();
-        r.inner_mut()
-            .fail(FailKind::PageInit, 1, HStatus::Busy)
-            .unwrap();
+        // The fourth page is refused once: the retry starts from it.
+        r.inner_mut().fail.extend([HStatus::Success; 3]);
+        r.inner_mut().fail.push_back(HStatus::Busy);
         r.set_page_states(&addrs, PageState::Loaned).unwrap();
-        assert_eq!(r.inner().loaned_bytes(), 8 * 4096);
+        assert_eq!(r.inner().loaned.len(), 8);
+        assert_eq!(r.inner().log(), ["set_page_states"; 2]);
         // Giving up reports every page done across the attempts.
-        r.inner_mut()
-            .fail(FailKind::PageInit, 1000, HStatus::Busy)
-            .unwrap();
+        r.inner_mut().clear_log();
+        r.inner_mut().fail.extend([HStatus::Success; 2]);
+        fail(&mut r, 1000, HStatus::Busy);
         let e = r.set_page_states(&addrs, PageState::Active).unwrap_err();
-        assert_eq!(e.done, 0);
+        assert_eq!(e.done, 2);
         assert_eq!(e.error.status, HStatus::Busy);
-        assert_eq!(r.inner().loaned_bytes(), 8 * 4096, "nothing changed");
-        r.inner_mut()
-            .fail(FailKind::PageInit, 0, HStatus::Busy)
-            .unwrap();
-        r.set_page_states(&addrs[..4], PageState::Active).unwrap();
-        assert_eq!(r.inner().loaned_bytes(), 4 * 4096);
+        assert_eq!(r.inner().loaned.len(), 6, "exactly the pages done changed");
+        r.inner_mut().fail.clear();
+        r.set_page_states(&addrs[2..4], PageState::Active).unwrap();
+        assert_eq!(r.inner().loaned.len(), 4);
     }
 }

@@ -126,7 +126,7 @@ pub fn get_system_parameter_args(param: u32, area_addr: u64, area_len: usize) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::calls::fake::Scripted;
+    use crate::fake::Scripted;
     use crate::status::HStatus;
 
     #[test]

@@ -69,7 +69,7 @@ pub fn get_term_chars(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::calls::fake::Scripted;
+    use crate::fake::Scripted;
     use crate::status::HStatus;
     use proptest::prelude::*;
 

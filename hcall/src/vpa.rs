@@ -128,7 +128,7 @@ pub fn confer(raw: &mut impl RawHcall, to: ConferTo) -> Result<(), HcallError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::calls::fake::Scripted;
+    use crate::fake::Scripted;
 
     #[test]
     fn a_fresh_area_has_eye_catcher_size_and_register_flags() {

@@ -87,7 +87,7 @@ pub fn vio_signal(raw: &mut impl RawHcall, unit: u32, enable: bool) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::calls::fake::Scripted;
+    use crate::fake::Scripted;
     use crate::status::HStatus;
 
     #[test]

@@ -30,14 +30,14 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::policy::{Params, Spec, PAGE};
+use crate::policy::{Params, Policy, PolicyError, PoolPolicy, Spec, PAGE};
 
 /// Default tick.
 pub const DEFAULT_TICK_MS: u64 = 1000;
 /// Default I/O entitlement (the in-guest model's own default).
-pub const DEFAULT_ENTITLED: u64 = hcall::model::SELF_DEFAULT_ENTITLED;
+pub const DEFAULT_ENTITLED: u64 = powervm_sim::SELF_DEFAULT_ENTITLED;
 /// Default memory weight.
-pub const DEFAULT_WEIGHT: u8 = hcall::model::DEFAULT_WEIGHT;
+pub const DEFAULT_WEIGHT: u8 = powervm_sim::DEFAULT_WEIGHT;
 
 /// A size as written in the file.
 #[derive(Clone, Debug, Deserialize)]
@@ -155,7 +155,7 @@ fn err<T>(msg: String) -> Result<T, ConfigError> {
 fn size(what: &str, s: &Size) -> Result<u64, ConfigError> {
     let bytes = match s {
         Size::Bytes(b) => *b,
-        Size::Text(t) => match hcall::units::parse_size(t.trim()) {
+        Size::Text(t) => match powervm_sim::units::parse_size(t.trim()) {
             Ok(b) => b,
             Err(e) => return err(format!("{what}: `{t}`: {e}")),
         },
@@ -170,7 +170,7 @@ fn size(what: &str, s: &Size) -> Result<u64, ConfigError> {
 
 fn valid_name(n: &str) -> bool {
     !n.is_empty()
-        && n.len() <= hcall::model::MAX_NAME_LEN
+        && n.len() <= powervm_sim::MAX_NAME_LEN
         && n.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
@@ -293,6 +293,16 @@ impl Config {
                 weight: p.weight,
             })
             .collect()
+    }
+
+    /// The pool policy for this configuration, with its initial allotments; refused
+    /// when the entitlements do not fit the pool.
+    pub fn policy(&self) -> Result<Box<dyn PoolPolicy>, PolicyError> {
+        Ok(Box::new(Policy::new(
+            self.pool / PAGE,
+            self.specs(),
+            self.params,
+        )?))
     }
 }
 

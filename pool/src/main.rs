@@ -19,15 +19,14 @@ use std::time::{Duration, Instant};
 use lpar_pool::config::Config;
 use lpar_pool::guest::{Guest, Launch};
 use lpar_pool::manager::Manager;
-use lpar_pool::policy::{Policy, PAGE};
+use lpar_pool::policy::PAGE;
 
 const USAGE: &str =
     "usage: lpar-pool check <config.toml>\n       lpar-pool run <config.toml> [--out <dir>]";
 
 fn check(path: &Path) -> Result<(), String> {
     let cfg = Config::load(path).map_err(|e| e.to_string())?;
-    let policy =
-        Policy::new(cfg.pool / PAGE, cfg.specs(), cfg.params).map_err(|e| e.to_string())?;
+    let policy = cfg.policy().map_err(|e| e.to_string())?;
     println!("pool_bytes: {}", cfg.pool);
     println!("tick_ms: {}", cfg.tick_ms);
     for p in policy.partitions() {
@@ -50,7 +49,7 @@ fn env_path(var: &str, default: &str) -> PathBuf {
 fn run(path: &Path, out: &Path) -> Result<bool, String> {
     let cfg = Config::load(path).map_err(|e| e.to_string())?;
     // Refused before anything starts.
-    Policy::new(cfg.pool / PAGE, cfg.specs(), cfg.params).map_err(|e| e.to_string())?;
+    cfg.policy().map_err(|e| e.to_string())?;
     let launch = Launch {
         qemu: env_path("QEMU", "qemu-system-ppc64"),
         kernel: env_path(

@@ -1,6 +1,6 @@
 //! The manager's loop body: each [`Manager::tick`] observes every guest (QMP
 //! `query-balloon`, its balloon statistics, its QEMU's RSS), runs the
-//! [`Policy`], sets the changed balloon targets with QMP `balloon`, and records a
+//! pool policy ([`PoolPolicy`]), sets the changed balloon targets with QMP `balloon`, and records a
 //! [`Sample`] per partition. A guest whose QEMU exits or whose monitor breaks is
 //! dead: its memory returns to the pool and the others go on.
 
@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use crate::config::{Action, Config};
 use crate::guest::Guest;
-use crate::policy::{Observation, Policy, State, TickReport, PAGE};
+use crate::policy::{Observation, PoolPolicy, State, TickReport, PAGE};
 use crate::stats::GuestStats;
 
 /// Seconds between the guests' statistics reports (QEMU's polling interval).
@@ -71,7 +71,7 @@ impl std::fmt::Display for Summary {
 #[derive(Debug)]
 pub struct Manager {
     cfg: Config,
-    policy: Policy,
+    policy: Box<dyn PoolPolicy>,
     guests: Vec<Guest>,
     /// The balloon value last sent to each guest.
     sent: Vec<Option<u64>>,
@@ -99,8 +99,7 @@ impl Manager {
                 cfg.partitions.len()
             ));
         }
-        let policy =
-            Policy::new(cfg.pool / PAGE, cfg.specs(), cfg.params).map_err(|e| e.to_string())?;
+        let policy = cfg.policy().map_err(|e| e.to_string())?;
         let n = guests.len();
         let cpu_at_start = guests
             .iter()
@@ -146,8 +145,8 @@ impl Manager {
     }
 
     /// The policy's state.
-    pub fn policy(&self) -> &Policy {
-        &self.policy
+    pub fn policy(&self) -> &dyn PoolPolicy {
+        &*self.policy
     }
 
     /// The configuration.

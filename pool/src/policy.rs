@@ -2,7 +2,7 @@
 //! (memory held, demand, pressure, alive) into every partition's allotment, the
 //! memory the manager lets it keep (its balloon target).
 //!
-//! The division is the in-guest pool model's (`hcall::model::distribute`), so the
+//! The division is the in-guest pool model's (`powervm_sim::distribute`), so the
 //! model and the manager divide memory by one algorithm (docs/pool-manager.md):
 //! - shares: every partition gets at least its I/O entitlement and at most its
 //!   logical memory; the rest goes where demand is, by weight (0–255);
@@ -28,7 +28,7 @@
 //! Everything is in 4 KiB pages; there is no clock, no randomness and no hashing,
 //! so a replayed sequence of observations gives the same allotments.
 
-use hcall::model::distribute::{cap_pages, step_allotments, water_fill, Claim, Slot};
+use powervm_sim::distribute::{cap_pages, step_allotments, water_fill, Claim, Slot};
 
 /// Page size the policy counts in (the balloon's and CMO's unit).
 pub const PAGE: u64 = 4096;
@@ -203,6 +203,47 @@ pub struct TickReport {
     pub violation: bool,
 }
 
+/// What the manager asks of a pool policy: one tick at a time, the observations in,
+/// the allotments out (in [`PoolPolicy::partitions`]), with the counters the summary
+/// prints. [`Policy`] is the one there is; a second policy implements this trait
+/// beside it and is built in [`crate::config::Config::policy`].
+pub trait PoolPolicy: std::fmt::Debug + Send {
+    /// The pool, in pages.
+    fn pool(&self) -> u64;
+    /// The partitions, in configuration order, with their allotments.
+    fn partitions(&self) -> &[Partition];
+    /// Ticks run.
+    fn ticks(&self) -> u64;
+    /// Pages moved (Σ |Δ allotment|) over all ticks, deaths not counted.
+    fn moved(&self) -> u64;
+    /// Ticks after which Σ allotments exceeded the pool.
+    fn violations(&self) -> u64;
+    /// One tick: takes the observations (one per partition, in order) and moves the
+    /// allotments.
+    fn tick(&mut self, obs: &[Observation]) -> TickReport;
+}
+
+impl PoolPolicy for Policy {
+    fn pool(&self) -> u64 {
+        self.pool
+    }
+    fn partitions(&self) -> &[Partition] {
+        &self.parts
+    }
+    fn ticks(&self) -> u64 {
+        self.ticks
+    }
+    fn moved(&self) -> u64 {
+        self.moved
+    }
+    fn violations(&self) -> u64 {
+        self.violations
+    }
+    fn tick(&mut self, obs: &[Observation]) -> TickReport {
+        Policy::tick(self, obs)
+    }
+}
+
 /// The pool and its partitions.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Policy {
@@ -270,31 +311,6 @@ impl Policy {
             moved: 0,
             violations: 0,
         })
-    }
-
-    /// The pool, in pages.
-    pub fn pool(&self) -> u64 {
-        self.pool
-    }
-
-    /// The partitions, in configuration order.
-    pub fn partitions(&self) -> &[Partition] {
-        &self.parts
-    }
-
-    /// Ticks run.
-    pub fn ticks(&self) -> u64 {
-        self.ticks
-    }
-
-    /// Pages moved (Σ |Δ allotment|) over all ticks, deaths not counted.
-    pub fn moved(&self) -> u64 {
-        self.moved
-    }
-
-    /// Ticks after which Σ allotments exceeded the pool.
-    pub fn violations(&self) -> u64 {
-        self.violations
     }
 
     /// Σ allotments of the living partitions.

@@ -23,7 +23,7 @@
 //! ([`crate::Mm::alloc_page`]). Only poison mode reads it, to check its poison.
 //! Then the accepted pages are hinted Unused like any free frame (best effort).
 
-use hcall::{Hypervisor, PageState};
+use hcall::{Backend, Hypervisor, PageState};
 
 use crate::frames::{FrameBatch, FrameTable, BATCH};
 use crate::memory::{poison_seed, PageMemory};
@@ -33,7 +33,7 @@ use crate::stats::{CmmStats, Shortfall};
 pub(crate) struct Ctx<'a> {
     pub frames: &'a mut FrameTable,
     pub stats: &'a mut CmmStats,
-    pub hv: &'a mut dyn Hypervisor,
+    pub hv: &'a mut dyn Backend,
     pub mem: &'a mut dyn PageMemory,
 }
 

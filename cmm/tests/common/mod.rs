@@ -9,7 +9,10 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use cmm::{FrameTable, Mm, Params, Region};
-use hcall::{HStatus, HcallError, Hypervisor, MppData, MppXData, PageState, SetMppOutcome};
+use hcall::{
+    BackendKind, BatchError, CmoFaultStats, HStatus, HcallError, Hypervisor, MppData, MppXData,
+    PageState, SetMppOutcome, Simulation,
+};
 
 /// What a page holds, as far as the fake memory knows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -168,15 +171,27 @@ impl Hypervisor for FakeHv {
         Err(err("H_GET_TCE", HStatus::Function))
     }
 
+    fn set_page_states(&mut self, addrs: &[u64], state: PageState) -> Result<(), BatchError> {
+        hcall::hypervisor::set_each(self, addrs, state)
+    }
+}
+
+impl Simulation for FakeHv {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Model
+    }
+
+    fn cmo_faults(&self) -> Option<CmoFaultStats> {
+        Some(CmoFaultStats::default())
+    }
+
+    fn advance(&mut self, _now_us: u64) {}
+
     fn note_access(&mut self, addr: u64) {
         let mut book = self.book.borrow_mut();
         if book.state(addr) == PageState::Loaned {
             book.touched_loaned += 1;
         }
-    }
-
-    fn backend_name(&self) -> &'static str {
-        "fake"
     }
 }
 

@@ -4,11 +4,11 @@
 //! chose, built over `sc 1`, and the timebase [`KernelClock`] of the one retry
 //! path ([`hcall::Retrying`]). The decisions and the dispatch are in `kernel::hv`.
 
-use hcall::model::PoolModel;
 use hcall::raw::sc1::Sc1;
 use hcall::sysparm::CmoCharacteristics;
 use hcall::{HcallError, Hypervisor, MppData, Phyp};
 use kernel::hv::{Choice, Probe};
+use powervm_sim::PoolModel;
 
 use crate::drivers::virtio_pci_legacy::LegacyBalloon;
 use crate::rtas::{self, RtasError};

@@ -12,7 +12,7 @@ use alloc::vec::Vec;
 use cmm::vio::{VioBus, VioDevice};
 use cmm::{Mm, Owner, Params};
 use hcall::sysparm::CmoCharacteristics;
-use hcall::Hypervisor;
+use hcall::{Hypervisor, Simulation};
 use kernel::devtree::Platform;
 use kernel::timer::Timers;
 use kernel::virtio_balloon::stats::MemoryStats;
@@ -166,10 +166,10 @@ impl System {
     /// The CMO fault counters: a real hypervisor keeps them in the VPA
     /// (docs/interrupts.md); the model counts its own.
     pub fn cmo_faults(&self) -> hcall::CmoFaultStats {
-        match self.hv.backend_name() {
-            "phyp" => crate::idle::cmo_faults().unwrap_or_default(),
-            _ => self.hv.cmo_faults(),
-        }
+        self.hv
+            .cmo_faults()
+            .or_else(crate::idle::cmo_faults)
+            .unwrap_or_default()
     }
 
     /// Whether free pages are reported to the host (the balloon device
@@ -179,11 +179,6 @@ impl System {
             .inner()
             .balloon_device_ref()
             .is_some_and(|d| d.reporting_on())
-    }
-
-    /// The hypervisor backend's name (`phyp` or `model`).
-    pub fn hv_backend(&self) -> &'static str {
-        self.hv.backend_name()
     }
 
     /// Work done while the shell waits for input, during `sleep` and `cmm wait`:
@@ -203,7 +198,7 @@ impl System {
             more |= self.mm.report_step(dev, REPORTS_PER_CALL).more;
         }
         self.hv.inner_mut().balloon_sync();
-        let faults = self.hv.cmo_faults().faults;
+        let faults = self.cmo_faults().faults;
         let ram = self.platform.ram_bytes();
         let mm = &self.mm;
         self.hv.inner_mut().balloon_stats(|| {
@@ -252,7 +247,7 @@ impl System {
             if self.hv.inner().model_ref().is_none() {
                 return Err("hv.* needs the pool model (this platform has real CMO)".to_string());
             }
-            let cmd = hcall::model::HvCommand::from_boot_arg(h, value)
+            let cmd = powervm_sim::HvCommand::from_boot_arg(h, value)
                 .ok_or_else(|| alloc::format!("unknown parameter `{key}`"))?
                 .map_err(|e| e.to_string())?;
             let mut sink = String::new();

@@ -7,11 +7,11 @@
 
 use alloc::boxed::Box;
 use alloc::string::{String, ToString};
-use hcall::model::{HvCommand, PoolModel};
 use hcall::{
-    BatchError, CmoFaultStats, HcallError, Hypervisor, MppData, MppXData, PageState, Phyp,
-    RawHcall, SetMppOutcome,
+    Backend as HvBackend, BackendKind, BatchError, CmoFaultStats, HcallError, Hypervisor, MppData,
+    MppXData, PageState, Phyp, RawHcall, SetMppOutcome, Simulation,
 };
+use powervm_sim::{HvCommand, PoolModel};
 
 use super::virtio_backed::{render_unbacked, VirtioBacked};
 use crate::virtio_balloon::stats::MemoryStats;
@@ -122,7 +122,7 @@ impl<R: RawHcall, D: BalloonTransport> Backend<R, D> {
         }
     }
 
-    fn inner(&mut self) -> &mut dyn Hypervisor {
+    fn inner(&mut self) -> &mut dyn HvBackend {
         match self {
             Backend::Phyp(p) => p,
             Backend::Model(m) => &mut **m,
@@ -130,7 +130,7 @@ impl<R: RawHcall, D: BalloonTransport> Backend<R, D> {
         }
     }
 
-    fn inner_ref(&self) -> &dyn Hypervisor {
+    fn inner_ref(&self) -> &dyn HvBackend {
         match self {
             Backend::Phyp(p) => p,
             Backend::Model(m) => &**m,
@@ -164,13 +164,16 @@ impl<R: RawHcall, D: BalloonTransport> Hypervisor for Backend<R, D> {
     fn get_tce(&mut self, liobn: u32, ioba: u64) -> Result<u64, HcallError> {
         self.inner().get_tce(liobn, ioba)
     }
+}
+
+impl<R: RawHcall, D: BalloonTransport> Simulation for Backend<R, D> {
+    fn kind(&self) -> BackendKind {
+        self.inner_ref().kind()
+    }
     fn note_access(&mut self, addr: u64) {
         self.inner().note_access(addr)
     }
-    fn backend_name(&self) -> &'static str {
-        self.inner_ref().backend_name()
-    }
-    fn cmo_faults(&self) -> CmoFaultStats {
+    fn cmo_faults(&self) -> Option<CmoFaultStats> {
         self.inner_ref().cmo_faults()
     }
     fn advance(&mut self, now_us: u64) {
@@ -224,6 +227,66 @@ mod tests {
         Backend::Model(Box::new(PoolModel::new(Qemu, 64 << 20).unwrap()))
     }
 
+    /// A raw hcall path that records the opcodes and succeeds.
+    #[derive(Default)]
+    struct Opcodes(alloc::vec::Vec<u64>);
+    impl RawHcall for Opcodes {
+        fn hcall(&mut self, opcode: u64, _: &[u64]) -> (HStatus, [u64; 9]) {
+            self.0.push(opcode);
+            (HStatus::Success, [0; 9])
+        }
+    }
+
+    #[test]
+    fn every_call_reaches_the_real_hypervisor() {
+        use hcall::opcodes::*;
+        let mut raw = Opcodes::default();
+        let mut b: Backend<&mut Opcodes, Dev> = Backend::Phyp(Phyp::new(&mut raw));
+        hcall::fake::call_every_method(&mut b);
+        assert_eq!(b.kind(), BackendKind::Phyp);
+        assert_eq!(
+            b.cmo_faults(),
+            None,
+            "a real hypervisor's counters are in the VPA"
+        );
+        drop(b);
+        let page_init = [H_PAGE_INIT; 3];
+        let expect: alloc::vec::Vec<u64> = [H_GET_MPP, H_GET_MPP_X, H_SET_MPP]
+            .into_iter()
+            .chain(page_init)
+            .chain([H_PAGE_INIT, H_PUT_TCE, H_GET_TCE])
+            .collect();
+        assert_eq!(raw.0, expect);
+    }
+
+    #[test]
+    fn every_call_reaches_the_model() {
+        let mut raw = Opcodes::default();
+        let mut b: Backend<&mut Opcodes, Dev> =
+            Backend::Model(Box::new(PoolModel::new(&mut raw, 64 << 20).unwrap()));
+        hcall::fake::call_every_method(&mut b);
+        assert_eq!(b.kind(), BackendKind::Model);
+        let m = b.model_ref().unwrap();
+        assert_eq!(
+            m.loaned_bytes(),
+            3 * 4096,
+            "the page states reached the model"
+        );
+        b.note_access(0x10_0000);
+        assert_eq!(b.model_ref().unwrap().stats().loaned_touches, 1);
+        let steps = b.model_ref().unwrap().stats().steps;
+        b.advance(1_000 + 10 * powervm_sim::DEFAULT_STEP_US);
+        assert_eq!(b.model_ref().unwrap().stats().steps, steps + 10);
+        assert!(b.cmo_faults().is_some(), "the model counts its own faults");
+        drop(b);
+        use hcall::opcodes::*;
+        assert_eq!(
+            raw.0,
+            [H_PAGE_INIT, H_PUT_TCE, H_GET_TCE],
+            "only these pass through"
+        );
+    }
+
     #[test]
     fn the_balloon_goes_behind_the_model_only() {
         let phyp: B = Backend::Phyp(Phyp::new(Qemu));
@@ -233,7 +296,7 @@ mod tests {
         assert!(matches!(phyp, Backend::Phyp(_)));
         let b = model().with_balloon(Dev::default()).ok().unwrap();
         assert!(matches!(b, Backend::Backed(_)));
-        assert_eq!(b.backend_name(), "model");
+        assert_eq!(b.kind(), BackendKind::Model);
         let Err((b, _)) = b.with_balloon(Dev::default()) else {
             panic!("a second balloon was taken");
         };

@@ -56,8 +56,8 @@ pub enum Command<'a> {
     Verify,
     /// `trace on|off`.
     Trace(bool),
-    /// `hv ...`: the pool model (parsed by [`hcall::model::HvCommand::parse`]).
-    Hv(hcall::model::HvCommand<'a>),
+    /// `hv ...`: the pool model (parsed by [`powervm_sim::HvCommand::parse`]).
+    Hv(powervm_sim::HvCommand<'a>),
     /// `mpp ...`: H_GET_MPP or H_SET_MPP.
     Mpp(MppCommand),
     /// `lparcfg`: the CMO lines of `/proc/ppc64/lparcfg`.

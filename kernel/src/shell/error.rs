@@ -45,7 +45,7 @@ pub enum ArgError<'a> {
     /// The command `time` was asked to time was refused (its own error).
     Inner(Box<ParseError<'a>>),
     /// The pool model's parser refused an `hv` argument (its own error).
-    Model(hcall::ModelError),
+    Model(powervm_sim::ModelError),
 }
 
 impl fmt::Display for ParseError<'_> {

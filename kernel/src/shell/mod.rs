@@ -20,8 +20,8 @@
 //!    new variant has an arm: run the command there.
 //!
 //! `hv ...` is parsed by the pool model's own parser
-//! ([`hcall::model::HvCommand::parse`]), which the boot arguments share; its row
-//! takes the usage string from there ([`hcall::model::HV_USAGE`]).
+//! ([`powervm_sim::HvCommand::parse`]), which the boot arguments share; its row
+//! takes the usage string from there ([`powervm_sim::HV_USAGE`]).
 
 mod command;
 mod error;

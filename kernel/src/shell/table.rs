@@ -107,7 +107,7 @@ pub static COMMANDS: &[Spec] = &[
     },
     Spec {
         name: "hv",
-        usage: hcall::model::HV_USAGE,
+        usage: powervm_sim::HV_USAGE,
         about: "the pool model",
         parse: hv,
     },
@@ -337,12 +337,12 @@ fn trace<'a>(args: &[&'a str]) -> Result<Command<'a>, ArgError<'a>> {
     }
 }
 
-/// `hv ...`: the pool model's one parser ([`hcall::model::HvCommand::parse`]),
+/// `hv ...`: the pool model's one parser ([`powervm_sim::HvCommand::parse`]),
 /// whose usage string is this row's.
 fn hv<'a>(args: &[&'a str]) -> Result<Command<'a>, ArgError<'a>> {
-    match hcall::model::HvCommand::parse(args) {
+    match powervm_sim::HvCommand::parse(args) {
         Ok(c) => Ok(Command::Hv(c)),
-        Err(hcall::ModelError::Usage(_)) => Err(ArgError::Usage),
+        Err(powervm_sim::ModelError::Usage(_)) => Err(ArgError::Usage),
         Err(e) => Err(ArgError::Model(e)),
     }
 }

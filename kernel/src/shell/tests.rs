@@ -7,7 +7,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use cmm::Workload;
-use hcall::model::HvCommand;
+use powervm_sim::HvCommand;
 
 use super::*;
 
@@ -93,7 +93,7 @@ fn good() -> Vec<(&'static str, Command<'static>)> {
             "hv lpar add web mem=1G weight=200 demand=512M",
             C::Hv(HvCommand::LparAdd {
                 name: "web",
-                params: hcall::model::LparParams {
+                params: powervm_sim::LparParams {
                     mem: Some(1 << 30),
                     weight: Some(200),
                     demand: Some(512 << 20),

@@ -1,7 +1,7 @@
 //! Numbers and sizes as the console contract writes them (the parsers live in
-//! [`hcall::units`], shared with the pool model's `hv` commands), and page counts.
+//! [`powervm_sim::units`], shared with the pool model's `hv` commands), and page counts.
 
-pub use hcall::units::{parse_number, parse_size, NumberError};
+pub use powervm_sim::units::{parse_number, parse_size, NumberError};
 
 /// Parses a `<size>` that must be a whole number of 4 KiB pages; returns pages.
 pub fn parse_pages(s: &str) -> Result<u64, NumberError> {

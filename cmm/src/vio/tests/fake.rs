@@ -4,7 +4,9 @@
 
 use alloc::collections::{BTreeMap, BTreeSet};
 
-use hcall::{HStatus, HcallError, Hypervisor, MppData, MppXData, PageState, SetMppOutcome};
+use hcall::{
+    BatchError, HStatus, HcallError, Hypervisor, MppData, MppXData, PageState, SetMppOutcome,
+};
 
 use crate::vio::PageSource;
 
@@ -124,8 +126,8 @@ impl Hypervisor for FakeHv {
         Ok(self.tces.get(&(liobn, ioba)).copied().unwrap_or(0))
     }
 
-    fn backend_name(&self) -> &'static str {
-        "fake"
+    fn set_page_states(&mut self, addrs: &[u64], state: PageState) -> Result<(), BatchError> {
+        hcall::hypervisor::set_each(self, addrs, state)
     }
 }
 

@@ -12,6 +12,7 @@ use super::out::emit;
 use super::CmdResult;
 use crate::sys::System;
 use crate::{clock, exit, println};
+use hcall::Simulation;
 
 /// `help`: one line per command, generated from the command table.
 pub fn help() -> CmdResult {
@@ -28,13 +29,13 @@ pub fn version(sys: &mut System) -> CmdResult {
         env!("CARGO_PKG_VERSION"),
         TARGET,
         sys.boot_mode.name(),
-        sys.hv_backend()
+        sys.hv.kind().name()
     );
     println!("name: lpar-cmm");
     println!("version: {}", env!("CARGO_PKG_VERSION"));
     println!("target: {TARGET}");
     println!("boot_mode: {}", sys.boot_mode.name());
-    println!("hypervisor: {}", sys.hv_backend());
+    println!("hypervisor: {}", sys.hv.kind().name());
     println!(
         "free_page_reporting: {}",
         if sys.reporting_on() { "on" } else { "off" }

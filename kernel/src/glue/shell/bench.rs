@@ -7,7 +7,7 @@
 
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
-use hcall::{Hypervisor, PageState};
+use hcall::{Hypervisor, PageState, Simulation};
 
 use kernel::shell::BenchCommand;
 

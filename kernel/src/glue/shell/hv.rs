@@ -1,8 +1,8 @@
 //! Hypervisor commands: `hv` (the pool model), `mpp`, `lparcfg`.
 
 use alloc::string::{String, ToString};
-use hcall::model::HvCommand;
 use hcall::{Hypervisor, Lparcfg, MppData};
+use powervm_sim::HvCommand;
 
 use kernel::shell::MppCommand;
 

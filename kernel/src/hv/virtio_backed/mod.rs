@@ -12,11 +12,11 @@
 
 use alloc::string::String;
 use core::fmt::{Display, Write};
-use hcall::model::PoolModel;
 use hcall::{
-    BatchError, CmoFaultStats, HcallError, Hypervisor, ModelError, MppData, MppXData, PageState,
-    RawHcall, SetMppOutcome,
+    BackendKind, BatchError, CmoFaultStats, HcallError, Hypervisor, MppData, MppXData, PageState,
+    RawHcall, SetMppOutcome, Simulation,
 };
+use powervm_sim::{ModelError, PoolModel};
 
 use crate::virtio_balloon::stats::MemoryStats;
 use crate::virtio_balloon::{
@@ -28,7 +28,7 @@ mod tests;
 
 /// What the decorator needs from the hypervisor model it wraps, beyond the
 /// [`Hypervisor`] calls.
-pub trait ModelledPool: Hypervisor {
+pub trait ModelledPool: Hypervisor + Simulation {
     /// Why the model refused a target.
     type Error: Display;
     /// The model holds the 4 KiB page at `addr` as loaned.
@@ -313,15 +313,19 @@ impl<H: ModelledPool, D: BalloonTransport> Hypervisor for VirtioBacked<H, D> {
     fn get_tce(&mut self, liobn: u32, ioba: u64) -> Result<u64, HcallError> {
         self.inner.get_tce(liobn, ioba)
     }
+}
+
+impl<H: ModelledPool, D: BalloonTransport> Simulation for VirtioBacked<H, D> {
+    fn kind(&self) -> BackendKind {
+        self.inner.kind()
+    }
     fn note_access(&mut self, addr: u64) {
         self.inner.note_access(addr)
     }
-    fn backend_name(&self) -> &'static str {
-        self.inner.backend_name()
-    }
-    fn cmo_faults(&self) -> CmoFaultStats {
+    fn cmo_faults(&self) -> Option<CmoFaultStats> {
         self.inner.cmo_faults()
     }
+    /// Flushes what the device still owes before the model's time moves.
     fn advance(&mut self, now_us: u64) {
         self.flush();
         self.inner.advance(now_us)

@@ -10,7 +10,7 @@ use core::fmt::{self, Write};
 
 use super::command::HvCommand;
 use super::{LoanMode, ModelError, PoolModel};
-use crate::raw::RawHcall;
+use hcall::raw::RawHcall;
 
 /// Parses `<n>` (decimal or `0x` hex).
 pub fn parse_number(s: &str) -> Result<u64, ModelError> {

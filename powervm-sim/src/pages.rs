@@ -16,7 +16,7 @@
 
 use alloc::vec::Vec;
 
-use crate::page::PageState;
+use hcall::page::PageState;
 
 const ACTIVE: u8 = 0;
 const UNUSED: u8 = 1;

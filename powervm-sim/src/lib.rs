@@ -1,5 +1,8 @@
-//! [`PoolModel`]: a model of the PowerVM shared-memory pool that plays the hypervisor
-//! on QEMU, which implements none of the CMO hcalls.
+//! powervm-sim: a model of the PowerVM shared-memory pool ([`PoolModel`]) that plays
+//! the hypervisor where none answers the CMO hcalls: on QEMU, which implements none
+//! of them, and in host tests, with failure injection. It implements
+//! [`hcall::Hypervisor`] for the PAPR calls and [`hcall::Simulation`] for what only a
+//! model needs (its time, the pages the kernel touches).
 //!
 //! The model holds a pool of physical memory shared by this partition ("self") and any
 //! number of named other partitions. Each partition has a logical memory size `L` (the
@@ -26,8 +29,8 @@
 //! moves no faster than the cap per step, and drops as soon as pages are loaned. In target mode ([`PoolModel::set_target`],
 //! the analogue of Linux's `simulate_loan_target_kb`) it is `target − loaned`.
 //!
-//! Touching a paged-out page ([`crate::Hypervisor::note_access`]) is a CMO fault: it costs a
-//! modelled [`FAULT_LATENCY_US`] and brings the page back. TCE and zero-page calls go
+//! Touching a paged-out page ([`hcall::Simulation::note_access`]) is a CMO fault: it
+//! costs a modelled [`FAULT_LATENCY_US`] and brings the page back. TCE and zero-page calls go
 //! through to the real hypervisor `R` (QEMU implements them); the model only watches
 //! them (mapped bytes; H_PUT_TCE beyond the entitlement gets H_NOT_ENOUGH_RESOURCES,
 //! as LoPAR allows). Every CMO answer comes from the model. Failure injection
@@ -38,7 +41,12 @@
 //! - `control`: scenario changes (pool, partitions, target, failures) and errors.
 //! - `command`: `hv ...` parsed into an [`HvCommand`], with the one usage string.
 //! - `console`: running an `hv` command, and the `name: value` state rows.
-//! - `hcalls`: the [`crate::Hypervisor`] implementation.
+//! - `hcalls`: the [`hcall::Hypervisor`] and [`hcall::Simulation`] implementations.
+//! - [`units`]: numbers and sizes as the console writes them.
+
+#![cfg_attr(not(test), no_std)]
+
+extern crate alloc;
 
 #[cfg(test)]
 mod batch_tests;
@@ -50,6 +58,7 @@ mod hcalls;
 pub mod pages;
 #[cfg(test)]
 mod tests;
+pub mod units;
 
 use alloc::collections::BTreeSet;
 use alloc::string::String;
@@ -59,10 +68,10 @@ pub use command::{HvCommand, HV_USAGE, MAX_COMMAND_STEPS};
 pub use console::{parse_number, parse_size, LparParams};
 pub use control::{FailKind, ModelError};
 
-use crate::page::PAGE_SIZE;
-use crate::raw::RawHcall;
-use crate::status::HStatus;
 use distribute::{Claim, Slot};
+use hcall::page::PAGE_SIZE;
+use hcall::raw::RawHcall;
+use hcall::status::HStatus;
 use pages::Pages;
 
 /// Default length of one model time step, in microseconds.
@@ -461,7 +470,7 @@ impl<R: RawHcall> PoolModel<R> {
     }
 
     /// The state of the page at `addr` and whether it is paged out.
-    pub fn page(&self, addr: u64) -> Option<(crate::page::PageState, bool)> {
+    pub fn page(&self, addr: u64) -> Option<(hcall::page::PageState, bool)> {
         self.pages.get(usize::try_from(addr / PAGE_SIZE).ok()?)
     }
 }

@@ -8,12 +8,12 @@ use proptest::prelude::*;
 
 use super::distribute::cap_pages;
 use super::*;
-use crate::calls::fake::Scripted;
-use crate::hypervisor::{CmoFaultStats, Hypervisor, SetMppOutcome};
-use crate::mpp::MppData;
-use crate::opcodes;
-use crate::page::PageState;
-use crate::status::{HStatus, HcallError};
+use hcall::fake::Scripted;
+use hcall::hypervisor::{BackendKind, CmoFaultStats, Hypervisor, SetMppOutcome, Simulation};
+use hcall::mpp::MppData;
+use hcall::opcodes;
+use hcall::page::PageState;
+use hcall::status::{HStatus, HcallError};
 
 const MIB: u64 = 1 << 20;
 
@@ -52,7 +52,7 @@ fn converge(m: &mut PoolModel<Scripted>) -> u64 {
 #[test]
 fn starts_alone_with_everything_resident() {
     let mut m = model(256 * MIB);
-    assert_eq!(m.backend_name(), "model");
+    assert_eq!(m.kind(), BackendKind::Model);
     let d = m.get_mpp().unwrap();
     assert_eq!(
         d,
@@ -173,10 +173,10 @@ fn touching_paged_out_pages_counts_faults() {
     m.note_access(out[0] + 123);
     assert_eq!(
         m.cmo_faults(),
-        CmoFaultStats {
+        Some(CmoFaultStats {
             faults: 1,
             fault_time_usec: FAULT_LATENCY_US
-        }
+        })
     );
     assert_eq!(m.page(out[0]), Some((PageState::Active, false)));
     // Still over the pool by two pages: another page went out instead.
@@ -190,7 +190,7 @@ fn touching_paged_out_pages_counts_faults() {
         .find(|&a| m.page(a) == Some((PageState::Active, false)))
         .unwrap();
     m.note_access(resident);
-    assert_eq!(m.cmo_faults().faults, 1);
+    assert_eq!(m.cmo_faults().unwrap().faults, 1);
     assert_eq!(m.stats().loaned_touches, 1);
 }
 
@@ -319,7 +319,7 @@ fn mapping_a_paged_out_page_faults_it_in() {
         .find(|&a| m.page(a).unwrap().1)
         .unwrap();
     m.put_tce(1, 0, out | 3).unwrap();
-    assert_eq!(m.cmo_faults().faults, 1);
+    assert_eq!(m.cmo_faults().unwrap().faults, 1);
     assert_eq!(m.page(out), Some((PageState::Active, false)));
 }
 

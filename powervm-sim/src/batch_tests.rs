@@ -6,10 +6,10 @@ use alloc::vec::Vec;
 use proptest::prelude::*;
 
 use super::*;
-use crate::calls::fake::Scripted;
-use crate::hypervisor::{set_each, BatchError, Hypervisor};
-use crate::page::PageState;
-use crate::status::{HStatus, HcallError};
+use hcall::fake::Scripted;
+use hcall::hypervisor::{set_each, BatchError, Hypervisor};
+use hcall::page::PageState;
+use hcall::status::{HStatus, HcallError};
 
 /// 8 MiB of RAM; the tests work on the first [`WATCHED`] pages.
 const PAGES: u64 = 2048;

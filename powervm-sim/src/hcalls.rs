@@ -1,14 +1,17 @@
-//! The [`Hypervisor`] implementation of the model: CMO calls answered from the model's
-//! state, TCE and zero-page calls passed to the real hypervisor and watched.
+//! The [`Hypervisor`] and [`Simulation`] implementations of the model: CMO calls
+//! answered from the model's state, TCE and zero-page calls passed to the real
+//! hypervisor and watched; the model's time and the kernel's page touches.
 
 use super::pages::Touch;
 use super::{bytes, FailKind, PoolModel, FAULT_LATENCY_US, GROUP_NUM, POOL_NUM};
-use crate::calls::{self, MPP_UNALLOCATED_ENTITLEMENT_MASK};
-use crate::hypervisor::{BatchError, CmoFaultStats, Hypervisor, SetMppOutcome};
-use crate::mpp::{MppData, MppXData};
-use crate::page::{PageState, PAGE_SIZE};
-use crate::raw::RawHcall;
-use crate::status::{HStatus, HcallError};
+use hcall::calls::{self, MPP_UNALLOCATED_ENTITLEMENT_MASK};
+use hcall::hypervisor::{
+    BackendKind, BatchError, CmoFaultStats, Hypervisor, SetMppOutcome, Simulation,
+};
+use hcall::mpp::{MppData, MppXData};
+use hcall::page::{PageState, PAGE_SIZE};
+use hcall::raw::RawHcall;
+use hcall::status::{HStatus, HcallError};
 
 /// TCE permission bits (read, write): a TCE with neither maps nothing.
 const TCE_VALID: u64 = 0x3;
@@ -217,6 +220,12 @@ impl<R: RawHcall> Hypervisor for PoolModel<R> {
         self.injected(FailKind::GetTce)?;
         calls::get_tce(&mut self.raw, liobn, ioba)
     }
+}
+
+impl<R: RawHcall> Simulation for PoolModel<R> {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Model
+    }
 
     /// A touch of a paged-out page is a CMO fault ([`FAULT_LATENCY_US`] each) and
     /// brings it back Active; touching a loaned page is only counted.
@@ -226,15 +235,11 @@ impl<R: RawHcall> Hypervisor for PoolModel<R> {
         }
     }
 
-    fn backend_name(&self) -> &'static str {
-        "model"
-    }
-
-    fn cmo_faults(&self) -> CmoFaultStats {
-        CmoFaultStats {
+    fn cmo_faults(&self) -> Option<CmoFaultStats> {
+        Some(CmoFaultStats {
             faults: self.stats.cmo_faults,
             fault_time_usec: self.stats.cmo_fault_time_usec,
-        }
+        })
     }
 
     fn advance(&mut self, now_us: u64) {

@@ -8,7 +8,7 @@ use alloc::string::ToString;
 
 use super::console::{parse_number, parse_size, LparParams};
 use super::{FailKind, ModelError};
-use crate::status::HStatus;
+use hcall::status::HStatus;
 
 /// Most steps one `hv step <n>` runs.
 pub const MAX_COMMAND_STEPS: u64 = 100_000;

@@ -12,9 +12,9 @@ use core::fmt;
 
 use super::{bytes, Injection, LoanMode, Lpar, LparParams, PoolModel, DEFAULT_WEIGHT};
 use super::{MAX_NAME_LEN, MAX_PARTITIONS, OTHER_DEFAULT_ENTITLED};
-use crate::page::PAGE_SIZE;
-use crate::raw::RawHcall;
-use crate::status::HStatus;
+use hcall::page::PAGE_SIZE;
+use hcall::raw::RawHcall;
+use hcall::status::HStatus;
 
 /// A kind of call whose failures can be injected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,7 +57,7 @@ impl FailKind {
         }
     }
 
-    /// The PAPR name of the call, as it appears in [`crate::HcallError::call`].
+    /// The PAPR name of the call, as it appears in [`hcall::HcallError::call`].
     pub fn hcall(self) -> &'static str {
         match self {
             FailKind::GetMpp => "H_GET_MPP",
