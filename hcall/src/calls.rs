@@ -7,11 +7,13 @@
 //! produced for a success status; otherwise the caller gets the typed [`HcallError`].
 //! The console calls are in [`crate::term`], RTAS in [`crate::rtas`].
 
+use crate::endian::ByteOrder;
 use crate::hypervisor::{check, SetMppOutcome};
 use crate::mpp::{MppData, MppXData};
 use crate::opcodes;
 use crate::page::{PageInitFlags, PageState, PAGE_SIZE};
 use crate::raw::RawHcall;
+use crate::retry::{Clock, RetryPolicy};
 use crate::status::{HStatus, HcallError};
 
 /// Mask of the 48-bit unallocated I/O-mapping entitlement in R7 of H_GET_MPP.
@@ -180,6 +182,33 @@ pub fn register_vpa(
     check("H_REGISTER_VPA", status)
 }
 
+/// H_SET_MODE resource 4: the byte order interrupts are taken in (LPCR[ILE] on
+/// every processor of the partition).
+pub const SET_MODE_RESOURCE_LE: u64 = 4;
+
+/// H_SET_MODE(mflags, resource 4, 0, 0): interrupts are taken in `order` from
+/// now on (mflags 1 little-endian, 0 big-endian). One call; PowerVM may answer
+/// long-busy (the change is partition-wide), so the kernel makes it under the
+/// retry policy ([`set_interrupt_order_retrying`]).
+pub fn set_interrupt_order(raw: &mut impl RawHcall, order: ByteOrder) -> Result<(), HcallError> {
+    let mflags = match order {
+        ByteOrder::Big => 0,
+        ByteOrder::Little => 1,
+    };
+    let (status, _) = raw.hcall(opcodes::H_SET_MODE, &[mflags, SET_MODE_RESOURCE_LE, 0, 0]);
+    check("H_SET_MODE", status)
+}
+
+/// [`set_interrupt_order`] under the default retry policy: busy and long-busy
+/// answers are waited out on `clock`.
+pub fn set_interrupt_order_retrying(
+    raw: &mut impl RawHcall,
+    clock: &mut impl Clock,
+    order: ByteOrder,
+) -> Result<(), HcallError> {
+    RetryPolicy::default().run(clock, || set_interrupt_order(&mut *raw, order))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,6 +219,32 @@ mod tests {
         let mut r = [0; 9];
         r[..v.len()].copy_from_slice(v);
         r
+    }
+
+    #[test]
+    fn set_mode_interrupt_order_and_long_busy() {
+        let mut raw = Scripted::default();
+        set_interrupt_order(&mut raw, ByteOrder::Little).unwrap();
+        set_interrupt_order(&mut raw, ByteOrder::Big).unwrap();
+        assert_eq!(
+            raw.calls,
+            [
+                (opcodes::H_SET_MODE, alloc::vec![1, 4, 0, 0]),
+                (opcodes::H_SET_MODE, alloc::vec![0, 4, 0, 0]),
+            ]
+        );
+        // PowerVM may answer long-busy (10 ms hint): the retrying form waits and
+        // calls again.
+        let mut raw = Scripted::reply(HStatus::from_raw(9901), [0; 9]);
+        let mut clock = crate::retry::tests::FakeClock::default();
+        set_interrupt_order_retrying(&mut raw, &mut clock, ByteOrder::Little).unwrap();
+        assert_eq!(raw.calls.len(), 2);
+        assert_eq!(clock.delays, [10_000]);
+        // A refusal is returned at once.
+        let mut raw = Scripted::reply(HStatus::Parameter, [0; 9]);
+        let e = set_interrupt_order_retrying(&mut raw, &mut clock, ByteOrder::Little).unwrap_err();
+        assert_eq!((e.call, e.status), ("H_SET_MODE", HStatus::Parameter));
+        assert_eq!(raw.calls.len(), 1);
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! - [`phyp`]: [`Phyp`], the [`Hypervisor`] of a real PowerVM partition.
 //! - [`retry`]: the one retry policy for busy returns; [`retrying`]: the
 //!   [`Hypervisor`] decorator that makes every hcall under it.
+//! - [`endian`]: byte order at the boundaries ([`endian::ByteOrder`], [`endian::FIRMWARE`]).
 //! - [`sysparm`]: RTAS system parameters 44 (CMO) and 20 (`DesMem`).
 //! - [`lparcfg`]: the CMO lines of Linux's lparcfg.
 //! - [`xics`]: the XICS interrupt hcalls (H_CPPR, H_XIRR, H_EOI) and H_VIO_SIGNAL.
@@ -24,6 +25,7 @@
 extern crate alloc;
 
 pub mod calls;
+pub mod endian;
 #[cfg(any(test, feature = "fake"))]
 pub mod fake;
 pub mod hypervisor;

@@ -37,6 +37,8 @@ pub const H_SET_MPP: u64 = 0x2D0;
 pub const H_GET_MPP: u64 = 0x2D4;
 /// H_GET_MPP_X: extended (coalescing) memory statistics.
 pub const H_GET_MPP_X: u64 = 0x314;
+/// H_SET_MODE: set a partition-wide mode (lpar-cmm: the interrupt byte order).
+pub const H_SET_MODE: u64 = 0x31C;
 /// KVMPPC_H_RTAS: QEMU/KVM's hcall that runs an RTAS call described by a buffer in r4.
 pub const KVMPPC_H_RTAS: u64 = 0xF000;
 
@@ -60,6 +62,7 @@ pub fn name(opcode: u64) -> Option<&'static str> {
         H_SET_MPP => "H_SET_MPP",
         H_GET_MPP => "H_GET_MPP",
         H_GET_MPP_X => "H_GET_MPP_X",
+        H_SET_MODE => "H_SET_MODE",
         KVMPPC_H_RTAS => "KVMPPC_H_RTAS",
         _ => return None,
     })
@@ -86,6 +89,7 @@ mod tests {
             H_SET_MPP,
             H_GET_MPP,
             H_GET_MPP_X,
+            H_SET_MODE,
             KVMPPC_H_RTAS,
         ] {
             assert_eq!(op % 4, 0, "{op:#x}");

@@ -2,7 +2,8 @@
 //! partition registers with `H_REGISTER_VPA` and shares with the hypervisor, and
 //! `H_CEDE`, the call that gives the processor away until an interrupt.
 //!
-//! Only the fields lpar-cmm uses are named; the layout (big-endian) is:
+//! Only the fields lpar-cmm uses are named; the layout (big-endian in both images,
+//! through [`crate::endian::FIRMWARE`]) is:
 //!
 //! | offset | field | who writes |
 //! |---|---|---|
@@ -20,6 +21,7 @@
 //! processor's hardware id and the real address. Facts: docs/interrupts.md.
 
 use crate::calls::register_vpa;
+use crate::endian::FIRMWARE;
 use crate::hypervisor::{check, CmoFaultStats};
 use crate::opcodes;
 use crate::raw::RawHcall;
@@ -50,9 +52,10 @@ pub const REGISTER_VPA_FLAGS: u64 = 1 << 45;
 /// kernel's code uses both, so the hypervisor must preserve them).
 pub fn init_area(area: &mut [u8; VPA_SIZE]) {
     area.fill(0);
-    area[..4].copy_from_slice(&VPA_EYE_CATCHER.to_be_bytes());
+    // Both fit the area: the offsets are constants far inside it.
+    let _ = FIRMWARE.put_at(&mut area[..], 0, VPA_EYE_CATCHER);
     let size = u16::try_from(VPA_SIZE).unwrap_or(u16::MAX);
-    area[VPA_SIZE_OFFSET..VPA_SIZE_OFFSET + 2].copy_from_slice(&size.to_be_bytes());
+    let _ = FIRMWARE.put_at(&mut area[..], VPA_SIZE_OFFSET, size);
     area[VPA_FPREGS_IN_USE] = 1;
     area[VPA_VMXREGS_IN_USE] = 1;
 }
@@ -66,11 +69,7 @@ pub fn placement_ok(addr: u64) -> bool {
 
 /// Reads the CMO fault counters the hypervisor keeps in the area.
 pub fn cmo_faults(area: &[u8; VPA_SIZE]) -> CmoFaultStats {
-    let u64_at = |off: usize| {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(&area[off..off + 8]);
-        u64::from_be_bytes(b)
-    };
+    let u64_at = |off: usize| FIRMWARE.get_at::<u64>(&area[..], off).unwrap_or(0);
     CmoFaultStats {
         faults: u64_at(VPA_CMO_FAULTS),
         fault_time_usec: u64_at(VPA_CMO_FAULT_TIME),

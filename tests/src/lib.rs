@@ -34,13 +34,62 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// The kernel ELF: `$LPAR_CMM_KERNEL`, else cargo's usual place.
-pub fn kernel_path() -> PathBuf {
-    std::env::var_os("LPAR_CMM_KERNEL")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            workspace_root().join("target/powerpc64-unknown-linux-gnu/release/lpar-cmm")
+/// Which of the two kernel images a QEMU test boots.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Endian {
+    /// `powerpc64-unknown-linux-gnu` (ELFv1).
+    Big,
+    /// `powerpc64le-unknown-linux-gnu` (ELFv2).
+    Little,
+}
+
+impl Endian {
+    /// The image the tests boot unless a test asks for one: `$LPAR_CMM_ENDIAN`
+    /// (`be` or `le`; `make test-le` sets `le`), big-endian when unset. Any other
+    /// value stops the test with a clear message.
+    pub fn from_env() -> Endian {
+        match std::env::var("LPAR_CMM_ENDIAN").as_deref() {
+            Err(_) | Ok("") | Ok("be") => Endian::Big,
+            Ok("le") => Endian::Little,
+            Ok(other) => panic!("LPAR_CMM_ENDIAN must be be or le, not {other:?}"),
+        }
+    }
+
+    /// `big` or `little`, as the kernel's `version` prints it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Endian::Big => "big",
+            Endian::Little => "little",
+        }
+    }
+
+    /// The Rust target the image is built for.
+    pub fn target(self) -> &'static str {
+        match self {
+            Endian::Big => "powerpc64-unknown-linux-gnu",
+            Endian::Little => "powerpc64le-unknown-linux-gnu",
+        }
+    }
+
+    /// The kernel ELF: `$LPAR_CMM_KERNEL` (big) or `$LPAR_CMM_KERNEL_LE`
+    /// (little), else cargo's usual place.
+    pub fn kernel_path(self) -> PathBuf {
+        let var = match self {
+            Endian::Big => "LPAR_CMM_KERNEL",
+            Endian::Little => "LPAR_CMM_KERNEL_LE",
+        };
+        std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| {
+            workspace_root()
+                .join("target")
+                .join(self.target())
+                .join("release/lpar-cmm")
         })
+    }
+}
+
+/// The kernel ELF of the image the tests boot by default ([`Endian::from_env`]).
+pub fn kernel_path() -> PathBuf {
+    Endian::from_env().kernel_path()
 }
 
 /// The boot ROM: `$LPAR_CMM_BOOTROM`, else `target/boot/bootrom.bin`.

@@ -32,6 +32,7 @@ pub struct Builder {
     extra: Vec<String>,
     machine_extra: Vec<String>,
     firmware: Firmware,
+    endian: crate::Endian,
     timeout: Duration,
     reply_timeout: Duration,
 }
@@ -44,6 +45,7 @@ impl Default for Builder {
             extra: Vec::new(),
             machine_extra: Vec::new(),
             firmware: Firmware::BootRom,
+            endian: crate::Endian::from_env(),
             timeout: Duration::from_secs(300),
             reply_timeout: Duration::from_secs(120),
         }
@@ -51,6 +53,12 @@ impl Default for Builder {
 }
 
 impl Builder {
+    /// Which image to boot (default: [`crate::Endian::from_env`]).
+    pub fn endian(mut self, e: crate::Endian) -> Self {
+        self.endian = e;
+        self
+    }
+
     /// Guest RAM (`-m`).
     pub fn mem(mut self, m: &str) -> Self {
         self.mem = m.into();
@@ -136,7 +144,7 @@ impl Builder {
             a.push(path_str(crate::bootrom_path()));
         }
         a.push("-kernel".into());
-        a.push(path_str(crate::kernel_path()));
+        a.push(path_str(self.endian.kernel_path()));
         if let Some(ap) = &self.append {
             a.push("-append".into());
             a.push(ap.clone());
@@ -188,7 +196,7 @@ impl Builder {
 
     /// Starts QEMU without waiting for anything.
     pub fn start(self) -> Qemu {
-        for p in [crate::kernel_path(), crate::bootrom_path()] {
+        for p in [self.endian.kernel_path(), crate::bootrom_path()] {
             assert!(
                 p.exists(),
                 "{} is missing: run `make kernel` first",

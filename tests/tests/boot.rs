@@ -1,6 +1,6 @@
 //! Boot, console contract and exit paths (issue: boot lpar-cmm on QEMU pseries).
 
-use lpar_cmm_tests::{dts, Qemu};
+use lpar_cmm_tests::{dts, Endian, Qemu};
 
 #[test]
 fn boots_to_ready_and_powers_off_with_status_0() {
@@ -15,10 +15,9 @@ fn version_names_the_boot_mode_and_backend() {
     let mut vm = Qemu::boot_default();
     let r = vm.ok("version");
     assert_eq!(r.field("name").as_deref(), Some("lpar-cmm"));
-    assert_eq!(
-        r.field("target").as_deref(),
-        Some("powerpc64-unknown-linux-gnu")
-    );
+    let image = Endian::from_env();
+    assert_eq!(r.field("target").as_deref(), Some(image.target()));
+    assert_eq!(r.field("endian").as_deref(), Some(image.name()));
     assert_eq!(r.field("boot_mode").as_deref(), Some("fdt"));
     assert_eq!(r.field("hypervisor").as_deref(), Some("model"));
 }

@@ -105,10 +105,14 @@ fn fault_unmapped_is_reported_and_exits_1() {
 }
 
 /// The balloon loans pages above 2 GiB (most of a 3 GiB loan on a 4 GiB
-/// partition must lie there) through the linear map and gives them back.
+/// partition must lie there) through the linear map and gives them back; then a
+/// workload over all RAM verifies (with translation on: `mmu: hash`).
 #[test]
 fn the_balloon_loans_and_returns_pages_above_2g() {
     let mut vm = builder(Firmware::BootRom, "4G", "rma=256M").boot();
+    let v = vm.ok("version");
+    assert_eq!(v.field("mmu").as_deref(), Some("hash"), "{}", v.text());
+    assert_eq!(v.field("rma").as_deref(), Some("256 MiB"), "{}", v.text());
     vm.ok("cmm set min_mem_mb 0");
     vm.ok("hv target 3G");
     let r = vm.cmm_wait(120_000);

@@ -6,6 +6,8 @@
 //! every name and property, node nesting. Walking the tree afterwards cannot fail,
 //! and the accessors still return `None` rather than index out of range.
 
+use hcall::endian::FIRMWARE;
+
 use core::fmt;
 
 /// The blob's magic number.
@@ -49,9 +51,9 @@ impl fmt::Display for FdtError {
     }
 }
 
-fn be32(b: &[u8], off: usize) -> Option<u32> {
-    let s = b.get(off..off.checked_add(4)?)?;
-    Some(u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
+/// One big-endian cell of the blob (the FDT is big-endian in both images).
+pub fn be32(b: &[u8], off: usize) -> Option<u32> {
+    FIRMWARE.get_at(b, off)
 }
 
 fn align4(v: usize) -> Option<usize> {
@@ -277,8 +279,8 @@ impl<'a> Fdt<'a> {
         (0..)
             .map(move |i: usize| {
                 let e = r.get(i * 16..i * 16 + 16)?;
-                let a = u64::from_be_bytes(e[0..8].try_into().ok()?);
-                let s = u64::from_be_bytes(e[8..16].try_into().ok()?);
+                let a = FIRMWARE.get_at(e, 0)?;
+                let s = FIRMWARE.get_at(e, 8)?;
                 Some((a, s))
             })
             .take_while(|e| matches!(e, Some((a, s)) if *a != 0 || *s != 0))

@@ -2,6 +2,7 @@
 //! a blob builder with the walk that flattens an Open Firmware tree into one, and the
 //! `devtree` command's text ([`report`]).
 
+pub mod argblock;
 pub mod fdt;
 pub mod flatten;
 pub mod platform;

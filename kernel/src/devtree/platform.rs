@@ -112,9 +112,8 @@ impl Platform {
 fn cells_value(p: &Property<'_>, start: usize, n: usize) -> Option<u64> {
     let mut v: u64 = 0;
     for i in 0..n {
-        let off = (start + i) * 4;
-        let b = p.value.get(off..off + 4)?;
-        v = v.checked_shl(32)? | u64::from(u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+        let cell = super::fdt::be32(p.value, start.checked_add(i)?.checked_mul(4)?)?;
+        v = v.checked_shl(32)? | u64::from(cell);
     }
     if n > 2 {
         return None;

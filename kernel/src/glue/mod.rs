@@ -3,6 +3,7 @@
 //! wires the host-tested libraries (`kernel`, `cmm`, `hcall`) to them. Built only for
 //! powerpc64; nothing here has a host test, so decisions belong in the libraries.
 
+#[macro_use]
 pub mod arch;
 pub mod boot;
 pub mod clock;

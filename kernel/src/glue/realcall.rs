@@ -1,5 +1,5 @@
 //! Calling firmware the way it must be entered: real mode (translation off),
-//! 32-bit mode, big-endian, external interrupts and tracing off. Both the Open
+//! 32-bit mode, big-endian (also from the little-endian image), external interrupts and tracing off. Both the Open
 //! Firmware client interface and instantiated RTAS are entered so
 //! (`docs/rtas.md`), through the one trampoline here.
 //!
@@ -12,15 +12,10 @@
 
 use core::arch::global_asm;
 
-// ELFv1: `real_call_32` names a function descriptor in `.opd` whose first word
-// is the code address; Rust's call to it goes straight to that code.
-//
-// Frame (288 bytes): 0..48 the ABI's linkage area and 48..112 its parameter
-// save area (both the firmware's to use as our callee), 112: r2, 120: r13,
-// 128..271: r14..r31, 272: CR, 280: MSR.
-//
-// MSR bits cleared for the call: SF (bit 0, 1 << 63), EE 0x8000, SE 0x400,
-// BE 0x200, IR 0x20, DR 0x10 (0x8630 together).
+// The symbol: in the big-endian (ELFv1) image `real_call_32` names a function
+// descriptor in `.opd` whose first word is the code address; in the
+// little-endian (ELFv2) image it is the code itself.
+#[cfg(target_abi = "elfv1")]
 global_asm!(
     r#"
     .section .opd, "aw"
@@ -28,7 +23,29 @@ global_asm!(
     .globl real_call_32
 real_call_32:
     .quad .Lreal_call_32_code, .TOC.@tocbase, 0
+"#
+);
+#[cfg(target_abi = "elfv2")]
+global_asm!(
+    r#"
+    .section .text.real_call, "ax"
+    .globl real_call_32
+real_call_32 = .Lreal_call_32_code
+"#
+);
 
+// Frame (288 bytes): 0..48 the ABI's linkage area and 48..112 its parameter
+// save area (both the firmware's to use as our callee), 112: r2, 120: r13,
+// 128..271: r14..r31, 272: CR, 280: MSR.
+//
+// The firmware is entered with `rfid`, so that the new MSR (and with it the
+// byte order) takes effect exactly at its entry point. MSR bits cleared for the
+// call: SF (bit 0, 1 << 63), EE 0x8000, SE 0x400, BE 0x200, IR 0x20, DR 0x10 and
+// LE 0x1 (0x8631 together). It returns to `.Lreal_call_32_back` in its own mode
+// (big-endian, 32-bit, real), where the endian trampoline switches the
+// little-endian image back before anything else runs.
+global_asm!(
+    r#"
     .section .text.real_call, "ax"
     .balign 4
 .Lreal_call_32_code:
@@ -60,18 +77,29 @@ real_call_32:
     mfmsr   %r11
     std     %r11, 280(%r1)
 
-    # r3 and r4 are the firmware's arguments; its entry (r5) goes in CTR.
-    mtctr   %r5
+    # External interrupts off first: an interrupt would overwrite SRR0/SRR1.
+    li      %r12, 2
+    mtmsrd  %r12, 1
+    # r3 and r4 are the firmware's arguments; its entry (r5) goes in SRR0, its
+    # MSR in SRR1, and it returns to LR.
+    mtsrr0  %r5
     li      %r12, 1
     sldi    %r12, %r12, 63
-    ori     %r12, %r12, 0x8630
+    ori     %r12, %r12, 0x8631
     andc    %r11, %r11, %r12
-    mtmsrd  %r11
-    isync
-    bctrl
+    mtsrr1  %r11
+    lis     %r12, .Lreal_call_32_back@ha
+    addi    %r12, %r12, .Lreal_call_32_back@l
+    mtlr    %r12
+    rfid
 
-    # Back from the firmware, still in 32-bit real mode: the upper half of r1
-    # may be garbage, so clear it before using it, then restore the MSR.
+.Lreal_call_32_back:
+"#,
+    endian_fixup!(),
+    r#"
+    # Back from the firmware, in 32-bit real mode, in the image's byte order: the
+    # upper half of r1 may be garbage, so clear it before using it, then restore
+    # the MSR.
     clrldi  %r1, %r1, 32
     ld      %r0, 280(%r1)
     mtmsrd  %r0

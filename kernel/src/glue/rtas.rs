@@ -17,10 +17,12 @@ use spin::Mutex;
 
 const MAX_CELLS: usize = 16;
 
+/// The argument buffer: big-endian cells in both images, built and read only
+/// by `hcall::rtas` (through `hcall::endian::FIRMWARE`).
 #[repr(C, align(16))]
-struct Buffer([u32; 3 + MAX_CELLS]);
+struct Buffer([u8; hcall::rtas::CELL_BYTES * (3 + MAX_CELLS)]);
 
-static BUFFER: Mutex<Buffer> = Mutex::new(Buffer([0; 3 + MAX_CELLS]));
+static BUFFER: Mutex<Buffer> = Mutex::new(Buffer([0; hcall::rtas::CELL_BYTES * (3 + MAX_CELLS)]));
 
 /// Tokens the kernel uses, from `/rtas`.
 #[derive(Clone, Copy, Debug, Default)]

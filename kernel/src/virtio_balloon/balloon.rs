@@ -143,7 +143,7 @@ impl BalloonState {
         if !t.stats_wanted() {
             return false;
         }
-        t.send_stats(&figures().encode());
+        t.send_stats(&figures().encode(super::GUEST_ORDER));
         self.stats.stats_reports += 1;
         true
     }
@@ -276,7 +276,10 @@ mod tests {
         d.stats_returned = true;
         assert!(b.report_stats(&mut d, figures));
         assert!(!b.report_stats(&mut d, || panic!("not asked for")));
-        assert_eq!(d.stats_sent, [figures().encode()]);
+        assert_eq!(
+            d.stats_sent,
+            [figures().encode(crate::virtio_balloon::GUEST_ORDER)]
+        );
         assert_eq!(b.stats().stats_reports, 1);
     }
 

@@ -7,6 +7,8 @@
 //! puts these together; `kernel::hv::VirtioBacked` uses the balloon for the pool
 //! model's loans.
 
+use hcall::endian::ByteOrder;
+
 pub mod balloon;
 pub mod legacy;
 pub mod reporting;
@@ -18,6 +20,22 @@ pub use virtqueue::{QueueLayout, SplitQueue};
 
 /// Bytes of a page as the balloon counts them (PFNs are in 4 KiB units).
 pub const BALLOON_PAGE: u64 = 4096;
+
+/// The byte order of everything in the legacy virtqueues (descriptors, rings,
+/// PFN arrays, statistics entries): the guest's own, fixed when the driver
+/// resets the device (docs/virtio-balloon.md). The configuration space is
+/// little-endian whatever the guest ([`legacy`]).
+pub const GUEST_ORDER: ByteOrder = ByteOrder::NATIVE;
+
+/// Stores `pfns` into the buffer the device reads (`out`, as whole words), in
+/// `order`; returns how many fitted.
+pub fn store_pfns(order: ByteOrder, pfns: &[u32], out: &mut [u32]) -> usize {
+    let n = pfns.len().min(out.len());
+    for (d, s) in out.iter_mut().zip(&pfns[..n]) {
+        *d = order.stored(*s);
+    }
+    n
+}
 
 /// PFNs per inflate buffer (as Linux uses).
 pub const PFNS_PER_BUFFER: usize = 256;
@@ -66,5 +84,24 @@ mod tests {
         assert_eq!(pfn_of(1 << 44), Err(PfnError::TooHigh(1 << 44)));
         assert_eq!(host_target_bytes(65536, 512 << 20), 256 << 20);
         assert_eq!(host_target_bytes(u32::MAX, 512 << 20), 512 << 20);
+    }
+
+    #[test]
+    fn pfn_arrays_in_both_orders() {
+        let pfns = [0x0001_2345u32, 0xABCD_EF01];
+        let mut out = [0u32; 3];
+        assert_eq!(store_pfns(ByteOrder::Big, &pfns, &mut out), 2);
+        let bytes: std::vec::Vec<u8> = out.iter().flat_map(|w| w.to_ne_bytes()).collect();
+        assert_eq!(
+            &bytes[..8],
+            &[0x00, 0x01, 0x23, 0x45, 0xAB, 0xCD, 0xEF, 0x01]
+        );
+        assert_eq!(store_pfns(ByteOrder::Little, &pfns, &mut out), 2);
+        let bytes: std::vec::Vec<u8> = out.iter().flat_map(|w| w.to_ne_bytes()).collect();
+        assert_eq!(
+            &bytes[..8],
+            &[0x45, 0x23, 0x01, 0x00, 0x01, 0xEF, 0xCD, 0xAB]
+        );
+        assert_eq!(store_pfns(ByteOrder::Big, &[1; 5], &mut out), 3);
     }
 }

@@ -5,11 +5,13 @@
 //! The driver keeps one buffer of 10-byte entries `{u16 tag; u64 value}` (packed)
 //! with the device; when the host wants fresh figures the device returns it and
 //! the driver refills it and hands it back. On the legacy interface both fields
-//! are in the guest's byte order (big-endian for this kernel). QEMU 7.2 keeps
+//! are in the guest's byte order (big- or little-endian with the image). QEMU 7.2 keeps
 //! tags 0–9 only, so the CMO figures that have no tag of their own ride in tags
 //! a kernel without swap and huge pages would leave at zero: OOM-notifier events
 //! in `SWAP_IN`, allocation failures in `HTLB_PGFAIL`. CMO faults are reported
 //! as major faults.
+
+use hcall::endian::ByteOrder;
 
 /// Feature bit: the device has a statistics queue.
 pub const F_STATS_VQ: u32 = 1 << 1;
@@ -103,14 +105,29 @@ impl MemoryStats {
         ]
     }
 
-    /// The buffer the device reads: packed entries in the guest's byte order.
-    pub fn encode(&self) -> [u8; STATS_BYTES] {
+    /// The buffer the device reads: packed entries in `order`, the guest's
+    /// byte order ([`super::GUEST_ORDER`]).
+    pub fn encode(&self, order: ByteOrder) -> [u8; STATS_BYTES] {
         let mut buf = [0u8; STATS_BYTES];
         for (chunk, (t, v)) in buf.chunks_exact_mut(ENTRY_BYTES).zip(self.entries()) {
-            chunk[..2].copy_from_slice(&t.to_ne_bytes());
-            chunk[2..].copy_from_slice(&v.to_ne_bytes());
+            // Cannot fail: an entry is exactly 2 + 8 bytes.
+            let _ = order.put_at(chunk, 0, t);
+            let _ = order.put_at(chunk, 2, v);
         }
         buf
+    }
+
+    /// Reads a buffer written by [`MemoryStats::encode`] in `order` back into
+    /// `(tag, value)` entries, as the device (and so QEMU's `guest-stats`) does.
+    pub fn decode(buf: &[u8; STATS_BYTES], order: ByteOrder) -> [(u16, u64); ENTRIES] {
+        let mut out = [(0u16, 0u64); ENTRIES];
+        for (o, chunk) in out.iter_mut().zip(buf.chunks_exact(ENTRY_BYTES)) {
+            *o = (
+                order.get_at(chunk, 0).unwrap_or(0),
+                order.get_at(chunk, 2).unwrap_or(0),
+            );
+        }
+        out
     }
 }
 
@@ -142,7 +159,7 @@ mod tests {
     }
 
     #[test]
-    fn entries_are_packed_in_native_byte_order() {
+    fn entries_are_packed_in_the_guests_byte_order() {
         let s = MemoryStats {
             free: 0x1122_3344_5566_7788,
             total: 512 << 20,
@@ -152,28 +169,46 @@ mod tests {
             oom_events: 2,
             alloc_failures: 1,
         };
-        let buf = s.encode();
-        let entry = |i: usize| {
-            let c = &buf[i * ENTRY_BYTES..(i + 1) * ENTRY_BYTES];
-            (
-                u16::from_ne_bytes([c[0], c[1]]),
-                u64::from_ne_bytes(c[2..10].try_into().unwrap()),
-            )
-        };
-        assert_eq!(entry(0), (tag::SWAP_IN, 2));
-        assert_eq!(entry(1), (tag::MAJFLT, 3));
-        assert_eq!(entry(2), (tag::MEMFREE, 0x1122_3344_5566_7788));
-        assert_eq!(entry(3), (tag::MEMTOT, 512 << 20));
-        assert_eq!(entry(4), (tag::AVAIL, 300 << 20));
-        assert_eq!(entry(5), (tag::CACHES, 4096));
-        assert_eq!(entry(6), (tag::HTLB_PGFAIL, 1));
-        // The first bytes of the value follow the tag directly (packed, no padding).
-        assert_eq!(&buf[22..30], &0x1122_3344_5566_7788u64.to_ne_bytes());
+        for order in [ByteOrder::Big, ByteOrder::Little] {
+            let buf = s.encode(order);
+            let got = MemoryStats::decode(&buf, order);
+            assert_eq!(got, s.entries(), "{order:?}");
+            assert_eq!(got[0], (tag::SWAP_IN, 2));
+            assert_eq!(got[2], (tag::MEMFREE, 0x1122_3344_5566_7788));
+            assert_eq!(got[6], (tag::HTLB_PGFAIL, 1));
+        }
+        // Hand-worked bytes of entry 2 (MEMFREE = 4): packed, the value right
+        // after the tag.
+        let be = s.encode(ByteOrder::Big);
+        assert_eq!(
+            &be[20..30],
+            &[0x00, 0x04, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88]
+        );
+        let le = s.encode(ByteOrder::Little);
+        assert_eq!(
+            &le[20..30],
+            &[0x04, 0x00, 0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11]
+        );
+        // Entry 0: SWAP_IN (0) = 2.
+        assert_eq!(&be[..10], &[0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+        assert_eq!(&le[..10], &[0, 0, 2, 0, 0, 0, 0, 0, 0, 0]);
         // Every tag is one QEMU 7.2 keeps (below 10) and none repeats.
         let mut tags: std::vec::Vec<u16> = s.entries().iter().map(|e| e.0).collect();
         tags.sort_unstable();
         tags.dedup();
         assert_eq!(tags.len(), ENTRIES);
         assert!(tags.iter().all(|&t| t < 10));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn encode_then_decode_is_identity(v in proptest::array::uniform7(proptest::prelude::any::<u64>()), big in proptest::prelude::any::<bool>()) {
+            let order = if big { ByteOrder::Big } else { ByteOrder::Little };
+            let s = MemoryStats {
+                free: v[0], total: v[1], available: v[2], caches: v[3],
+                cmo_faults: v[4], oom_events: v[5], alloc_failures: v[6],
+            };
+            proptest::prop_assert_eq!(MemoryStats::decode(&s.encode(order), order), s.entries());
+        }
     }
 }

@@ -1,12 +1,14 @@
 //! A legacy (virtio 0.9.5) split virtqueue in memory the kernel owns: where its
 //! parts sit ([`QueueLayout`]) and [`SplitQueue`], which publishes one buffer at a
 //! time and sees when the device has used it. Every access to the queue memory is
-//! volatile and bounded by the layout; the fields are guest-native endian (the
-//! device reset fixed that, docs/virtio-balloon.md).
+//! volatile and bounded by the layout; the fields are in the queue's byte order,
+//! the guest's own ([`super::GUEST_ORDER`]: the device reset fixed that,
+//! docs/virtio-balloon.md), through [`ByteOrder`].
 
 use core::marker::PhantomData;
 use core::ptr::NonNull;
 use core::sync::atomic::{fence, Ordering};
+use hcall::endian::ByteOrder;
 use volatile::{VolatileFieldAccess, VolatilePtr};
 
 /// Where the parts of a legacy split virtqueue of `size` entries sit, in bytes
@@ -90,20 +92,23 @@ pub struct Descriptor {
 pub struct SplitQueue<'a> {
     base: NonNull<u8>,
     layout: QueueLayout,
+    order: ByteOrder,
     next_avail: u16,
     _mem: PhantomData<&'a mut [u8]>,
 }
 
 impl<'a> SplitQueue<'a> {
-    /// The queue in `layout.bytes` bytes at `base`.
+    /// The queue in `layout.bytes` bytes at `base`, its fields in `order` (the
+    /// driver passes [`super::GUEST_ORDER`]).
     ///
     /// # Safety
     /// `base` must be 4096-aligned, zeroed, `layout.bytes` long, live for `'a`,
     /// and touched by nothing but this queue and the device.
-    pub unsafe fn new(base: NonNull<u8>, layout: QueueLayout) -> Self {
+    pub unsafe fn new(base: NonNull<u8>, layout: QueueLayout, order: ByteOrder) -> Self {
         SplitQueue {
             base,
             layout,
+            order,
             next_avail: 0,
             _mem: PhantomData,
         }
@@ -136,7 +141,8 @@ impl<'a> SplitQueue<'a> {
     /// hint the device may ignore): completions are polled, and only the
     /// configuration-change interrupt wakes the kernel (docs/interrupts.md).
     pub fn suppress_used_interrupts(&mut self) {
-        self.at::<u16>(self.layout.avail_flags()).write(1);
+        self.at::<u16>(self.layout.avail_flags())
+            .write(self.order.stored(1));
     }
 
     /// Publishes one device-readable buffer (descriptor 0) and makes it
@@ -144,9 +150,10 @@ impl<'a> SplitQueue<'a> {
     /// been used ([`SplitQueue::is_used`]).
     pub fn publish(&mut self, addr: u64, len: u32) {
         let desc = self.at::<Descriptor>(0);
+        let o = self.order;
         desc.write(Descriptor {
-            addr,
-            len,
+            addr: o.stored(addr),
+            len: o.stored(len),
             flags: 0,
             next: 0,
         });
@@ -163,14 +170,15 @@ impl<'a> SplitQueue<'a> {
         if n == 0 || n > usize::from(self.layout.size) {
             return false;
         }
+        let o = self.order;
         for (i, &(addr, len)) in bufs.iter().enumerate() {
             let last = i + 1 == n;
             let next = u16::try_from(i + 1).unwrap_or(0);
             self.at::<Descriptor>(16 * i).write(Descriptor {
-                addr,
-                len,
-                flags: DESC_F_WRITE | if last { 0 } else { DESC_F_NEXT },
-                next: if last { 0 } else { next },
+                addr: o.stored(addr),
+                len: o.stored(len),
+                flags: o.stored(DESC_F_WRITE | if last { 0 } else { DESC_F_NEXT }),
+                next: o.stored(if last { 0 } else { next }),
             });
         }
         self.make_available(0);
@@ -179,18 +187,21 @@ impl<'a> SplitQueue<'a> {
 
     /// Puts descriptor `head` in the next avail slot and publishes the index.
     fn make_available(&mut self, head: u16) {
+        let o = self.order;
         self.at::<u16>(self.layout.avail_slot(self.next_avail))
-            .write(head);
+            .write(o.stored(head));
         fence(Ordering::SeqCst);
         self.next_avail = self.next_avail.wrapping_add(1);
         self.at::<u16>(self.layout.avail_idx())
-            .write(self.next_avail);
+            .write(o.stored(self.next_avail));
         fence(Ordering::SeqCst);
     }
 
     /// The device has used every published buffer.
     pub fn is_used(&self) -> bool {
-        let used = self.at::<u16>(self.layout.used_idx()).read();
+        let used = self
+            .order
+            .loaded(self.at::<u16>(self.layout.used_idx()).read());
         fence(Ordering::SeqCst);
         used == self.next_avail
     }
@@ -217,40 +228,38 @@ mod tests {
         assert_eq!(QueueLayout::legacy(0), None);
         assert_eq!(QueueLayout::legacy(100), None);
     }
-    #[test]
-    fn a_published_buffer_is_in_descriptor_0_and_the_avail_ring() {
+    /// One queue of 128 entries in `order` over host memory: publishes 130
+    /// buffers, checks each against `bytes_of` (the hand-worked bytes of a
+    /// value in that order) and lets the "device" use it.
+    fn publish_and_use(order: ByteOrder, bytes_of: fn(u64, usize) -> std::vec::Vec<u8>) {
         let layout = QueueLayout::legacy(128).unwrap();
         let mut mem = vec![0u64; layout.bytes / 8];
         let base = NonNull::new(mem.as_mut_ptr().cast::<u8>()).unwrap();
         // SAFETY: `mem` is zeroed, 8-aligned (4096 is not needed on the host),
         // `layout.bytes` long and outlives the queue.
-        let mut q = unsafe { SplitQueue::new(base, layout) };
+        let mut q = unsafe { SplitQueue::new(base, layout, order) };
         assert!(q.is_used(), "nothing published yet");
         q.suppress_used_interrupts();
+        let flags = layout.avail_flags();
         assert_eq!(
-            u16::from_ne_bytes({
-                let b: &[u8] = bytemuck(&mem);
-                [b[layout.avail_flags()], b[layout.avail_flags() + 1]]
-            }),
-            1,
+            &bytemuck(&mem)[flags..flags + 2],
+            &bytes_of(1, 2)[..],
             "VIRTQ_AVAIL_F_NO_INTERRUPT"
         );
         for round in 1..=130u16 {
             q.publish(0x1234_5000, 1024);
             assert!(!q.is_used());
             let bytes: &[u8] = bytemuck(&mem);
-            let u16_at = |o: usize| u16::from_ne_bytes([bytes[o], bytes[o + 1]]);
-            assert_eq!(
-                u64::from_ne_bytes(bytes[0..8].try_into().unwrap()),
-                0x1234_5000
-            );
-            assert_eq!(u32::from_ne_bytes(bytes[8..12].try_into().unwrap()), 1024);
-            assert_eq!(u16_at(12), 0, "device-readable, not chained");
-            assert_eq!(u16_at(layout.avail_idx()), round);
-            assert_eq!(u16_at(layout.avail_slot(round - 1)), 0, "descriptor 0");
-            // The device uses it.
+            assert_eq!(&bytes[0..8], &bytes_of(0x1234_5000, 8)[..], "addr");
+            assert_eq!(&bytes[8..12], &bytes_of(1024, 4)[..], "len");
+            assert_eq!(&bytes[12..16], &[0; 4], "device-readable, not chained");
+            let idx = layout.avail_idx();
+            assert_eq!(&bytes[idx..idx + 2], &bytes_of(u64::from(round), 2)[..]);
+            let slot = layout.avail_slot(round - 1);
+            assert_eq!(&bytes[slot..slot + 2], &[0, 0], "descriptor 0");
+            // The device uses it: it writes the used index in the same order.
             let o = layout.used_idx();
-            let b = round.to_ne_bytes();
+            let b = bytes_of(u64::from(round), 2);
             let raw = mem.as_mut_ptr().cast::<u8>();
             // SAFETY: inside `mem`; the queue only reads this field.
             unsafe {
@@ -267,7 +276,7 @@ mod tests {
         let mut mem = vec![0u64; layout.bytes / 8];
         let base = NonNull::new(mem.as_mut_ptr().cast::<u8>()).unwrap();
         // SAFETY: as in the test above.
-        let mut q = unsafe { SplitQueue::new(base, layout) };
+        let mut q = unsafe { SplitQueue::new(base, layout, ByteOrder::NATIVE) };
         assert!(!q.publish_writable_chain(&[]));
         let too_long = [(0u64, 0u32); 33];
         assert!(!q.publish_writable_chain(&too_long));
@@ -312,6 +321,25 @@ mod tests {
             u16_at(layout.avail_slot(0)),
             0,
             "the chain starts at descriptor 0"
+        );
+    }
+
+    #[test]
+    fn a_published_buffer_is_in_descriptor_0_and_the_avail_ring_big_endian() {
+        publish_and_use(ByteOrder::Big, |v, n| v.to_be_bytes()[8 - n..].to_vec());
+        // Hand-worked: the address 0x1234_5000 as a big-endian u64.
+        assert_eq!(
+            0x1234_5000u64.to_be_bytes(),
+            [0, 0, 0, 0, 0x12, 0x34, 0x50, 0x00]
+        );
+    }
+
+    #[test]
+    fn a_published_buffer_is_in_descriptor_0_and_the_avail_ring_little_endian() {
+        publish_and_use(ByteOrder::Little, |v, n| v.to_le_bytes()[..n].to_vec());
+        assert_eq!(
+            0x1234_5000u64.to_le_bytes(),
+            [0x00, 0x50, 0x34, 0x12, 0, 0, 0, 0]
         );
     }
 

@@ -3,9 +3,11 @@
 //! `_start` is the first byte of the image, at 0x400000. The boot ROM (or the
 //! firmware) branches to it in real mode, big-endian, 32-bit mode, with the
 //! flattened device tree in r3 (boot ROM) or the Open Firmware client interface in
-//! r5 (SLOF, VOF). It switches to 64-bit mode, enables FP/VMX/VSX (the prebuilt
-//! `core` uses them), clears the BSS, sets up the boot stack and the TOC from the
-//! ELFv1 descriptor of `kernel_entry`, and calls it with r3..r5 as they were.
+//! r5 (SLOF, VOF). It begins with the endian trampoline (`abi.rs`: the
+//! little-endian image switches to little-endian there), switches to 64-bit mode,
+//! enables FP/VMX/VSX (the prebuilt `core` uses them), clears the BSS, sets up
+//! the boot stack and calls `kernel_entry` (with the TOC the ABI wants) with
+//! r3..r5 as they were.
 //!
 //! The vectors in `.text.vectors` are copied to real address 0 by
 //! [`super::exceptions::install`]; each loads its vector number and branches
@@ -13,8 +15,8 @@
 //! `exception_entry` with the saved machine state.
 //!
 //! `secondary_start` is where every other CPU enters (RTAS `start-cpu`, see
-//! `glue/smp.rs`): a small entry of its own, so that a mode trampoline can be
-//! put in front of it as in front of `_start`.
+//! `glue/smp.rs`): a small entry of its own, which starts with the endian
+//! trampoline as `_start` does.
 
 use core::arch::global_asm;
 
@@ -23,6 +25,9 @@ global_asm!(
     .section .text.entry, "ax"
     .globl _start
 _start:
+"#,
+    endian_fixup!(),
+    r#"
     mr      %r29, %r3
     mr      %r30, %r4
     mr      %r31, %r5
@@ -51,15 +56,12 @@ _start:
     li      %r0, 0
     stdu    %r0, -256(%r1)
 
-    lis     %r12, kernel_entry@ha
-    addi    %r12, %r12, kernel_entry@l
-    ld      %r0, 0(%r12)
-    ld      %r2, 8(%r12)
-    mtctr   %r0
     mr      %r3, %r29
     mr      %r4, %r30
     mr      %r5, %r31
-    bctrl
+"#,
+    call_rust!("kernel_entry"),
+    r#"
 3:  b       3b
 
     .section .bss.stacks, "aw", @nobits
@@ -79,12 +81,16 @@ __cpu_stacks:
 
     # The entry of every CPU but the boot one, given to RTAS `start-cpu`
     # (glue/smp.rs). Entered in real mode, 64-bit, big-endian, interrupts off,
-    # with r3 = the CPU index and no usable r1. It takes the kernel stack of its
+    # with r3 = the CPU index and no usable r1. The endian trampoline switches
+    # the little-endian image (r3 is kept). It takes the kernel stack of its
     # block, turns FP/VMX/VSX on and calls `secondary_entry(index)`.
     .section .text.secondary_start, "ax"
     .balign 4
     .globl secondary_start
 secondary_start:
+"#,
+    endian_fixup!(),
+    r#"
     lis     %r4, __cpu_stacks@ha
     addi    %r4, %r4, __cpu_stacks@l
     sldi    %r5, %r3, 18
@@ -97,12 +103,9 @@ secondary_start:
     oris    %r11, %r11, 0x0280
     mtmsrd  %r11
     isync
-    lis     %r12, secondary_entry@ha
-    addi    %r12, %r12, secondary_entry@l
-    ld      %r0, 0(%r12)
-    ld      %r2, 8(%r12)
-    mtctr   %r0
-    bctrl
+"#,
+    call_rust!("secondary_entry"),
+    r#"
 4:  b       4b
 "#
 );
@@ -119,7 +122,7 @@ macro_rules! vector {
             "    li %r3, ",
             $off,
             "\n",
-            "    ba exception_common\n"
+            branch_abs!("exception_common")
         )
     };
 }
@@ -135,7 +138,7 @@ macro_rules! returning_vector {
             "    li %r3, ",
             $off,
             "\n",
-            "    ba interrupt_common\n"
+            branch_abs!("interrupt_common")
         )
     };
 }
@@ -200,11 +203,6 @@ global_asm!(
     "    mfdar   %r6",
     "    mfdsisr %r7",
     "    mflr    %r8",
-    "    lis     %r12, exception_entry@ha",
-    "    addi    %r12, %r12, exception_entry@l",
-    "    ld      %r0, 0(%r12)",
-    "    ld      %r2, 8(%r12)",
-    "    mtctr   %r0",
-    "    bctrl",
+    call_rust!("exception_entry"),
     "4:  b       4b",
 );

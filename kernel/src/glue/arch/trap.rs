@@ -16,8 +16,8 @@
 //!    VSX registers (which hold the FP and vector registers), FPSCR and VSCR;
 //!    with FP/VMX/VSX it turns translation back on once the MMU is up
 //!    (`glue::mmu::EXCEPTION_MSR_BITS`);
-//! 3. it calls `interrupt_entry(vector, frame)` through the ELFv1 descriptor
-//!    (TOC in r2) with external interrupts still off (MSR[EE] = 0): handlers never
+//! 3. it calls `interrupt_entry(vector, frame)` the way the image's ABI wants
+//!    (`call_rust!` in `abi.rs`) with external interrupts still off (MSR[EE] = 0): handlers never
 //!    nest;
 //! 4. it restores everything in reverse order, SRR0/SRR1 last, and `rfid` restores
 //!    the interrupted MSR and PC.
@@ -168,12 +168,9 @@ interrupt_common:
     li      %r0, 0
     std     %r0, 0(%r1)
     addi    %r4, %r1, F_BASE
-    lis     %r12, interrupt_entry@ha
-    addi    %r12, %r12, interrupt_entry@l
-    ld      %r0, 0(%r12)
-    ld      %r2, 8(%r12)
-    mtctr   %r0
-    bctrl
+"#,
+    call_rust!("interrupt_entry"),
+    r#"
 
     addi    %r5, %r1, F_VSCR
     lvx     %v0, 0, %r5

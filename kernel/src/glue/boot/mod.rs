@@ -8,6 +8,7 @@
 
 use alloc::string::ToString;
 use alloc::vec::Vec;
+use hcall::endian::{ByteOrder, FIRMWARE};
 use kernel::devtree;
 
 use crate::sys::{BootMode, System};
@@ -22,13 +23,14 @@ pub extern "C" fn kernel_entry(r3: u64, _r4: u64, r5: u64) -> ! {
     // Under Open Firmware the firmware lives in low memory, where the vectors
     // go: they are installed only after the last firmware call.
     let fdt_in_r3 = looks_like_fdt(r3);
+    clock::init(0);
     // CPU index 0 and its interrupt stack, before any vector can be taken.
     percpu::enter(0, 0);
     if fdt_in_r3 {
+        interrupt_byte_order();
         arch::exceptions::install();
     }
     heap::init();
-    clock::init(0);
     console::logger::init(log::LevelFilter::Info);
     let (blob, mode) = if fdt_in_r3 {
         match copy_fdt(r3) {
@@ -40,6 +42,7 @@ pub extern "C" fn kernel_entry(r3: u64, _r4: u64, r5: u64) -> ! {
             Ok(b) => {
                 // The firmware may have used the scratch registers.
                 percpu::enter(0, 0);
+                interrupt_byte_order();
                 arch::exceptions::install();
                 (b, BootMode::Of)
             }
@@ -51,6 +54,13 @@ pub extern "C" fn kernel_entry(r3: u64, _r4: u64, r5: u64) -> ! {
     } else {
         fatal("no device tree in r3 and no client interface in r5")
     };
+    match INTERRUPT_ORDER_ERROR.load(core::sync::atomic::Ordering::Relaxed) {
+        0 => log::info!(
+            "interrupts taken {}-endian (H_SET_MODE)",
+            ByteOrder::NATIVE.name()
+        ),
+        rc => log::warn!("H_SET_MODE answered {rc}: interrupts stay big-endian"),
+    }
     let fdt = match devtree::Fdt::new(&blob) {
         Ok(f) => f,
         Err(e) => {
@@ -219,6 +229,29 @@ fn boot_server(cpus: &[kernel::devtree::platform::Cpu]) -> u32 {
     first
 }
 
+/// Makes interrupts arrive in the image's byte order (H_SET_MODE, under the
+/// retry policy), before any vector of the kernel is installed. The
+/// little-endian image cannot take an interrupt without it; the big-endian one
+/// asks for what the platform already does, and carries on if the hypervisor
+/// does not know the call.
+fn interrupt_byte_order() {
+    let order = ByteOrder::NATIVE;
+    if let Err(e) = hcall::calls::set_interrupt_order_retrying(
+        &mut crate::hv::sc1(),
+        &mut crate::hv::KernelClock,
+        order,
+    ) {
+        if order == ByteOrder::Little {
+            exit::os_term("H_SET_MODE refused little-endian interrupts");
+        }
+        INTERRUPT_ORDER_ERROR.store(e.status.to_raw(), core::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// What H_SET_MODE answered in the big-endian image, when it refused (logged
+/// once the logger is up).
+static INTERRUPT_ORDER_ERROR: core::sync::atomic::AtomicI64 = core::sync::atomic::AtomicI64::new(0);
+
 fn fatal(msg: &str) -> ! {
     log::error!("boot failed: {msg}");
     exit::os_term(msg)
@@ -230,8 +263,8 @@ fn looks_like_fdt(addr: u64) -> bool {
     }
     // SAFETY: a non-zero, aligned r3 from the boot ROM points into RAM; reading 4
     // bytes of it in real mode is harmless even when it is not a blob.
-    let magic = unsafe { core::ptr::read_volatile(addr as usize as *const u32) };
-    magic == 0xd00d_feed
+    let raw = unsafe { core::ptr::read_volatile(addr as usize as *const u32) };
+    FIRMWARE.loaded(raw) == 0xd00d_feed
 }
 
 fn copy_fdt(addr: u64) -> Result<Vec<u8>, &'static str> {

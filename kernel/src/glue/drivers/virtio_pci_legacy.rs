@@ -22,7 +22,7 @@ use kernel::virtio_balloon::reporting;
 use kernel::virtio_balloon::stats::{F_STATS_VQ, STATS_BYTES, STATS_QUEUE};
 use kernel::virtio_balloon::{
     BalloonTransport, Queue, QueueLayout, SplitQueue, DEVICE_BALLOON_MODERN,
-    DEVICE_BALLOON_TRANSITIONAL, PFNS_PER_BUFFER, VENDOR_VIRTIO,
+    DEVICE_BALLOON_TRANSITIONAL, GUEST_ORDER, PFNS_PER_BUFFER, VENDOR_VIRTIO,
 };
 
 use super::rtas_pci::{self, RtasConfig};
@@ -239,7 +239,7 @@ fn setup_queue(
     regs.set_queue_pfn(pfn);
     // SAFETY: `mem` is zeroed, 4096-aligned, `layout.bytes` long and never freed;
     // only this queue and the device use it.
-    Ok(unsafe { SplitQueue::new(mem, layout) })
+    Ok(unsafe { SplitQueue::new(mem, layout, GUEST_ORDER) })
 }
 
 impl LegacyBalloon {
@@ -276,8 +276,7 @@ impl BalloonTransport for LegacyBalloon {
     type Error = DeviceError;
 
     fn send(&mut self, queue: Queue, pfns: &[u32]) -> Result<(), DeviceError> {
-        let n = pfns.len().min(PFNS_PER_BUFFER);
-        self.pfns[..n].copy_from_slice(&pfns[..n]);
+        let n = kernel::virtio_balloon::store_pfns(GUEST_ORDER, pfns, &mut self.pfns[..]);
         let addr = self.pfns.as_ptr() as u64;
         let len = u32::try_from(4 * n).unwrap_or(u32::MAX);
         let vq = &mut self.queues[queue as usize];

@@ -6,18 +6,14 @@
 //! Every address in it must lie below 4 GiB. The firmware expects to be called
 //! the way the PowerPC binding of IEEE 1275 enters a client: 32-bit mode
 //! (MSR[SF] = 0), real mode, big-endian: the trampoline in `realcall` does that,
-//! for RTAS too.
+//! for RTAS too. The cells are built and read by the library's
+//! [`ArgBlock`], big-endian in both images.
 
 use core::ffi::CStr;
 use core::sync::atomic::{compiler_fence, Ordering};
 
+use kernel::devtree::argblock::ArgBlock;
 use kernel::devtree::flatten::CiError;
-
-/// Most argument plus result cells of one call.
-const MAX_CELLS: usize = 16;
-
-#[repr(C, align(16))]
-struct Cells([u32; 3 + MAX_CELLS]);
 
 /// The real address of `p` as one cell, or an error if it is above 4 GiB.
 pub fn cell_addr<T>(service: &'static str, p: *const T) -> Result<u32, CiError> {
@@ -68,16 +64,9 @@ impl Prom {
         rets: &mut [u32],
     ) -> Result<(), CiError> {
         let name = service.to_str().unwrap_or("(unnamed service)");
-        let total = args.len().saturating_add(rets.len());
-        if total > MAX_CELLS {
-            return Err(CiError::TooManyCells { service: name });
-        }
-        let mut cells = Cells([0; 3 + MAX_CELLS]);
-        cells.0[0] = cell_addr(name, service.as_ptr())?;
-        cells.0[1] = cell_len(name, args.len())?;
-        cells.0[2] = cell_len(name, rets.len())?;
-        cells.0[3..3 + args.len()].copy_from_slice(args);
-        let ptr = cells.0.as_mut_ptr();
+        let mut block = ArgBlock::new(cell_addr(name, service.as_ptr())?, args, rets.len())
+            .ok_or(CiError::TooManyCells { service: name })?;
+        let ptr = block.as_mut_bytes().as_mut_ptr();
         cell_addr(name, ptr)?;
         self.calls = self.calls.saturating_add(1);
         compiler_fence(Ordering::SeqCst);
@@ -95,7 +84,7 @@ impl Prom {
                 status: i64::from(status),
             });
         }
-        rets.copy_from_slice(&cells.0[3 + args.len()..3 + total]);
+        block.rets(rets);
         Ok(())
     }
 }

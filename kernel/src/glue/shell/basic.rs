@@ -34,6 +34,7 @@ pub fn version(sys: &mut System) -> CmdResult {
     println!("name: lpar-cmm");
     println!("version: {}", env!("CARGO_PKG_VERSION"));
     println!("target: {TARGET}");
+    println!("endian: {}", hcall::endian::ByteOrder::NATIVE.name());
     println!("boot_mode: {}", sys.boot_mode.name());
     println!("hypervisor: {}", sys.hv.kind().name());
     println!(
@@ -53,7 +54,10 @@ pub fn version(sys: &mut System) -> CmdResult {
     Ok(())
 }
 
+#[cfg(target_endian = "big")]
 const TARGET: &str = "powerpc64-unknown-linux-gnu";
+#[cfg(target_endian = "little")]
+const TARGET: &str = "powerpc64le-unknown-linux-gnu";
 
 /// `meminfo`: `/proc/meminfo`-style rows.
 pub fn meminfo(sys: &mut System) -> CmdResult {
