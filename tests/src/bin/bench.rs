@@ -12,11 +12,14 @@
 //! - The loan with virtio-balloon backing the model.
 //! - Idle host CPU at the prompt, and QMP `balloon` 1 GiB -> 768 MiB -> 1 GiB until
 //!   `query-balloon` follows (host mode, default 1 s poll).
+//! - The little-endian image beside the big-endian one (issue 20): the balloon's
+//!   loan and return per page, with the model and with virtio-balloon, and
+//!   boot-to-ready, the two images alternating in one run; goal LE <= 1.10 x BE.
 
 use std::time::{Duration, Instant};
 
 use lpar_cmm_tests::qmp::Qmp;
-use lpar_cmm_tests::Qemu;
+use lpar_cmm_tests::{Endian, Qemu};
 
 const BOOTS: usize = 5;
 const RUNS: usize = 5;
@@ -44,10 +47,15 @@ fn kernel_ready_s(vm: &Qemu) -> f64 {
 /// (seen by the harness), every one of them, and the median of the kernel's own
 /// part of it.
 fn boot_to_ready(mem: &str) -> (f64, Vec<f64>, f64) {
+    boot_to_ready_of(Endian::from_env(), mem)
+}
+
+/// [`boot_to_ready`] of one image.
+fn boot_to_ready_of(image: Endian, mem: &str) -> (f64, Vec<f64>, f64) {
     let mut all = Vec::new();
     let mut kernel = Vec::new();
     for _ in 0..BOOTS {
-        let vm = Qemu::builder().mem(mem).boot();
+        let vm = Qemu::builder().endian(image).mem(mem).boot();
         all.push(vm.boot_time().map(|d| d.as_secs_f64()).unwrap_or(f64::NAN));
         kernel.push(kernel_ready_s(&vm));
         let _ = vm.poweroff();
@@ -58,6 +66,11 @@ fn boot_to_ready(mem: &str) -> (f64, Vec<f64>, f64) {
 }
 
 fn main() {
+    // `bench endian`: only the little-endian beside big-endian figures.
+    if std::env::args().nth(1).as_deref() == Some("endian") {
+        endian_comparison(65536);
+        return;
+    }
     let pages: u64 = std::env::args()
         .nth(1)
         .and_then(|a| a.parse().ok())
@@ -142,6 +155,84 @@ fn main() {
     );
 
     idle_and_reaction();
+    endian_comparison(pages);
+}
+
+/// Issue 20: the little-endian image beside the big-endian one, measured in
+/// this run. Both guests are up at once and take turns, so the shared host
+/// treats them alike; each figure is the least of [`RUNS`] runs (boot: the
+/// median of [`BOOTS`] boots, alternating images).
+fn endian_comparison(pages: u64) {
+    const IMAGES: [Endian; 2] = [Endian::Big, Endian::Little];
+    let per = |ns: i64| ns as f64 / pages as f64;
+    let mut rows: Vec<(String, [f64; 2])> = Vec::new();
+    for (label, extra, append) in [
+        ("model", None, "cmm.min_mem_mb=64"),
+        (
+            "virtio",
+            Some("virtio-balloon-pci"),
+            "cmm.min_mem_mb=64 hv.mode=auto",
+        ),
+    ] {
+        let mut vms: Vec<Qemu> = IMAGES
+            .iter()
+            .map(|&e| {
+                let mut b = Qemu::builder().endian(e).mem("1G").append(append);
+                if let Some(d) = extra {
+                    b = b.args(["-device", d]);
+                }
+                b.boot()
+            })
+            .collect();
+        let (mut loan, mut ret) = ([i64::MAX; 2], [i64::MAX; 2]);
+        for _ in 0..RUNS {
+            for (i, vm) in vms.iter_mut().enumerate() {
+                let r = vm.ok(&format!("bench loan {pages}"));
+                loan[i] = loan[i].min(r.get("loan_ns"));
+                ret[i] = ret[i].min(r.get("return_ns"));
+            }
+        }
+        for vm in vms {
+            let _ = vm.poweroff();
+        }
+        rows.push((
+            format!("{label}_loan_ns_per_page"),
+            [per(loan[0]), per(loan[1])],
+        ));
+        rows.push((
+            format!("{label}_return_ns_per_page"),
+            [per(ret[0]), per(ret[1])],
+        ));
+    }
+    let (mut boot, mut kernel) = ([Vec::new(), Vec::new()], [Vec::new(), Vec::new()]);
+    for _ in 0..BOOTS {
+        for (i, &e) in IMAGES.iter().enumerate() {
+            let vm = Qemu::builder().endian(e).mem("1G").boot();
+            boot[i].push(vm.boot_time().map_or(f64::NAN, |d| d.as_secs_f64()));
+            kernel[i].push(kernel_ready_s(&vm));
+            let _ = vm.poweroff();
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    rows.push((
+        "ready_s_1G".into(),
+        [median(&mut boot[0]), median(&mut boot[1])],
+    ));
+    rows.push((
+        "  of which the kernel's".into(),
+        [median(&mut kernel[0]), median(&mut kernel[1])],
+    ));
+    println!("little-endian beside big-endian, 1 GiB guests, {pages} pages (least of {RUNS} runs; boots: median of {BOOTS}):");
+    println!("{:<34} {:>12} {:>12} {:>7}", "", "big", "little", "LE/BE");
+    for (name, [be, le]) in rows {
+        println!(
+            "{name:<34} {be:>12.3} {le:>12.3} {:>7.2}  (goal <= 1.10)",
+            le / be
+        );
+    }
 }
 
 /// Issue 12's figures. `idle_cpu_percent`: the QEMU process's host CPU time
