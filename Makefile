@@ -85,14 +85,15 @@ test: kernel lint
 	$(MAKE) --no-print-directory test-le
 
 # The little-endian suite: the QEMU tests of every subsystem, booting the
-# little-endian image (boot on -bios/VOF/SLOF, balloon, VIO, 4G with a 256M RMA,
+# little-endian image (boot on -bios/VOF/SLOF, -smp 4 on each, balloon, VIO, 4G
+# with a 256M RMA,
 # virtio-balloon host mode, statistics and free page reporting, the real amsstat,
 # the pool manager reading the guests' statistics). Two long tests stay big-endian only, to keep
 # `make test` within 10 minutes on 2 cores: the 4G workload on all three boot
 # paths (the little-endian suite runs it on -bios, and boots every path) and the
 # three-guest pool scenario (the suite starts and follows guests with the pool
 # manager).
-LE_SUITE := boot of_boot balloon vio lpar virtio_balloon reporting amsstat pool
+LE_SUITE := boot of_boot smp balloon vio lpar virtio_balloon reporting amsstat pool
 LE_SKIP  := a_256m_rma_on_4g_boots_on_every_path three_guests_share_one_pool
 test-le: kernel
 	LPAR_CMM_ENDIAN=le cargo test -p lpar-cmm-tests $(addprefix --test ,$(LE_SUITE)) \
