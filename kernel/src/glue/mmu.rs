@@ -17,7 +17,8 @@ use hcall::HStatus;
 use kernel::devtree::{Fdt, MemRange};
 use kernel::mmu::cpu::CpuMmu;
 use kernel::mmu::fault::{classify, dsisr_reason};
-use kernel::mmu::linear::{enter_range, Geometry, MapStats, PageTable};
+use kernel::mmu::lazy::{boot_ranges, LazyMap, Touch, BOOT_MAPPED};
+use kernel::mmu::linear::{enter_page, enter_range, Geometry, MapStats, PageTable};
 use kernel::mmu::slb::{segments_covering, SlbEntry};
 use kernel::mmu::{Hpte, HpteR, Vsid};
 use spin::Mutex;
@@ -49,6 +50,27 @@ struct State {
 
 static STATE: Mutex<Option<State>> = Mutex::new(None);
 
+/// The pages of RAM entered after boot (`kernel::mmu::lazy`), with the
+/// geometry to enter them. The data storage handler takes this lock: nothing
+/// that holds it touches a page that is not entered (it lives in the heap, in
+/// the boot part), so the handler never finds it held by the code it
+/// interrupted.
+struct Lazy {
+    geometry: Geometry,
+    map: LazyMap,
+    /// Pages entered by a fault, and by the background walk.
+    on_fault: u64,
+    in_background: u64,
+    batch: Vec<u64>,
+    /// The walk is through (logged once).
+    complete: bool,
+}
+
+static LAZY: Mutex<Option<Lazy>> = Mutex::new(None);
+
+/// DSISR: the page has no translation.
+const DSISR_NO_TRANSLATION: u64 = 0x4000_0000;
+
 /// The frame table the fault report asks about loaned pages (set once the
 /// system exists; read only on the way out).
 static FRAMES: AtomicPtr<cmm::FrameTable> = AtomicPtr::new(core::ptr::null_mut());
@@ -75,6 +97,15 @@ pub fn print_version_lines() {
     match STATE.try_lock().as_deref() {
         Some(Some(s)) if is_on() => {
             crate::println!("mmu: hash");
+            if let Some(Some(l)) = LAZY.try_lock().as_deref() {
+                crate::println!(
+                    "mmu_lazy: pages={} pending={} on_fault={} background={}",
+                    l.map.pages(),
+                    l.map.pending(),
+                    l.on_fault,
+                    l.in_background
+                );
+            }
             crate::println!(
                 "mmu_map: page={}K segment={} entries={} secondary={} segments={}/{} pft=2^{}",
                 s.geometry.page.bytes() >> 10,
@@ -155,20 +186,14 @@ pub fn init(fdt: &Fdt<'_>, ram: &[MemRange]) -> Result<(), alloc::string::String
     let mut pt = HEnter(raw);
     let mut stats = MapStats::default();
     let page = g.page.bytes();
-    let mut mapped = Vec::new();
-    for m in ram {
-        let base = m.base.checked_add(page - 1).ok_or("RAM range overflows")? & !(page - 1);
-        let end = m.base.saturating_add(m.size) & !(page - 1);
-        if end <= base {
-            continue;
-        }
-        enter_range(&mut pt, &g, base, end - base, HpteR::RAM, &mut stats)
+    // All of RAM (page-aligned), of which only the boot part is entered now;
+    // the rest waits for its first touch or the background walk.
+    let mapped = boot_ranges(ram, page, u64::MAX);
+    for m in boot_ranges(ram, page, BOOT_MAPPED) {
+        enter_range(&mut pt, &g, m.base, m.size, HpteR::RAM, &mut stats)
             .map_err(|e| alloc::format!("linear map: {e}"))?;
-        mapped.push(MemRange {
-            base,
-            size: end - base,
-        });
     }
+    let lazy = LazyMap::new(ram, page, BOOT_MAPPED);
     let ranges: Vec<(u64, u64)> = mapped.iter().map(|m| (m.base, m.size)).collect();
     let segments = segments_covering(g.segment, &ranges);
     // SAFETY: slbia invalidates the SLB; translation is still off, so nothing
@@ -180,10 +205,11 @@ pub fn init(fdt: &Fdt<'_>, ram: &[MemRange]) -> Result<(), alloc::string::String
     EXCEPTION_MSR_BITS.store(MSR_IR_DR, Ordering::SeqCst);
     ON.store(true, Ordering::SeqCst);
     log::info!(
-        "translation on: {} {}K pages bolted ({} through the secondary hash), {} segments of {}, page table 2^{} bytes",
+        "translation on: {} {}K pages bolted ({} through the secondary hash), {} more on first touch or in the background, {} segments of {}, page table 2^{} bytes",
         stats.total(),
         page >> 10,
         stats.secondary,
+        lazy.pages(),
         segments.len(),
         match g.segment {
             kernel::mmu::SegmentSize::T1 => "1T",
@@ -191,6 +217,15 @@ pub fn init(fdt: &Fdt<'_>, ram: &[MemRange]) -> Result<(), alloc::string::String
         },
         g.pft_shift
     );
+    let complete = lazy.pages() == 0;
+    *LAZY.lock() = Some(Lazy {
+        geometry: g,
+        map: lazy,
+        on_fault: 0,
+        in_background: 0,
+        batch: Vec::new(),
+        complete,
+    });
     *STATE.lock() = Some(State {
         geometry: g,
         ram: mapped,
@@ -258,6 +293,87 @@ pub fn map_io(base: u64, size: u64) -> Result<(), alloc::string::String> {
     s.mmio.push((start, end - start));
     log::info!("mapped MMIO {start:#x}..{end:#x} cache-inhibited and guarded");
     Ok(())
+}
+
+/// DAR and DSISR, as the data storage interrupt left them.
+pub fn fault_registers() -> (u64, u64) {
+    let (dar, dsisr): (u64, u64);
+    // SAFETY: mfdar and mfdsisr only read the two registers.
+    unsafe {
+        asm!("mfdar {0}", "mfdsisr {1}", out(reg) dar, out(reg) dsisr, options(nomem, nostack));
+    }
+    (dar, dsisr)
+}
+
+/// The data storage handler's part: if `dar` is a RAM page not entered yet
+/// (DSISR says no translation), enters it and returns true (the access is
+/// retried); false for a real fault.
+pub fn enter_on_fault(dar: u64, dsisr: u64) -> bool {
+    if dsisr & DSISR_NO_TRANSLATION == 0 || !is_on() {
+        return false;
+    }
+    let mut guard = LAZY.lock();
+    let Some(l) = guard.as_mut() else {
+        return false;
+    };
+    let Touch::Enter(page) = l.map.on_fault(dar) else {
+        return false;
+    };
+    let mut stats = MapStats::default();
+    let g = l.geometry;
+    if enter_page(
+        &mut HEnter(crate::hv::sc1()),
+        &g,
+        page,
+        HpteR::RAM,
+        &mut stats,
+    )
+    .is_err()
+    {
+        return false;
+    }
+    l.map.mark_entered(page);
+    l.on_fault += 1;
+    true
+}
+
+/// Background work: enters up to `max` more pages of the linear map; true
+/// while some are left.
+pub fn enter_pending(max: usize) -> bool {
+    let mut guard = LAZY.lock();
+    let Some(l) = guard.as_mut() else {
+        return false;
+    };
+    if l.complete {
+        return false;
+    }
+    let mut batch = core::mem::take(&mut l.batch);
+    l.map.next_pending(max, &mut batch);
+    let g = l.geometry;
+    let mut pt = HEnter(crate::hv::sc1());
+    let mut stats = MapStats::default();
+    for &page in &batch {
+        match enter_page(&mut pt, &g, page, HpteR::RAM, &mut stats) {
+            Ok(()) => {
+                l.map.mark_entered(page);
+                l.in_background += 1;
+            }
+            Err(e) => {
+                log::error!("linear map: {e}; the page is entered on its first touch");
+            }
+        }
+    }
+    let done = batch.is_empty() || l.map.pending() == 0;
+    l.batch = batch;
+    if done {
+        l.complete = true;
+        log::info!(
+            "linear map complete: {} pages after boot ({} on first touch)",
+            l.map.pages(),
+            l.on_fault
+        );
+    }
+    !done
 }
 
 /// Lets the fault report tell loaned pages apart.

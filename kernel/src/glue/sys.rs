@@ -26,6 +26,10 @@ use crate::{clock, console};
 /// (about 0.2 ms of model calls under QEMU; a real LPAR makes as many hcalls).
 const HINTS_PER_CALL: u64 = 1024;
 
+/// Linear-map pages entered per background call after boot (about 1 ms of
+/// `H_ENTER` under QEMU) until the map is complete (`kernel::mmu::lazy`).
+const ENTRIES_PER_CALL: usize = 1024;
+
 /// Free-page reports started per background call (each up to the queue's
 /// size in 2 MiB blocks: 64 MiB with QEMU's 32-entry queue), so a console
 /// command waits for one report at most.
@@ -194,6 +198,7 @@ impl System {
             log::info!("free frames hinted unused");
         }
         let mut more = hint.hinted > 0 && !hint.finished;
+        more |= crate::glue::mmu::enter_pending(ENTRIES_PER_CALL);
         if let Some(dev) = self.hv.inner_mut().balloon_device() {
             more |= self.mm.report_step(dev, REPORTS_PER_CALL).more;
         }

@@ -10,11 +10,14 @@
 //! - [`cpu`]: the CPU node's MMU properties and the geometry chosen from them.
 //! - [`linear`]: entering the linear map page by page, primary then secondary.
 //! - [`fault`]: what a faulting address is, for the storage-fault report.
+//! - [`lazy`]: which pages of the linear map are entered at boot, which on first
+//!   touch or in the background.
 
 pub mod cpu;
 pub mod fault;
 pub mod hash;
 pub mod hpte;
+pub mod lazy;
 pub mod linear;
 pub mod sizes;
 pub mod slb;

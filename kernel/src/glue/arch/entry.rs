@@ -149,7 +149,7 @@ global_asm!(
     "__vector_table:",
     vector!("0x100"),
     vector!("0x200"),
-    vector!("0x300"),
+    returning_vector!("0x300"),
     vector!("0x380"),
     vector!("0x400"),
     vector!("0x480"),

@@ -213,6 +213,17 @@ extern "C" fn interrupt_entry(vector: u64, frame: *mut TrapFrame) {
     match vector {
         0x900 => crate::irq::decrementer(),
         0x500 => crate::irq::external(),
+        // A data storage interrupt: the first touch of a linear-map page not
+        // entered yet is entered and the access retried; anything else is a
+        // real fault, reported as before.
+        0x300 => {
+            let (dar, dsisr) = crate::glue::mmu::fault_registers();
+            if !crate::glue::mmu::enter_on_fault(dar, dsisr) {
+                crate::arch::exceptions::exception_entry(
+                    vector, frame.srr0, frame.srr1, dar, dsisr, frame.lr,
+                )
+            }
+        }
         _ => {
             crate::console::emergency_write(format_args!(
                 "\nEXCEPTION vector={vector:#x} reached the returning path SRR0={:#018x}\n",
