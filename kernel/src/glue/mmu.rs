@@ -316,8 +316,10 @@ pub fn enter_on_fault(dar: u64, dsisr: u64) -> bool {
     let Some(l) = guard.as_mut() else {
         return false;
     };
-    let Touch::Enter(page) = l.map.on_fault(dar) else {
-        return false;
+    let page = match l.map.on_fault(dar) {
+        Touch::Enter(page) => page,
+        Touch::Entered => return true,
+        Touch::Fault => return false,
     };
     let mut stats = MapStats::default();
     let g = l.geometry;

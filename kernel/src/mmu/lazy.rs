@@ -9,8 +9,8 @@
 //! time, or by the data storage interrupt of its first touch, whichever comes
 //! first. [`LazyMap`] keeps one bit per page above the boot part and decides
 //! what a fault means: a RAM page not yet entered is entered and the access
-//! retried; anything else (a hole, beyond RAM, a page already entered) is a real
-//! fault and gets the storage-fault report.
+//! retried (so is one another CPU entered meanwhile); anything else (a hole,
+//! beyond RAM, the boot part) is a real fault and gets the storage-fault report.
 
 use alloc::vec;
 use alloc::vec::Vec;
@@ -25,6 +25,11 @@ pub const BOOT_MAPPED: u64 = 1 << 30;
 pub enum Touch {
     /// A RAM page not entered yet: enter the page at this address and retry.
     Enter(u64),
+    /// A page of the lazy part entered since the fault was taken (by another
+    /// CPU that touched it at the same time, or by the background walk on
+    /// another CPU): retry. Entries are bolted, so an entered page cannot fault
+    /// for want of a translation again.
+    Entered,
     /// Not a page the lazy map enters (entered already, a hole, beyond RAM):
     /// a real fault.
     Fault,
@@ -132,8 +137,9 @@ impl LazyMap {
     /// What a data storage interrupt at `addr` means.
     pub fn on_fault(&self, addr: u64) -> Touch {
         match self.index_of(addr) {
-            Some(i) if !self.is_entered(i) => Touch::Enter(addr & !(self.page - 1)),
-            _ => Touch::Fault,
+            Some(i) if self.is_entered(i) => Touch::Entered,
+            Some(_) => Touch::Enter(addr & !(self.page - 1)),
+            None => Touch::Fault,
         }
     }
 
@@ -209,7 +215,11 @@ mod tests {
         assert_eq!(l.on_fault(G + 0x1_2345), Touch::Enter(G + 0x1_0000));
         assert!(l.mark_entered(G + 0x1_0000));
         assert!(!l.mark_entered(G + 0x1_0000));
-        assert_eq!(l.on_fault(G + 0x1_2345), Touch::Fault, "entered already");
+        assert_eq!(
+            l.on_fault(G + 0x1_2345),
+            Touch::Entered,
+            "entered meanwhile: retried"
+        );
         assert_eq!(l.on_fault(5 * G), Touch::Enter(5 * G));
         // Beyond RAM is never entered.
         assert_eq!(l.on_fault(8 * G), Touch::Fault);
