@@ -17,10 +17,11 @@ use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use hcall::raw::sc1::Sc1;
 use hcall::xics::{self, CPPR_ACCEPT_ALL, IPI_CLEAR, XISR_IPI};
 use kernel::cpustats::CpuStats;
+use kernel::virtio_balloon::storm::{StormGuard, STORM_LIMIT, STORM_WINDOW_US};
 use kernel::xics::Sources;
 
 use crate::arch::trap;
-use crate::{console, percpu, rtas};
+use crate::{clock, console, percpu, rtas};
 
 /// The priority the kernel gives its sources (any value below 0xff works).
 const PRIORITY: u32 = 5;
@@ -32,6 +33,14 @@ static VTY_SOURCE: AtomicU32 = AtomicU32::new(NONE);
 static PCI_SOURCE: AtomicU32 = AtomicU32::new(NONE);
 /// Address of the virtio ISR register whose read acknowledges [`PCI_SOURCE`].
 static PCI_ISR: AtomicUsize = AtomicUsize::new(0);
+/// Counts [`PCI_SOURCE`]'s interrupts; past the limit the source is turned off.
+static PCI_STORM: StormGuard = StormGuard::new(STORM_LIMIT, STORM_WINDOW_US);
+/// The XIRR of the interrupt that tripped the storm guard, not yet ended: while
+/// it is not, XICS presents nothing of its priority, so the storm stops at once;
+/// the main loop turns the source off and ends it ([`quiet_storm`]).
+static STORM_XIRR: AtomicU32 = AtomicU32::new(0);
+/// `ibm,int-off`, to turn a storming source off.
+static INT_OFF: AtomicU32 = AtomicU32::new(NONE);
 
 /// The legacy virtio ISR bit for "configuration changed".
 const ISR_CONFIG: u8 = 0x2;
@@ -47,6 +56,8 @@ fn sc1() -> Sc1 {
 pub struct Events {
     /// The virtio device's configuration changed (a new `num_pages`).
     pub config_changed: bool,
+    /// The virtio device's interrupt stormed and waits to be turned off.
+    pub storm: bool,
 }
 
 /// Takes this CPU's recorded events (a decrementer or console interrupt only
@@ -58,6 +69,7 @@ pub fn take_events() -> Events {
     me.external_seen.store(false, Ordering::Release);
     Events {
         config_changed: CONFIG_CHANGED.swap(false, Ordering::AcqRel),
+        storm: STORM_XIRR.load(Ordering::Acquire) != 0,
     }
 }
 
@@ -67,6 +79,30 @@ pub fn events_pending() -> bool {
     me.dec_fired.load(Ordering::Acquire)
         || me.external_seen.load(Ordering::Acquire)
         || CONFIG_CHANGED.load(Ordering::Acquire)
+        || STORM_XIRR.load(Ordering::Acquire) != 0
+}
+
+/// From the main loop, after [`Events::storm`]: turns the storming source off
+/// (RTAS `ibm,int-off`), ends its interrupt and stops routing it; returns the
+/// source, or why it could not be turned off. `num_pages` is polled from then on.
+pub fn quiet_storm() -> Result<u32, (u32, &'static str)> {
+    let was_on = trap::disable_interrupts();
+    let source = PCI_SOURCE.swap(NONE, Ordering::AcqRel);
+    let token = INT_OFF.load(Ordering::Acquire);
+    let off = if token == NONE {
+        Err("no RTAS ibm,int-off")
+    } else {
+        let mut rets = [0u32; 1];
+        rtas::call_status(token, &[source], &mut rets).map_err(|_| "ibm,int-off failed")
+    };
+    let xirr = STORM_XIRR.swap(0, Ordering::AcqRel);
+    if xics::end_of_interrupt(&mut sc1(), xics::Xirr(xirr)).is_err() {
+        CpuStats::add(&percpu::this().stats.external_errors, 1);
+    }
+    if was_on {
+        trap::enable_interrupts();
+    }
+    off.map(|()| source).map_err(|e| (source, e))
 }
 
 /// True when the vty raises interrupts (no timed poll needed).
@@ -115,6 +151,14 @@ pub fn external() {
         console::input::drain_from_interrupt();
         CpuStats::add(&stats.external_vty, 1);
     } else if src == PCI_SOURCE.load(Ordering::Acquire) {
+        CpuStats::add(&stats.external_pci, 1);
+        if PCI_STORM.note(clock::now_us()) {
+            // Not ended: nothing of this priority comes until the main loop has
+            // turned the source off.
+            STORM_XIRR.store(x.0, Ordering::Release);
+            me.external_seen.store(true, Ordering::Release);
+            return;
+        }
         let isr = PCI_ISR.load(Ordering::Acquire);
         if isr != 0 {
             // SAFETY: the address of the device's ISR register, registered by
@@ -125,7 +169,6 @@ pub fn external() {
                 CONFIG_CHANGED.store(true, Ordering::Release);
             }
         }
-        CpuStats::add(&stats.external_pci, 1);
     } else {
         CpuStats::add(&stats.external_other, 1);
     }
@@ -142,6 +185,8 @@ pub struct Routing {
     pub set_xive: u32,
     /// `ibm,int-on`.
     pub int_on: u32,
+    /// `ibm,int-off` (to turn a storming source off), if RTAS has it.
+    pub int_off: Option<u32>,
     /// This processor's interrupt server number.
     pub server: u32,
 }
@@ -197,5 +242,6 @@ pub fn route_pci(routing: Option<Routing>, source: u32, isr: usize) -> Result<()
     let r = routing.ok_or("no RTAS ibm,set-xive / ibm,int-on")?;
     PCI_ISR.store(isr, Ordering::Release);
     PCI_SOURCE.store(source, Ordering::Release);
+    INT_OFF.store(r.int_off.unwrap_or(NONE), Ordering::Release);
     route(&r, source).map_err(|_| "routing the PCI source through RTAS failed")
 }

@@ -10,6 +10,7 @@
 //! When nothing is armed nothing ticks.
 
 use kernel::timer::{after_ms, after_us, decrementer_ticks};
+use kernel::virtio_balloon::storm::{STORM_LIMIT, STORM_WINDOW_US};
 
 use crate::arch::trap;
 use crate::sys::System;
@@ -49,6 +50,17 @@ impl System {
     /// while a command runs only a Ctrl-C does.
     pub fn idle(&mut self, for_input: bool) {
         let events = irq::take_events();
+        if events.storm {
+            match irq::quiet_storm() {
+                Ok(src) => log::error!(
+                    "virtio-balloon: interrupt storm (more than {STORM_LIMIT} interrupts in {} ms): source {src:#x} turned off; num_pages is polled",
+                    STORM_WINDOW_US / 1000
+                ),
+                Err((src, why)) => log::error!(
+                    "virtio-balloon: interrupt storm on source {src:#x}, which could not be turned off ({why}); its interrupts are ignored"
+                ),
+            }
+        }
         if events.config_changed {
             // The host asked for a new num_pages: apply it and loan or return now.
             self.hv.inner_mut().balloon_sync();

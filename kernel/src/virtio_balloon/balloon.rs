@@ -27,6 +27,12 @@ pub trait BalloonTransport {
     fn send_stats(&mut self, entries: &[u8; STATS_BYTES]) {
         let _ = entries;
     }
+    /// A failure the device showed outside a [`BalloonTransport::send`] (a lie
+    /// found between buffers, on the statistics queue): `Err` once the device
+    /// must no longer be used.
+    fn check(&mut self) -> Result<(), Self::Error> {
+        Ok(())
+    }
 }
 
 /// The balloon's counters.
@@ -95,6 +101,12 @@ impl BalloonState {
     /// The counters.
     pub fn stats(&self) -> BalloonStats {
         self.stats
+    }
+
+    /// Counts a device error found outside a buffer (see
+    /// [`BalloonTransport::check`]).
+    pub fn count_error(&mut self) {
+        self.stats.errors += 1;
     }
 
     /// Queues `pfn` for the inflate queue; sends the buffer once it holds 256.

@@ -1,7 +1,9 @@
 //! The virtio balloon without the hardware (docs/virtio-balloon.md): the balloon
 //! protocol ([`balloon`]), the statistics it reports ([`stats`]), free page
 //! reporting's feature, queue and descriptors ([`reporting`]), the legacy
-//! split virtqueue in memory ([`virtqueue`]),
+//! split virtqueue in memory ([`virtqueue`]), the device side over the rings with
+//! every used entry checked ([`ring`], [`used`]; a lying fake device for host
+//! tests in `fake`),
 //! and the legacy virtio-pci register block behind a bounded, typed accessor
 //! ([`legacy`]). The glue's `drivers/virtio_pci_legacy.rs` finds the device and
 //! puts these together; `kernel::hv::VirtioBacked` uses the balloon for the pool
@@ -10,9 +12,14 @@
 use hcall::endian::ByteOrder;
 
 pub mod balloon;
+#[cfg(test)]
+pub mod fake;
 pub mod legacy;
 pub mod reporting;
+pub mod ring;
 pub mod stats;
+pub mod storm;
+pub mod used;
 pub mod virtqueue;
 
 pub use balloon::{BalloonState, BalloonStats, BalloonTransport};

@@ -197,6 +197,25 @@ impl<'a> SplitQueue<'a> {
         fence(Ordering::SeqCst);
     }
 
+    /// The used ring's `idx` as the device last wrote it.
+    pub fn used_idx(&self) -> u16 {
+        let idx = self
+            .order
+            .loaded(self.at::<u16>(self.layout.used_idx()).read());
+        fence(Ordering::SeqCst);
+        idx
+    }
+
+    /// The used ring's entry for used index `idx` (wrapped to the ring), as the
+    /// device wrote it: `(id, len)`.
+    pub fn used_elem(&self, idx: u16) -> super::used::UsedElem {
+        let at = self.layout.used + 4 + 8 * usize::from(idx % self.layout.size);
+        super::used::UsedElem {
+            id: self.order.loaded(self.at::<u32>(at).read()),
+            len: self.order.loaded(self.at::<u32>(at + 4).read()),
+        }
+    }
+
     /// The device has used every published buffer.
     pub fn is_used(&self) -> bool {
         let used = self

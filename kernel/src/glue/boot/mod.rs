@@ -176,6 +176,7 @@ fn start_interrupts(sys: &System, sources: &kernel::xics::Sources, cpu: u32) {
         (Some(set_xive), Some(int_on)) => Some(irq::Routing {
             set_xive,
             int_on,
+            int_off: sys.platform.rtas_token("ibm,int-off"),
             server: cpu,
         }),
         _ => None,

@@ -2,9 +2,11 @@
 //! the transitional device (1af4:1002) on its I/O BAR, two split virtqueues
 //! (inflate, deflate) and, when the host offers it, the statistics queue, all
 //! polled. The modern-only device (1af4:1045) is refused with
-//! a log line. Implements [`BalloonTransport`] for the library's balloon protocol;
-//! registers and queue memory go through the library's typed accessors
-//! ([`LegacyRegisters`], [`SplitQueue`]). Facts in docs/virtio-balloon.md.
+//! a log line. Implements [`BalloonTransport`] for the library's balloon protocol
+//! with the library's ring transport ([`RingBalloon`], which checks every used
+//! entry the device writes); registers and queue memory go through the
+//! library's typed accessors ([`LegacyRegisters`], [`SplitQueue`]). Facts in
+//! docs/virtio-balloon.md.
 //!
 //! Real mode: the I/O BAR is reached with plain loads and stores at its CPU
 //! address, which QEMU's virtual hypervisor dispatches as MMIO (a real
@@ -19,7 +21,8 @@ use kernel::devtree::Platform;
 use kernel::pci::{BarKind, Bridge, Function};
 use kernel::virtio_balloon::legacy::{self, LegacyRegisters, LegacyRegs};
 use kernel::virtio_balloon::reporting;
-use kernel::virtio_balloon::stats::{F_STATS_VQ, STATS_BYTES, STATS_QUEUE};
+use kernel::virtio_balloon::ring::{DeviceError, DeviceRegs, Ring, RingBalloon};
+use kernel::virtio_balloon::stats::{F_STATS_VQ, STATS_BYTES};
 use kernel::virtio_balloon::{
     BalloonTransport, Queue, QueueLayout, SplitQueue, DEVICE_BALLOON_MODERN,
     DEVICE_BALLOON_TRANSITIONAL, GUEST_ORDER, PFNS_PER_BUFFER, VENDOR_VIRTIO,
@@ -28,17 +31,32 @@ use kernel::virtio_balloon::{
 use super::rtas_pci::{self, RtasConfig};
 use crate::clock;
 
-/// How long the device may take to use a buffer.
-const USE_TIMEOUT_US: u64 = 1_000_000;
+/// The legacy registers and the clock, as the ring transport wants them.
+pub struct Regs {
+    regs: LegacyRegisters<'static>,
+}
+
+impl DeviceRegs for Regs {
+    fn notify(&mut self, queue: u16) {
+        self.regs.notify(queue);
+    }
+    fn read_isr(&mut self) -> u8 {
+        self.regs.read_isr()
+    }
+    fn num_pages(&self) -> u32 {
+        self.regs.num_pages()
+    }
+    fn write_actual(&mut self, pages: u32) {
+        self.regs.write_actual(pages);
+    }
+    fn now_us(&self) -> u64 {
+        clock::now_us()
+    }
+}
 
 /// The legacy balloon device, set up and running.
 pub struct LegacyBalloon {
-    regs: LegacyRegisters<'static>,
-    queues: [SplitQueue<'static>; 2],
-    /// The one PFN buffer (a buffer is in flight only until the device used it).
-    pfns: &'static mut [u32; PFNS_PER_BUFFER],
-    /// The statistics queue and its one buffer, when negotiated.
-    stats: Option<(SplitQueue<'static>, &'static mut [u8; STATS_BYTES])>,
+    ring: RingBalloon<'static, Regs>,
     /// The reporting queue, when negotiated (see `reporting_queue.rs`).
     report: Option<super::reporting_queue::ReportQueue>,
     /// Where its INTx comes from (the host bridge's name, the devfn) and the
@@ -52,21 +70,6 @@ impl LegacyBalloon {
     /// acknowledges the interrupt and tells a configuration change (bit 1).
     pub fn irq_hook(&self) -> (String, u8, usize) {
         self.irq.clone()
-    }
-}
-
-/// Why the device could not be used.
-#[derive(Clone, Copy, Debug)]
-pub enum DeviceError {
-    /// The device did not use a buffer in time.
-    Timeout(Queue),
-}
-
-impl core::fmt::Display for DeviceError {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self {
-            DeviceError::Timeout(q) => write!(f, "the device did not use a {q:?} buffer in 1 s"),
-        }
     }
 }
 
@@ -204,10 +207,12 @@ fn bring_up(bridge: &mut Bridge<RtasConfig>, f: &Function) -> Result<LegacyBallo
     // reference is the only one for the kernel's lifetime.
     let pfns = unsafe { &mut *mem.as_ptr().cast::<[u32; PFNS_PER_BUFFER]>() };
     let mut dev = LegacyBalloon {
-        regs,
-        queues: [inflate, deflate],
-        pfns,
-        stats,
+        ring: RingBalloon::new(
+            Regs { regs },
+            [Ring::new(inflate), Ring::new(deflate)],
+            pfns,
+            stats.map(|(vq, buf)| (Ring::new(vq), buf)),
+        ),
         report,
         irq: (
             bridge.name.clone(),
@@ -216,11 +221,10 @@ fn bring_up(bridge: &mut Bridge<RtasConfig>, f: &Function) -> Result<LegacyBallo
         ),
     };
     dev.write_actual(0);
+    let (inflate_size, deflate_size, stats_on) = dev.ring.shape();
     log::info!(
-        "virtio-balloon: legacy device at I/O {io:#x}, host features {features:#010x}, queues {}/{}, statistics {}, free page reporting {}, num_pages {}",
-        dev.queues[0].layout().size,
-        dev.queues[1].layout().size,
-        if dev.stats.is_some() { "on" } else { "off" },
+        "virtio-balloon: legacy device at I/O {io:#x}, host features {features:#010x}, queues {inflate_size}/{deflate_size}, statistics {}, free page reporting {}, num_pages {}",
+        if stats_on { "on" } else { "off" },
         if dev.report.is_some() { "on" } else { "off" },
         dev.num_pages()
     );
@@ -243,9 +247,10 @@ fn setup_queue(
 }
 
 impl LegacyBalloon {
-    /// Whether free page reporting was negotiated and still works.
+    /// Whether free page reporting was negotiated and still works (a device
+    /// stopped after a protocol violation is not used for reports either).
     pub fn reporting_on(&self) -> bool {
-        self.report.as_ref().is_some_and(|r| !r.is_broken())
+        self.ring.stopped().is_none() && self.report.as_ref().is_some_and(|r| !r.is_broken())
     }
 }
 
@@ -255,13 +260,16 @@ impl cmm::FreeReporter for LegacyBalloon {
     }
 
     fn start(&mut self, ranges: &[cmm::ReportRange]) -> bool {
+        if self.ring.stopped().is_some() {
+            return false;
+        }
         let Some(r) = self.report.as_mut() else {
             return false;
         };
         if !r.publish(ranges) {
             return false;
         }
-        self.regs.notify(r.index());
+        self.ring.regs_mut().notify(r.index());
         true
     }
 
@@ -276,45 +284,26 @@ impl BalloonTransport for LegacyBalloon {
     type Error = DeviceError;
 
     fn send(&mut self, queue: Queue, pfns: &[u32]) -> Result<(), DeviceError> {
-        let n = kernel::virtio_balloon::store_pfns(GUEST_ORDER, pfns, &mut self.pfns[..]);
-        let addr = self.pfns.as_ptr() as u64;
-        let len = u32::try_from(4 * n).unwrap_or(u32::MAX);
-        let vq = &mut self.queues[queue as usize];
-        vq.publish(addr, len);
-        self.regs.notify(queue as u16);
-        let deadline = clock::now_us() + USE_TIMEOUT_US;
-        while !vq.is_used() {
-            if clock::now_us() > deadline {
-                return Err(DeviceError::Timeout(queue));
-            }
-            core::hint::spin_loop();
-        }
-        // Reading the ISR clears the device's interrupt line.
-        let _ = self.regs.read_isr();
-        Ok(())
+        self.ring.send(queue, pfns)
     }
 
     fn write_actual(&mut self, pages: u32) {
-        self.regs.write_actual(pages);
+        self.ring.write_actual(pages);
     }
 
     fn num_pages(&self) -> u32 {
-        self.regs.num_pages()
+        self.ring.num_pages()
     }
 
     fn stats_wanted(&mut self) -> bool {
-        // Nothing published yet also reads as used: the first report goes at once.
-        self.stats.as_ref().is_some_and(|(vq, _)| vq.is_used())
+        self.ring.stats_wanted()
     }
 
     fn send_stats(&mut self, entries: &[u8; STATS_BYTES]) {
-        let Some((vq, buf)) = self.stats.as_mut() else {
-            return;
-        };
-        buf.copy_from_slice(entries);
-        vq.publish(buf.as_ptr() as u64, u32::try_from(buf.len()).unwrap_or(0));
-        self.regs.notify(STATS_QUEUE);
-        // The device keeps this buffer until it wants the next figures.
-        let _ = self.regs.read_isr();
+        self.ring.send_stats(entries);
+    }
+
+    fn check(&mut self) -> Result<(), DeviceError> {
+        self.ring.check()
     }
 }

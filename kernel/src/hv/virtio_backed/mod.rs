@@ -7,8 +7,13 @@
 //! the host still holds. In host mode (`hv host`) the host's `num_pages` becomes
 //! the model's loan target, as the PowerVM hypervisor sets it on a real LPAR.
 //!
-//! A device that fails once is no longer used (logged once); the model's books
-//! stay right, only the host keeps the memory.
+//! The device is outside the kernel's trust boundary. A device that fails once
+//! (a timeout, or a protocol violation the ring transport caught) is no longer
+//! used, with one log line; the model's books stay right and the model alone
+//! decides the loans from then on (only the host keeps what it was given).
+//! Figures it reports that cannot be right (`num_pages` beyond RAM, or different
+//! on two reads in a row) are counted as lies and not applied as read; it gets
+//! statistics at most once per [`STATS_MIN_INTERVAL_US`] however often it asks.
 
 use alloc::string::String;
 use core::fmt::{Display, Write};
@@ -24,7 +29,13 @@ use crate::virtio_balloon::{
 };
 
 #[cfg(test)]
+mod lies;
+#[cfg(test)]
 mod tests;
+
+/// The least time between two statistics reports, however often the device asks
+/// (QEMU's own polling interval is whole seconds).
+pub const STATS_MIN_INTERVAL_US: u64 = 500_000;
 
 /// What the decorator needs from the hypervisor model it wraps, beyond the
 /// [`Hypervisor`] calls.
@@ -71,6 +82,14 @@ pub struct VirtioBacked<H, D> {
     host_pages: Option<u32>,
     /// The device failed once: it is no longer used.
     broken: bool,
+    /// Figures from the device that cannot be right (see the module doc).
+    lies: u64,
+    /// The last `num_pages` counted as beyond RAM (each value counts once).
+    beyond_ram: Option<u32>,
+    /// The time of the last background step ([`Hypervisor::advance`]).
+    now_us: u64,
+    /// When statistics were last reported.
+    last_stats_us: Option<u64>,
 }
 
 impl<H: ModelledPool, D: BalloonTransport> VirtioBacked<H, D> {
@@ -83,6 +102,10 @@ impl<H: ModelledPool, D: BalloonTransport> VirtioBacked<H, D> {
             source: TargetSource::Host,
             host_pages: None,
             broken: false,
+            lies: 0,
+            beyond_ram: None,
+            now_us: 0,
+            last_stats_us: None,
         }
     }
 
@@ -133,9 +156,18 @@ impl<H: ModelledPool, D: BalloonTransport> VirtioBacked<H, D> {
         &self.state
     }
 
+    /// Figures from the device that could not be right, so far.
+    pub fn lies(&self) -> u64 {
+        self.lies
+    }
+
     fn check<E: Display>(&mut self, r: Result<(), E>) {
         if let Err(e) = r {
-            log::error!("virtio-balloon: {e}; the device is no longer used");
+            if !self.broken {
+                log::error!(
+                    "virtio-balloon: {e}; the device is no longer used, the model keeps the books alone"
+                );
+            }
             self.broken = true;
         }
     }
@@ -202,19 +234,43 @@ impl<H: ModelledPool, D: BalloonTransport> VirtioBacked<H, D> {
         }
     }
 
-    /// Background work: sends pending inflates, and in host mode applies a
-    /// changed `num_pages` as the model's target.
+    /// Background work: sends pending inflates, asks the device whether it broke
+    /// the protocol between buffers, and in host mode applies a changed
+    /// `num_pages` as the model's target (read twice: a value that does not
+    /// hold still is a lie and not applied; one beyond RAM is capped and
+    /// counted).
     pub fn sync(&mut self) {
         self.flush();
+        if !self.broken {
+            let r = self.dev.check();
+            if r.is_err() {
+                self.state.count_error();
+            }
+            self.check(r);
+        }
         if self.source != TargetSource::Host || self.broken {
             return;
         }
         let pages = self.dev.num_pages();
+        if self.dev.num_pages() != pages {
+            self.lies += 1;
+            return;
+        }
         if self.host_pages == Some(pages) {
             return;
         }
         self.host_pages = Some(pages);
-        let target = host_target_bytes(pages, self.inner.logical_bytes());
+        let logical = self.inner.logical_bytes();
+        if u64::from(pages) * crate::virtio_balloon::BALLOON_PAGE > logical
+            && self.beyond_ram != Some(pages)
+        {
+            self.beyond_ram = Some(pages);
+            self.lies += 1;
+            log::warn!(
+                "virtio-balloon: the host asks for {pages} pages, more than this partition's memory"
+            );
+        }
+        let target = host_target_bytes(pages, logical);
         match self.inner.set_loan_target(Some(target)) {
             Ok(()) => log::info!(
                 "virtio-balloon: the host asks for {pages} pages: loan target {} KiB",
@@ -225,11 +281,25 @@ impl<H: ModelledPool, D: BalloonTransport> VirtioBacked<H, D> {
     }
 
     /// Background work: when the host wants fresh statistics (the device
-    /// returned the buffer), reports `figures()`.
+    /// returned the buffer), reports `figures()`; at most once per
+    /// [`STATS_MIN_INTERVAL_US`].
     pub fn report_stats(&mut self, figures: impl FnOnce() -> MemoryStats) {
-        if !self.broken {
-            self.state.report_stats(&mut self.dev, figures);
+        if self.broken {
+            return;
         }
+        if let Some(last) = self.last_stats_us {
+            if self.now_us.saturating_sub(last) < STATS_MIN_INTERVAL_US {
+                return;
+            }
+        }
+        if self.state.report_stats(&mut self.dev, figures) {
+            self.last_stats_us = Some(self.now_us);
+        }
+        let r = self.dev.check();
+        if r.is_err() {
+            self.state.count_error();
+        }
+        self.check(r);
     }
 
     /// The `hv` rows about the backing: `backing`, `mode_source` and the
@@ -252,6 +322,7 @@ impl<H: ModelledPool, D: BalloonTransport> VirtioBacked<H, D> {
         let _ = writeln!(out, "device_pages_deflated: {}", st.pages_deflated_total);
         let _ = writeln!(out, "device_pending_withdrawn: {}", st.pending_withdrawn);
         let _ = writeln!(out, "device_errors: {}", st.errors);
+        let _ = writeln!(out, "device_lies: {}", self.lies);
         let _ = writeln!(out, "device_stats_reports: {}", st.stats_reports);
     }
 }
@@ -327,6 +398,7 @@ impl<H: ModelledPool, D: BalloonTransport> Simulation for VirtioBacked<H, D> {
     }
     /// Flushes what the device still owes before the model's time moves.
     fn advance(&mut self, now_us: u64) {
+        self.now_us = self.now_us.max(now_us);
         self.flush();
         self.inner.advance(now_us)
     }

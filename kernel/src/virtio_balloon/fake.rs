@@ -1,0 +1,230 @@
+//! A virtio-balloon device in host memory, for host tests: it reads the rings the
+//! kernel's [`RingBalloon`] writes, as QEMU does, and answers honestly or with
+//! one of the lies a buggy or hostile host could tell ([`Lie`]). It records what
+//! it was given and whether the kernel ever touched the rings after stopping.
+
+use alloc::boxed::Box;
+use alloc::collections::BTreeSet;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::cell::Cell;
+use core::ptr::NonNull;
+
+use super::ring::{DeviceRegs, Ring, RingBalloon};
+use super::stats::{STATS_BYTES, STATS_QUEUE};
+use super::virtqueue::{QueueLayout, SplitQueue};
+use super::{Queue, PFNS_PER_BUFFER};
+
+/// How the fake device misbehaves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lie {
+    /// None: an honest device.
+    Honest,
+    /// Uses buffer `id` 7, never made available.
+    UnknownId,
+    /// Uses the buffer, then returns it once more (after the kernel took it).
+    SameIdTwice,
+    /// Says it wrote more bytes than the buffer has.
+    LenBeyondBuffer,
+    /// Moves the used index past the ring.
+    IndexJump,
+    /// Never uses a buffer.
+    NeverUses,
+    /// `num_pages` far beyond RAM.
+    NumPagesBeyondRam,
+    /// `num_pages` different on every read.
+    NumPagesChanging,
+    /// Returns the statistics buffer the moment it gets it, forever.
+    EndlessStats,
+}
+
+/// The fake device's registers and its view of the queue memory.
+pub struct FakeRegs {
+    /// The lie it tells.
+    pub lie: Lie,
+    queues: [(NonNull<u8>, QueueLayout); 3],
+    /// Pages it holds.
+    pub held: BTreeSet<u32>,
+    /// Every PFN it was given, by queue, in order.
+    pub seen: Vec<(Queue, Vec<u32>)>,
+    /// Statistics buffers it received.
+    pub stats_received: u64,
+    /// The last `actual` written.
+    pub actual: u32,
+    /// `num_pages` (when not lying about it).
+    pub num_pages: u32,
+    reads: Cell<u32>,
+    clock: Cell<u64>,
+    /// Notifies in total.
+    pub notifies: u64,
+    /// A used entry to write on the next notify (`SameIdTwice`).
+    replay: Option<usize>,
+}
+
+impl FakeRegs {
+    fn u16_at(&self, q: usize, off: usize) -> u16 {
+        let (base, _) = self.queues[q];
+        // SAFETY: `off` is inside the queue memory (from its layout), which the
+        // harness keeps alive and 8-byte aligned; u16 fields are 2-aligned.
+        unsafe { base.as_ptr().add(off).cast::<u16>().read_volatile() }
+    }
+
+    fn write_used(&mut self, q: usize, id: u32, len: u32, idx: u16) {
+        let (base, layout) = self.queues[q];
+        let slot = usize::from(idx.wrapping_sub(1) % layout.size);
+        let elem = layout.used + 4 + 8 * slot;
+        // SAFETY: the used ring lies inside the queue memory (its layout); the
+        // fields are 4- and 2-aligned in 8-aligned memory.
+        unsafe {
+            base.as_ptr().add(elem).cast::<u32>().write_volatile(id);
+            base.as_ptr()
+                .add(elem + 4)
+                .cast::<u32>()
+                .write_volatile(len);
+            base.as_ptr()
+                .add(layout.used_idx())
+                .cast::<u16>()
+                .write_volatile(idx);
+        }
+    }
+
+    /// The descriptor 0 the kernel published: (address, length).
+    fn descriptor(&self, q: usize) -> (u64, u32) {
+        let (base, _) = self.queues[q];
+        // SAFETY: descriptor 0 is the first 16 bytes of the queue memory.
+        unsafe {
+            (
+                base.as_ptr().cast::<u64>().read_volatile(),
+                base.as_ptr().add(8).cast::<u32>().read_volatile(),
+            )
+        }
+    }
+}
+
+impl DeviceRegs for FakeRegs {
+    fn notify(&mut self, queue: u16) {
+        self.notifies += 1;
+        let q = usize::from(queue);
+        let avail = self.u16_at(q, self.queues[q].1.avail_idx());
+        let (addr, len) = self.descriptor(q);
+        if q == usize::from(STATS_QUEUE) {
+            self.stats_received += 1;
+            if self.lie == Lie::EndlessStats {
+                self.write_used(q, 0, 0, avail);
+            }
+            return;
+        }
+        let queue = if q == 0 {
+            Queue::Inflate
+        } else {
+            Queue::Deflate
+        };
+        let n = (len / 4) as usize;
+        assert!(n <= PFNS_PER_BUFFER, "a buffer longer than the PFN buffer");
+        // SAFETY: the kernel published its PFN buffer (host memory here) with
+        // `len` bytes; the device reads it as QEMU would.
+        let pfns: Vec<u32> =
+            unsafe { core::slice::from_raw_parts(usize::try_from(addr).unwrap() as *const u32, n) }
+                .to_vec();
+        match self.lie {
+            Lie::NeverUses => return,
+            Lie::UnknownId => {
+                self.write_used(q, 7, 0, avail);
+                return;
+            }
+            Lie::LenBeyondBuffer => {
+                self.write_used(q, 0, len + 4096, avail);
+                return;
+            }
+            Lie::IndexJump => {
+                self.write_used(q, 0, 0, avail.wrapping_add(300));
+                return;
+            }
+            _ => {}
+        }
+        for &p in &pfns {
+            match queue {
+                Queue::Inflate => {
+                    self.held.insert(p);
+                }
+                Queue::Deflate => {
+                    self.held.remove(&p);
+                }
+            }
+        }
+        self.seen.push((queue, pfns));
+        self.write_used(q, 0, 0, avail);
+        if self.lie == Lie::SameIdTwice {
+            self.replay = Some(q);
+        }
+    }
+
+    fn read_isr(&mut self) -> u8 {
+        0
+    }
+
+    fn num_pages(&self) -> u32 {
+        let r = self.reads.get();
+        self.reads.set(r.wrapping_add(1));
+        match self.lie {
+            Lie::NumPagesBeyondRam => u32::MAX - 5,
+            Lie::NumPagesChanging => self.num_pages.wrapping_add(r.wrapping_mul(977)),
+            _ => self.num_pages,
+        }
+    }
+
+    fn write_actual(&mut self, pages: u32) {
+        self.actual = pages;
+        if let Some(rq) = self.replay.take() {
+            // The buffer the kernel just took, returned once more.
+            let idx = self.u16_at(rq, self.queues[rq].1.used_idx());
+            self.write_used(rq, 0, 0, idx.wrapping_add(1));
+        }
+    }
+
+    fn now_us(&self) -> u64 {
+        self.clock.get()
+    }
+
+    fn relax(&mut self) {
+        // Every wait step takes a millisecond of (fake) time.
+        self.clock.set(self.clock.get() + 1000);
+    }
+}
+
+/// Zeroed, 8-aligned memory that lives for the rest of the test run.
+fn leak(bytes: usize) -> NonNull<u8> {
+    let words: &'static mut [u64] = Box::leak(vec![0u64; bytes.div_ceil(8)].into_boxed_slice());
+    NonNull::from(words).cast::<u8>()
+}
+
+/// A device telling `lie`, wired to a [`RingBalloon`] with queues of 128 entries
+/// and, with `stats`, the statistics queue.
+pub fn device(lie: Lie, stats: bool) -> RingBalloon<'static, FakeRegs> {
+    let layout = QueueLayout::legacy(128).expect("layout");
+    let mem = [leak(layout.bytes), leak(layout.bytes), leak(layout.bytes)];
+    // SAFETY: each block is zeroed, `layout.bytes` long, 8-aligned (enough on the
+    // host), lives forever and is used by this queue and the fake device only.
+    let ring = |i: usize| Ring::new(unsafe { SplitQueue::new(mem[i], layout, super::GUEST_ORDER) });
+    let pfns: &'static mut [u32; PFNS_PER_BUFFER] = Box::leak(Box::new([0; PFNS_PER_BUFFER]));
+    let stats_buf: &'static mut [u8; STATS_BYTES] = Box::leak(Box::new([0; STATS_BYTES]));
+    let regs = FakeRegs {
+        lie,
+        queues: [(mem[0], layout), (mem[1], layout), (mem[2], layout)],
+        held: BTreeSet::new(),
+        seen: Vec::new(),
+        stats_received: 0,
+        actual: 0,
+        num_pages: 0,
+        reads: Cell::new(0),
+        clock: Cell::new(0),
+        notifies: 0,
+        replay: None,
+    };
+    RingBalloon::new(
+        regs,
+        [ring(0), ring(1)],
+        pfns,
+        stats.then(|| (ring(2), stats_buf)),
+    )
+}

@@ -1,0 +1,261 @@
+//! The balloon's device side over split virtqueues: [`RingBalloon`] implements
+//! [`BalloonTransport`] with the queues in memory and the device's registers
+//! behind [`DeviceRegs`], so that the same code runs on the target (the glue's
+//! legacy virtio-pci registers) and in host tests (a fake device that lies).
+//!
+//! Nothing the device writes is believed unchecked ([`super::used`]): a used
+//! entry that is not the completion of the one buffer in flight is a protocol
+//! violation, a buffer not used within the timeout is a timeout. Either stops the
+//! transport for good: it never touches the rings again, every later call fails
+//! with [`DeviceError::Stopped`], and the caller falls back to the model
+//! (`kernel::hv::VirtioBacked`).
+
+use core::fmt;
+
+use super::stats::{STATS_BYTES, STATS_QUEUE};
+use super::used::{UsedElem, UsedTracker, Violation};
+use super::virtqueue::SplitQueue;
+use super::{BalloonTransport, Queue, PFNS_PER_BUFFER};
+
+/// How long the device may take to use a buffer.
+pub const USE_TIMEOUT_US: u64 = 1_000_000;
+
+/// The device's registers and the clock: what the transport needs besides the
+/// queue memory.
+pub trait DeviceRegs {
+    /// Tells the device that queue `queue` has a new buffer.
+    fn notify(&mut self, queue: u16);
+    /// Reads (and so clears) the interrupt status.
+    fn read_isr(&mut self) -> u8;
+    /// The config field `num_pages`.
+    fn num_pages(&self) -> u32;
+    /// Writes the config field `actual`.
+    fn write_actual(&mut self, pages: u32);
+    /// Microseconds on a clock that never goes back.
+    fn now_us(&self) -> u64;
+    /// Called while waiting for the device (a spin hint on the target).
+    fn relax(&mut self) {
+        core::hint::spin_loop();
+    }
+}
+
+/// Why the device can no longer be used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeviceError {
+    /// The device did not use a buffer of this queue in time.
+    Timeout(Queue),
+    /// The device broke the virtqueue protocol on this queue (`None`: the
+    /// statistics queue).
+    Violation(Option<Queue>, Violation),
+    /// An earlier error stopped the transport.
+    Stopped,
+}
+
+impl fmt::Display for DeviceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DeviceError::Timeout(q) => {
+                write!(f, "the device did not use a {q:?} buffer in 1 s")
+            }
+            DeviceError::Violation(Some(q), v) => {
+                write!(f, "protocol violation on the {q:?} queue: {v}")
+            }
+            DeviceError::Violation(None, v) => {
+                write!(f, "protocol violation on the statistics queue: {v}")
+            }
+            DeviceError::Stopped => f.write_str("the device was stopped after an error"),
+        }
+    }
+}
+
+/// One queue and what the kernel expects of its used ring.
+pub struct Ring<'a> {
+    queue: SplitQueue<'a>,
+    used: UsedTracker,
+}
+
+impl<'a> Ring<'a> {
+    /// A queue with nothing published.
+    pub fn new(queue: SplitQueue<'a>) -> Self {
+        Ring {
+            queue,
+            used: UsedTracker::new(),
+        }
+    }
+
+    /// The queue.
+    pub fn queue(&self) -> &SplitQueue<'a> {
+        &self.queue
+    }
+
+    /// The queue, to change it (`suppress_used_interrupts`).
+    pub fn queue_mut(&mut self) -> &mut SplitQueue<'a> {
+        &mut self.queue
+    }
+
+    fn publish(&mut self, addr: u64, len: u32) {
+        self.queue.publish(addr, len);
+        self.used.published(len);
+    }
+
+    fn poll(&mut self) -> Result<Option<UsedElem>, Violation> {
+        let q = &self.queue;
+        self.used.poll(q.used_idx(), |slot| q.used_elem(slot))
+    }
+}
+
+/// The balloon device over its rings.
+pub struct RingBalloon<'a, R> {
+    regs: R,
+    rings: [Ring<'a>; 2],
+    /// The one PFN buffer (in flight only until the device used it).
+    pfns: &'a mut [u32; PFNS_PER_BUFFER],
+    /// The statistics queue and its buffer, when negotiated.
+    stats: Option<(Ring<'a>, &'a mut [u8; STATS_BYTES])>,
+    /// The error that stopped the transport.
+    stopped: Option<DeviceError>,
+}
+
+impl<'a, R: DeviceRegs> RingBalloon<'a, R> {
+    /// The transport over the inflate and deflate rings, the PFN buffer and, if
+    /// negotiated, the statistics ring and its buffer.
+    pub fn new(
+        regs: R,
+        rings: [Ring<'a>; 2],
+        pfns: &'a mut [u32; PFNS_PER_BUFFER],
+        stats: Option<(Ring<'a>, &'a mut [u8; STATS_BYTES])>,
+    ) -> Self {
+        RingBalloon {
+            regs,
+            rings,
+            pfns,
+            stats,
+            stopped: None,
+        }
+    }
+
+    /// The registers.
+    pub fn regs(&self) -> &R {
+        &self.regs
+    }
+
+    /// The registers, to change them.
+    pub fn regs_mut(&mut self) -> &mut R {
+        &mut self.regs
+    }
+
+    /// The queue sizes (inflate, deflate) and whether statistics are on.
+    pub fn shape(&self) -> (u16, u16, bool) {
+        (
+            self.rings[0].queue.layout().size,
+            self.rings[1].queue.layout().size,
+            self.stats.is_some(),
+        )
+    }
+
+    /// The error that stopped the transport, if one did.
+    pub fn stopped(&self) -> Option<DeviceError> {
+        self.stopped
+    }
+
+    fn stop(&mut self, e: DeviceError) -> DeviceError {
+        self.stopped.get_or_insert(e);
+        e
+    }
+}
+
+impl<R: DeviceRegs> BalloonTransport for RingBalloon<'_, R> {
+    type Error = DeviceError;
+
+    fn send(&mut self, queue: Queue, pfns: &[u32]) -> Result<(), DeviceError> {
+        if self.stopped.is_some() {
+            return Err(DeviceError::Stopped);
+        }
+        // Anything the device wrote since the last buffer (nothing is in flight)
+        // is a lie; it is caught before the PFN buffer is reused.
+        if let Err(v) = self.rings[queue as usize].poll() {
+            return Err(self.stop(DeviceError::Violation(Some(queue), v)));
+        }
+        let n = super::store_pfns(super::GUEST_ORDER, pfns, &mut self.pfns[..]);
+        let addr = self.pfns.as_ptr() as u64;
+        let len = u32::try_from(4 * n).unwrap_or(u32::MAX);
+        let ring = &mut self.rings[queue as usize];
+        ring.publish(addr, len);
+        self.regs.notify(queue as u16);
+        let deadline = self.regs.now_us().saturating_add(USE_TIMEOUT_US);
+        loop {
+            match self.rings[queue as usize].poll() {
+                Ok(Some(_)) => break,
+                Ok(None) if self.regs.now_us() > deadline => {
+                    return Err(self.stop(DeviceError::Timeout(queue)));
+                }
+                Ok(None) => self.regs.relax(),
+                Err(v) => return Err(self.stop(DeviceError::Violation(Some(queue), v))),
+            }
+        }
+        // Reading the ISR clears the device's interrupt line.
+        let _ = self.regs.read_isr();
+        Ok(())
+    }
+
+    fn write_actual(&mut self, pages: u32) {
+        if self.stopped.is_none() {
+            self.regs.write_actual(pages);
+        }
+    }
+
+    fn num_pages(&self) -> u32 {
+        self.regs.num_pages()
+    }
+
+    fn stats_wanted(&mut self) -> bool {
+        if self.stopped.is_some() {
+            return false;
+        }
+        let Some((ring, _)) = self.stats.as_mut() else {
+            return false;
+        };
+        // Nothing in flight (nothing published yet): the first report goes at once.
+        let in_flight = ring.used.in_flight();
+        match ring.poll() {
+            Ok(used) => used.is_some() || !in_flight,
+            Err(v) => {
+                self.stop(DeviceError::Violation(None, v));
+                false
+            }
+        }
+    }
+
+    fn send_stats(&mut self, entries: &[u8; STATS_BYTES]) {
+        if self.stopped.is_some() {
+            return;
+        }
+        let Some((ring, buf)) = self.stats.as_mut() else {
+            return;
+        };
+        if ring.used.in_flight() {
+            // The device still holds the buffer: never overwrite it.
+            return;
+        }
+        buf.copy_from_slice(entries);
+        let addr = buf.as_ptr() as u64;
+        ring.publish(addr, u32::try_from(STATS_BYTES).unwrap_or(0));
+        self.regs.notify(STATS_QUEUE);
+        // The device keeps this buffer until it wants the next figures.
+        let _ = self.regs.read_isr();
+    }
+
+    fn check(&mut self) -> Result<(), DeviceError> {
+        if let Some(e) = self.stopped {
+            return Err(e);
+        }
+        // Between buffers nothing is in flight on the PFN queues: a used index
+        // that moved is a lie.
+        for (ring, queue) in self.rings.iter_mut().zip([Queue::Inflate, Queue::Deflate]) {
+            if let Err(v) = ring.poll() {
+                return Err(self.stop(DeviceError::Violation(Some(queue), v)));
+            }
+        }
+        Ok(())
+    }
+}
