@@ -3,7 +3,7 @@
 
 use core::fmt;
 
-use hcall::HcallError;
+use hcall::{HcallError, MppContradiction};
 
 /// Balloon and memory-manager counters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -20,6 +20,9 @@ pub struct CmmStats {
     pub polls: u64,
     /// H_GET_MPP failures (the target then stays as it was).
     pub get_mpp_failures: u64,
+    /// H_GET_MPP answers refused because their figures contradict each other
+    /// (the target then stays as it was).
+    pub mpp_rejected: u64,
     /// Pages ever loaned.
     pub pages_loaned_total: u64,
     /// Pages ever returned (for any reason).
@@ -48,13 +51,14 @@ pub struct CmmStats {
 
 impl CmmStats {
     /// Every unsigned counter with its printed name, in print order.
-    pub fn counters(&self) -> [(&'static str, u64); 17] {
+    pub fn counters(&self) -> [(&'static str, u64); 18] {
         [
             ("loaned_pages", self.loaned_pages),
             ("loaned_target_pages", self.loaned_target_pages),
             ("oom_freed_pages", self.oom_freed_pages),
             ("polls", self.polls),
             ("get_mpp_failures", self.get_mpp_failures),
+            ("mpp_rejected", self.mpp_rejected),
             ("pages_loaned_total", self.pages_loaned_total),
             ("pages_returned_total", self.pages_returned_total),
             ("loan_shortfalls", self.loan_shortfalls),
@@ -76,6 +80,8 @@ impl CmmStats {
 pub enum Shortfall {
     /// H_GET_MPP failed: the previous target stays in force.
     GetMpp(HcallError),
+    /// H_GET_MPP's figures contradict each other: the previous target stays.
+    Mpp(MppContradiction),
     /// No free frame left to loan.
     NoFreeFrame,
     /// Conservative policy: the free list is at `maxfree`.
@@ -94,6 +100,7 @@ impl fmt::Display for Shortfall {
                 f,
                 "cannot read the loan request ({e}); keeping the previous target"
             ),
+            Shortfall::Mpp(c) => write!(f, "{c}; keeping the previous target"),
             Shortfall::NoFreeFrame => f.write_str("no free frame left to loan"),
             Shortfall::FreeListAtMaxfree => {
                 f.write_str("free list at maxfree, loaning paused (conservative policy)")

@@ -151,10 +151,13 @@ impl Machine {
                 let request = w.hv.loan_request();
                 let before = *w.mm.stats();
                 let total = w.mm.frames().counts().total;
+                let logical = (total + w.mm.frames().counts().reserved) * 4096;
+                // A request for more than the whole partition is a contradiction.
+                let contradiction = i128::from(request) > i128::from(logical);
                 let min = w.mm.params().min_pages();
                 let r = w.mm.step(now, &mut w.hv, &mut w.mem);
                 if r.polled && active {
-                    if mpp_fails {
+                    if mpp_fails || contradiction {
                         prop_assert_eq!(r.computed_target, None);
                         prop_assert_eq!(
                             r.target,

@@ -2,7 +2,8 @@
 //!
 //! - [`status`]: hypervisor return codes as a typed enum.
 //! - [`page`]: H_PAGE_INIT flags and CMO page states.
-//! - [`mpp`]: H_GET_MPP / H_GET_MPP_X results.
+//! - [`mpp`]: H_GET_MPP / H_GET_MPP_X results; [`mpp_check`]: figures that
+//!   contradict each other.
 //! - [`hypervisor`]: the [`Hypervisor`] trait (the PAPR calls) everything else is
 //!   generic over, and [`Simulation`] (what a simulated backend needs besides).
 //! - [`opcodes`]: hcall numbers.
@@ -31,6 +32,7 @@ pub mod fake;
 pub mod hypervisor;
 pub mod lparcfg;
 pub mod mpp;
+pub mod mpp_check;
 pub mod opcodes;
 pub mod page;
 pub mod phyp;
@@ -49,6 +51,7 @@ pub use hypervisor::{
 };
 pub use lparcfg::Lparcfg;
 pub use mpp::{MppData, MppXData};
+pub use mpp_check::MppContradiction;
 pub use page::PageState;
 pub use phyp::Phyp;
 pub use raw::RawHcall;

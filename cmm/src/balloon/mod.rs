@@ -18,6 +18,7 @@ use crate::params::{Param, Params, Policy};
 use crate::policy::{plan, Plan, PlanInput};
 use crate::stats::Shortfall;
 use crate::target::{loan_ceiling, loan_target, TargetInput};
+use crate::units::PAGE_SIZE;
 use pages::{loan_pages, return_pages, Ctx};
 
 /// What one call of [`crate::Mm::step`] did.
@@ -130,9 +131,17 @@ impl Balloon {
         if !self.active() {
             ctx.stats.loaned_target_pages = 0;
         } else {
+            let counts = ctx.frames.counts();
+            let logical = counts
+                .total
+                .saturating_add(counts.reserved)
+                .saturating_mul(PAGE_SIZE);
             match ctx.hv.get_mpp() {
+                Ok(mpp) if mpp.contradiction(logical).is_some() => {
+                    ctx.stats.mpp_rejected = ctx.stats.mpp_rejected.saturating_add(1);
+                    shortfall = mpp.contradiction(logical).map(Shortfall::Mpp);
+                }
                 Ok(mpp) => {
-                    let counts = ctx.frames.counts();
                     let t = loan_target(TargetInput {
                         loan_request_bytes: mpp.loan_request,
                         loaned_pages: counts.loaned,

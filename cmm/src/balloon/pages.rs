@@ -131,8 +131,9 @@ pub(crate) fn loan_pages(ctx: &mut Ctx<'_>, n: u64, poison: bool) -> (u64, Optio
 }
 
 /// Returns up to `n` loaned pages, a batch at a time; stops at the first refused
-/// Active call (the next round retries). Returns the count returned and why it
-/// stopped short, if it did.
+/// Active call (the next round retries, starting behind the refused page, so a
+/// page the hypervisor keeps refusing does not hold up the others). Returns the
+/// count returned and why it stopped short, if it did.
 pub(crate) fn return_pages(ctx: &mut Ctx<'_>, n: u64) -> (u64, Option<Shortfall>) {
     let mut b = FrameBatch::new();
     let mut done = 0u64;
@@ -154,6 +155,7 @@ pub(crate) fn return_pages(ctx: &mut Ctx<'_>, n: u64) -> (u64, Option<Shortfall>
         hint(ctx.hv, &b.addrs()[..accepted], PageState::Unused, ctx.stats);
         done = done.saturating_add(accepted as u64);
         if let Some(e) = refused {
+            ctx.frames.return_refused(&b, accepted);
             inc(&mut ctx.stats.page_state_failures);
             inc(&mut ctx.stats.return_failures);
             return (done, Some(Shortfall::Return(e)));

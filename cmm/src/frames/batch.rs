@@ -90,7 +90,27 @@ impl FrameTable {
             },
         };
         self.return_block = Some(b);
+        // After a refused return, go on behind the refused frame until the
+        // block's end, so that a page the hypervisor will not give back does
+        // not hold up the others; then from the block's start again.
+        if let Some(from) = self.return_from {
+            if block_range(b).contains(&from) {
+                let n = self.collect(&self.loaned, b, from, batch, max);
+                if n > 0 {
+                    return n;
+                }
+            }
+            self.return_from = None;
+        }
         self.collect(&self.loaned, b, 0, batch, max)
+    }
+
+    /// The return of frame `position` of `batch` was refused (the frames before
+    /// it were marked returned): the next return batches start behind it.
+    pub fn return_refused(&mut self, batch: &FrameBatch, position: usize) {
+        if position < batch.len {
+            self.return_from = Some(batch.index[position] + 1);
+        }
     }
 
     /// Picks up to `max` free frames at index `from` or later, in index order,

@@ -111,6 +111,9 @@ pub struct FrameTable {
     alloc_cursor: usize,
     loan_block: Option<usize>,
     return_block: Option<usize>,
+    /// Where return batches start after a refused return: the frame after the
+    /// refused one (see [`FrameTable::return_refused`]).
+    return_from: Option<usize>,
 }
 
 fn inc(c: &mut u64) {
@@ -140,6 +143,7 @@ impl FrameTable {
             alloc_cursor: 0,
             loan_block: None,
             return_block: None,
+            return_from: None,
             map,
         };
         // Whole words and whole blocks at a time: this runs before the prompt,

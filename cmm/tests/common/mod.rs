@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::rc::Rc;
 
 use cmm::{FrameTable, Mm, Params, Region};
@@ -66,8 +66,14 @@ pub enum Request {
 pub struct FakeHv {
     pub book: Rc<RefCell<PageBook>>,
     pub request: Request,
-    /// The next n H_GET_MPP calls fail with H_HARDWARE.
+    /// The next n H_GET_MPP calls fail with `fail_status`.
     pub fail_get_mpp: u32,
+    /// The figures H_GET_MPP returns besides the loan request (a lying
+    /// hypervisor's contradictions go here).
+    pub mpp: MppData,
+    /// Pages whose return (Loaned → Active or Unused) is refused with
+    /// H_PARAMETER although their loan was accepted.
+    pub refuse_return: BTreeSet<u64>,
     /// The next n H_PAGE_INIT state changes fail with `fail_status`...
     pub fail_page_state: u32,
     /// ...once this many more have succeeded (a batch then fails part-way).
@@ -85,6 +91,8 @@ impl FakeHv {
             book,
             request: Request::Bytes(0),
             fail_get_mpp: 0,
+            mpp: MppData::default(),
+            refuse_return: BTreeSet::new(),
             fail_page_state: 0,
             pass_before_fail: 0,
             fail_status: HStatus::Hardware,
@@ -116,11 +124,11 @@ impl Hypervisor for FakeHv {
         self.get_mpp_calls += 1;
         if self.fail_get_mpp > 0 {
             self.fail_get_mpp -= 1;
-            return Err(err("H_GET_MPP", HStatus::Hardware));
+            return Err(err("H_GET_MPP", self.fail_status));
         }
         Ok(MppData {
             loan_request: self.loan_request(),
-            ..MppData::default()
+            ..self.mpp
         })
     }
 
@@ -145,6 +153,12 @@ impl Hypervisor for FakeHv {
         }
         let mut book = self.book.borrow_mut();
         let old = book.state(addr);
+        if old == PageState::Loaned
+            && state != PageState::Loaned
+            && self.refuse_return.contains(&addr)
+        {
+            return Err(err("H_PAGE_INIT", HStatus::Parameter));
+        }
         if old == PageState::Loaned && state != PageState::Loaned {
             book.loaned -= 1;
             if self.drop_contents_on_reclaim {
