@@ -50,6 +50,34 @@ impl std::fmt::Display for QmpError {
 
 impl std::error::Error for QmpError {}
 
+/// What one line from the monitor means while `command` waits for its answer:
+/// `Ok(Some(value))` for its `return`, `Ok(None)` for anything else that parses
+/// (an event), `Err` for QMP's `error` or a line that is not JSON.
+pub fn decode_reply(line: &str, command: &str) -> Result<Option<Value>, QmpError> {
+    let v: Value = serde_json::from_str(line).map_err(|_| QmpError::Garbled(line.to_string()))?;
+    if let Some(r) = v.get("return") {
+        return Ok(Some(r.clone()));
+    }
+    if let Some(e) = v.get("error") {
+        return Err(QmpError::Command {
+            command: command.into(),
+            desc: e
+                .get("desc")
+                .and_then(Value::as_str)
+                .unwrap_or("(no description)")
+                .into(),
+        });
+    }
+    Ok(None)
+}
+
+/// `actual` (bytes) from a `query-balloon` return value.
+pub fn balloon_actual(r: &Value) -> Result<u64, QmpError> {
+    r.get("actual")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| QmpError::Garbled(r.to_string()))
+}
+
 /// A QMP session in command mode.
 pub struct Qmp {
     reader: BufReader<UnixStream>,
@@ -136,20 +164,8 @@ impl Qmp {
             .map_err(|e| QmpError::Closed(e.to_string()))?;
         loop {
             let line = self.read_line()?;
-            let v: Value =
-                serde_json::from_str(&line).map_err(|_| QmpError::Garbled(line.clone()))?;
-            if let Some(r) = v.get("return") {
-                return Ok(r.clone());
-            }
-            if let Some(e) = v.get("error") {
-                return Err(QmpError::Command {
-                    command: cmd.into(),
-                    desc: e
-                        .get("desc")
-                        .and_then(Value::as_str)
-                        .unwrap_or("(no description)")
-                        .into(),
-                });
+            if let Some(r) = decode_reply(&line, cmd)? {
+                return Ok(r);
             }
         }
     }
@@ -162,10 +178,7 @@ impl Qmp {
 
     /// QMP `query-balloon`: the guest RAM (bytes) the guest keeps (`actual`).
     pub fn query_balloon(&mut self) -> Result<u64, QmpError> {
-        let r = self.execute("query-balloon", None)?;
-        r.get("actual")
-            .and_then(Value::as_u64)
-            .ok_or_else(|| QmpError::Garbled(r.to_string()))
+        balloon_actual(&self.execute("query-balloon", None)?)
     }
 
     /// `qom-set <path> guest-stats-polling-interval <secs>`: asks the balloon
