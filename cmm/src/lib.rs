@@ -8,6 +8,8 @@
 //! - [`balloon`]: the balloon's round, OOM notifier and parameter effects;
 //!   [`target`] (docs/cmo.md §6.3) and [`policy`] (aggressive / conservative /
 //!   off) are pure functions it calls; [`params`] are its tunables.
+//! - [`percpu`]: per-CPU caches of free frames, refilled and drained in batches,
+//!   which the balloon drains when a loan needs them.
 //! - [`hints`]: the background walk that hints free memory Unused after boot.
 //! - [`reporting`]: free page reporting, whole free 2 MiB blocks told to a
 //!   device (virtio-balloon's reporting queue) so the host takes them back.
@@ -40,6 +42,7 @@ pub mod memory;
 pub mod mm;
 pub mod oom;
 pub mod params;
+pub mod percpu;
 pub mod policy;
 pub mod render;
 pub mod reporting;
@@ -60,6 +63,7 @@ pub use memory::PageMemory;
 pub use mm::Mm;
 pub use oom::{OomNotifier, OomReport};
 pub use params::{Param, ParamValue, Params, Policy};
+pub use percpu::FrameCache;
 pub use render::MemInfo;
 pub use reporting::{FreeReporter, ReportPoll, ReportStats, ReportStep};
 pub use stats::{CmmStats, Shortfall};

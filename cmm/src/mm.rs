@@ -245,7 +245,15 @@ impl Mm {
         self.frames.release(pfn)
     }
 
-    fn count_hint_failure(&mut self) {
+    pub(crate) fn frames_mut(&mut self) -> &mut FrameTable {
+        &mut self.frames
+    }
+
+    pub(crate) fn count_alloc_failure(&mut self) {
+        self.stats.alloc_failures = self.stats.alloc_failures.saturating_add(1);
+    }
+
+    pub(crate) fn count_hint_failure(&mut self) {
         let s = &mut self.stats;
         s.page_state_failures = s.page_state_failures.saturating_add(1);
         s.hint_failures = s.hint_failures.saturating_add(1);

@@ -28,6 +28,12 @@ pub struct CpuStats {
     pub ceded_ticks: AtomicU64,
     /// Timed polls of the console (when the vty has no interrupt).
     pub console_polls: AtomicU64,
+    /// Lock acquisitions that had to wait.
+    pub lock_waits: AtomicU64,
+    /// H_CONFER calls made while waiting for a lock.
+    pub confers: AtomicU64,
+    /// H_PROD calls made to wake a ceded CPU.
+    pub prods: AtomicU64,
 }
 
 /// A plain copy of [`CpuStats`].
@@ -44,6 +50,9 @@ pub struct CpuCounts {
     pub cedes: u64,
     pub ceded_ticks: u64,
     pub console_polls: u64,
+    pub lock_waits: u64,
+    pub confers: u64,
+    pub prods: u64,
 }
 
 impl CpuStats {
@@ -60,6 +69,9 @@ impl CpuStats {
             cedes: AtomicU64::new(0),
             ceded_ticks: AtomicU64::new(0),
             console_polls: AtomicU64::new(0),
+            lock_waits: AtomicU64::new(0),
+            confers: AtomicU64::new(0),
+            prods: AtomicU64::new(0),
         }
     }
 
@@ -82,6 +94,9 @@ impl CpuStats {
             cedes: g(&self.cedes),
             ceded_ticks: g(&self.ceded_ticks),
             console_polls: g(&self.console_polls),
+            lock_waits: g(&self.lock_waits),
+            confers: g(&self.confers),
+            prods: g(&self.prods),
         }
     }
 }
@@ -100,6 +115,9 @@ impl CpuCounts {
             cedes: self.cedes.saturating_add(o.cedes),
             ceded_ticks: self.ceded_ticks.saturating_add(o.ceded_ticks),
             console_polls: self.console_polls.saturating_add(o.console_polls),
+            lock_waits: self.lock_waits.saturating_add(o.lock_waits),
+            confers: self.confers.saturating_add(o.confers),
+            prods: self.prods.saturating_add(o.prods),
         }
     }
 }
@@ -182,7 +200,10 @@ pub fn write_rows(w: &mut impl Write, c: &CpuCounts, hz: u64, uptime_ticks: u64)
     writeln!(w, "ceded_us: {}", us(c.ceded_ticks))?;
     let permille = u128::from(c.ceded_ticks) * 1000 / u128::from(uptime_ticks.max(1));
     writeln!(w, "ceded_permille: {}", permille.min(1000))?;
-    writeln!(w, "console_polls: {}", c.console_polls)
+    writeln!(w, "console_polls: {}", c.console_polls)?;
+    writeln!(w, "lock_waits: {}", c.lock_waits)?;
+    writeln!(w, "confers: {}", c.confers)?;
+    writeln!(w, "prods: {}", c.prods)
 }
 
 #[cfg(test)]

@@ -5,6 +5,8 @@
 //! - [`cpustats`]: interrupts by kind, cedes, time ceded.
 //! - [`devtree`]: device tree reader and platform facts.
 //! - [`hv`]: CMO detection, the backend dispatch, the virtio-balloon decorator.
+//! - [`lock`]: the spin lock for a shared-processor LPAR: interrupt-safe, confers to a
+//!   preempted holder (H_CONFER) by its VPA yield count.
 //! - [`mmu`]: hash MMU arithmetic: HPTEs, hashes, SLB entries, page sizes.
 //! - [`rma`]: the real mode area: its size, the layout check, real-mode access checks.
 //! - [`pci`]: PHB windows, configuration space, BAR sizing and assignment.
@@ -23,6 +25,7 @@ pub mod cas;
 pub mod cpustats;
 pub mod devtree;
 pub mod hv;
+pub mod lock;
 pub mod meminfo;
 pub mod mmu;
 pub mod pci;

@@ -16,8 +16,8 @@ extern crate alloc;
 mod glue;
 #[cfg(target_arch = "powerpc64")]
 use glue::{
-    arch, clock, console, drivers, exit, heap, hv, idle, irq, mem, of, percpu, rtas, shell, smp,
-    sys, wait,
+    arch, clock, console, drivers, exit, heap, hv, idle, irq, lock, mem, of, percpu, rtas, shell,
+    smp, sys, wait,
 };
 
 #[cfg(not(target_arch = "powerpc64"))]

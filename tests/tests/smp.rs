@@ -1,8 +1,9 @@
 //! Several virtual processors (issue 19): with `-smp 4` every CPU is started
 //! through RTAS on every boot path, each shows its own block in `cpu` (own VPA,
 //! own counters, ceding when idle), `version` counts them, an idle guest with
-//! four CPUs stays cheap, `smp=1` runs the boot CPU only, and power-off and a
-//! panic end QEMU with the right exit code and one report.
+//! four CPUs stays cheap, `smp=1` runs the boot CPU only, power-off and a
+//! panic with every CPU busy end QEMU with the right exit code and one report,
+//! and `stress` runs on every CPU (or one) while the balloon moves.
 //!
 //! `-smp 4,threads=2` cannot be tested here: QEMU 7.2's TCG refuses more than
 //! one thread per core on pseries. The threads of a core are read from
@@ -140,6 +141,10 @@ fn smp_1_runs_the_boot_cpu_only_and_a_bad_smp_is_ignored() {
     assert_eq!(r.get("cpus_online"), 1);
     assert_eq!(blocks(&r).len(), 1, "{}", r.text());
     assert!(vm.log_contains("not started: smp= asks for fewer CPUs"));
+    let r = vm.ok("stress 1000");
+    assert_eq!(r.get("cpus"), 1);
+    assert_eq!(r.get("books_consistent"), 1);
+    assert_eq!(r.get("corrupt_pages"), 0);
     assert_eq!(vm.poweroff(), 0);
 
     let mut vm = boot(Firmware::BootRom, Some("smp=0"));
@@ -157,4 +162,131 @@ fn panic_with_four_cpus_exits_1_with_one_report() {
     let t = vm.transcript();
     assert_eq!(t.matches("KERNEL PANIC").count(), 1, "{t}");
     assert_eq!(t.matches("os-term:").count(), 1, "{t}");
+}
+
+/// Rows of the block `cpu <i>:` of a `cpu` or `stress` reply.
+fn block(r: &Reply, i: usize) -> BTreeMap<String, i64> {
+    blocks(r)
+        .remove(&i)
+        .unwrap_or_else(|| panic!("no block for cpu {i}:\n{}", r.text()))
+}
+
+/// Every other CPU spinning (`busy 3`), then `poweroff` (exit 0) or `panic`
+/// (exit 1): the IPI stops them all first, and there is one report.
+#[test]
+fn poweroff_and_panic_stop_every_busy_cpu() {
+    for (cmd, code) in [("poweroff", 0), ("panic", 1)] {
+        let mut vm = boot(Firmware::BootRom, None);
+        let r = vm.ok("busy 3");
+        assert_eq!(r.get("busy_cpus"), 3);
+        // The woken CPUs may take a moment to run on a loaded host.
+        let mut c = vm.ok("cpu");
+        for _ in 0..100 {
+            if (1..4).all(|i| block(&c, i)["ceding"] == 0) {
+                break;
+            }
+            vm.ok("sleep 50");
+            c = vm.ok("cpu");
+        }
+        for i in 1..4 {
+            assert_eq!(block(&c, i)["ceding"], 0, "cpu {i} not busy:\n{}", c.text());
+        }
+        assert!(
+            c.get("prods") >= 1,
+            "the ceded CPUs were not prodded:\n{}",
+            c.text()
+        );
+        vm.send(format!("{cmd}\r").as_bytes());
+        assert_eq!(vm.wait_exit(), code, "{cmd}");
+        let t = vm.transcript();
+        assert!(
+            t.contains("CPU 0 stops the machine: 3 of 3 other CPU(s) stopped"),
+            "{cmd}:\n{t}"
+        );
+        assert!(
+            t.matches("KERNEL PANIC").count() == usize::from(code == 1),
+            "{t}"
+        );
+    }
+}
+
+/// `stress` for 20 s on all four CPUs with the balloon following a moving
+/// target: nothing corrupt, the books add up, `verify` is clean.
+#[test]
+fn stress_on_every_cpu_with_the_balloon_moving() {
+    let mut vm = boot(Firmware::BootRom, None);
+    let before = vm.ok("cmm");
+    let r = vm.ok("stress 20000");
+    assert_eq!(r.get("cpus"), 4);
+    assert_eq!(r.get("corrupt_pages"), 0, "{}", r.text());
+    assert_eq!(r.get("verify_corrupt_pages"), 0, "{}", r.text());
+    assert_eq!(r.get("books_consistent"), 1, "{}", r.text());
+    assert!(r.get("verified_pages") > 0);
+    for i in 0..4 {
+        let b = block(&r, i);
+        assert!(b["ops"] > 0, "cpu {i} did nothing:\n{}", r.text());
+        assert_eq!(b["corrupt_pages"], 0);
+    }
+    let ops: i64 = (0..4).map(|i| block(&r, i)["ops"]).sum();
+    assert_eq!(r.get("ops"), ops, "the total is the sum of the CPUs");
+    let after = vm.ok("cmm");
+    assert!(
+        after.get("pages_loaned_total") > before.get("pages_loaned_total")
+            && after.get("pages_returned_total") > before.get("pages_returned_total"),
+        "the balloon did not move:\n{}",
+        after.text()
+    );
+    assert_eq!(after.get("poison_errors"), 0);
+    let v = vm.ok("verify");
+    assert_eq!(v.get("corrupt_pages"), 0);
+    let m = vm.ok("meminfo");
+    assert_eq!(
+        m.get("MemTotal"),
+        m.get("MemFree"),
+        "every stress page went back:\n{}",
+        m.text()
+    );
+    assert_eq!(vm.poweroff(), 0);
+}
+
+/// `stress` on one CPU: the others take no IPI and stay ceded; Ctrl-C ends a
+/// stress on every CPU with the books still checked.
+#[test]
+fn stress_on_one_cpu_leaves_the_others_ceded_and_ctrl_c_ends_it() {
+    let mut vm = boot(Firmware::BootRom, None);
+    vm.ok("sleep 100");
+    let c0 = vm.ok("cpu");
+    let r = vm.ok("stress 3000 1");
+    assert_eq!(r.get("cpus"), 1);
+    assert_eq!(blocks(&r).len(), 1, "{}", r.text());
+    assert!(block(&r, 0)["ops"] > 0);
+    assert_eq!(r.get("books_consistent"), 1);
+    let c1 = vm.ok("cpu");
+    for i in 1..4 {
+        assert_eq!(block(&c1, i)["ceding"], 1, "{}", c1.text());
+        assert_eq!(
+            block(&c1, i)["interrupts_ipi"],
+            block(&c0, i)["interrupts_ipi"],
+            "cpu {i} was woken:\n{}",
+            c1.text()
+        );
+    }
+    assert!(vm.err("stress 100 5").contains("CPUs online"));
+
+    vm.send(b"stress 600000\r");
+    std::thread::sleep(Duration::from_millis(1500));
+    vm.send(b"\x03");
+    let r = vm.next_reply("stress 600000");
+    assert_eq!(r.status, Err("interrupted".to_string()), "{}", r.text());
+    assert!(r.get("elapsed_us") < 600_000_000);
+    assert_eq!(r.get("books_consistent"), 1, "{}", r.text());
+    assert_eq!(r.get("corrupt_pages"), 0);
+    for i in 0..4 {
+        assert!(block(&r, i)["ops"] > 0, "{}", r.text());
+    }
+    let c2 = vm.ok("cpu");
+    for i in 1..4 {
+        assert_eq!(block(&c2, i)["ceding"], 1, "{}", c2.text());
+    }
+    assert_eq!(vm.poweroff(), 0);
 }

@@ -13,7 +13,7 @@
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use hcall::raw::sc1::Sc1;
-use hcall::vpa::{self, VPA_IDLE, VPA_SIZE};
+use hcall::vpa::{self, VPA_IDLE, VPA_SIZE, VPA_YIELD_COUNT};
 use hcall::CmoFaultStats;
 use kernel::cpustats::CpuStats;
 
@@ -64,6 +64,21 @@ pub fn register(server: u32) -> Result<(), &'static str> {
 /// True once CPU `i`'s VPA is registered.
 pub fn registered_on(i: usize) -> bool {
     i < MAX_CPUS && REGISTERED[i].load(Ordering::Acquire)
+}
+
+/// CPU `i`'s yield count (the hypervisor increments it at every dispatch and
+/// preemption: odd = not running), `None` before its VPA is registered.
+pub fn yield_count(i: usize) -> Option<u32> {
+    if !registered_on(i) {
+        return None;
+    }
+    let mut b = [0u8; 4];
+    for (k, x) in b.iter_mut().enumerate() {
+        // SAFETY: bytes inside CPU `i`'s registered area, which the hypervisor
+        // updates: volatile.
+        *x = unsafe { core::ptr::read_volatile(area_ptr(i).cast::<u8>().add(VPA_YIELD_COUNT + k)) };
+    }
+    Some(u32::from_be_bytes(b))
 }
 
 fn set_idle(on: bool) {

@@ -19,10 +19,11 @@
 //! loses the race to stop parks itself, so there is one report.
 
 use alloc::string::String;
-use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 
 use hcall::raw::sc1::Sc1;
 use hcall::xics::{self, IPI_PRIORITY};
+use kernel::cpustats::CpuStats;
 use kernel::smp::Plan;
 
 use crate::arch::{cpu, trap};
@@ -147,12 +148,123 @@ pub extern "C" fn secondary_entry(index: u64) -> ! {
     secondary_loop()
 }
 
-/// A secondary CPU's life: cede until an interrupt, and look again.
+/// Work handed to a CPU: `run(arg, cpu_index)`, then `done`.
+pub struct Work {
+    run: fn(*const (), usize),
+    arg: *const (),
+    done: AtomicBool,
+}
+
+impl Work {
+    /// Work that calls `run(arg, index)` on the CPU it is handed to. Whoever
+    /// hands it over keeps `arg` alive until [`Work::wait`] returns.
+    pub const fn new(run: fn(*const (), usize), arg: *const ()) -> Work {
+        Work {
+            run,
+            arg,
+            done: AtomicBool::new(false),
+        }
+    }
+
+    /// Makes it ready to be handed out again (after it was done).
+    pub fn reset(&self) {
+        self.done.store(false, Ordering::Release);
+    }
+
+    /// Waits (spinning, interrupts as they are) until the CPU has run it.
+    pub fn wait(&self) {
+        while !self.done.load(Ordering::Acquire) {
+            core::hint::spin_loop();
+        }
+    }
+}
+
+// SAFETY: a `Work` is shared between the CPU that hands it out and the one that
+// runs it; `done` is an atomic, `run` a plain function, and `arg` is only
+// dereferenced by `run`, under the contract of [`Work::new`].
+unsafe impl Sync for Work {}
+
+/// Set to let the CPUs `busy` holds go back to idle.
+static BUSY_RELEASE: AtomicBool = AtomicBool::new(false);
+/// The spin work `busy` hands out, by CPU index.
+static BUSY: [Work; MAX_CPUS] =
+    [const { Work::new(spin_until_released, core::ptr::null()) }; MAX_CPUS];
+/// Which CPUs `busy` holds.
+static BUSY_HELD: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_CPUS];
+
+fn spin_until_released(_: *const (), _: usize) {
+    while !BUSY_RELEASE.load(Ordering::Acquire) {
+        core::hint::spin_loop();
+    }
+}
+
+/// `busy <n>`: hands the first `n` secondary CPUs a loop that spins, with
+/// interrupts on, until `busy 0` (or the machine stops); returns how many are
+/// busy now. Shows H_PROD/IPI hand-over and lets a test stop busy CPUs.
+pub fn busy(n: usize) -> Result<usize, String> {
+    let secondaries: alloc::vec::Vec<usize> = (1..percpu::planned())
+        .filter(|&i| percpu::cpu(i).state() == CpuState::Online)
+        .collect();
+    if n > secondaries.len() {
+        return Err(alloc::format!(
+            "only {} other CPU(s) online",
+            secondaries.len()
+        ));
+    }
+    BUSY_RELEASE.store(true, Ordering::Release);
+    for i in 0..MAX_CPUS {
+        if BUSY_HELD[i].swap(false, Ordering::AcqRel) {
+            BUSY[i].wait();
+            BUSY[i].reset();
+        }
+    }
+    BUSY_RELEASE.store(false, Ordering::Release);
+    for &i in secondaries.iter().take(n) {
+        BUSY_HELD[i].store(true, Ordering::Release);
+        hand_work(i, &BUSY[i]);
+    }
+    Ok(n)
+}
+
+/// Each CPU's mailbox: the work handed to it, not yet taken.
+static MAILBOX: [AtomicPtr<Work>; MAX_CPUS] =
+    [const { AtomicPtr::new(core::ptr::null_mut()) }; MAX_CPUS];
+
+/// Hands `w` to online CPU `i` and wakes it: H_PROD when it is ceded (counted
+/// in this CPU's `prods`), and an IPI in any case (an IPI that arrives before
+/// its H_CEDE makes the H_CEDE return at once, so the work is never slept
+/// through). `w` must stay alive until [`Work::wait`] returned.
+pub fn hand_work(i: usize, w: &Work) {
+    MAILBOX[i.min(MAX_CPUS - 1)].store(core::ptr::from_ref(w).cast_mut(), Ordering::Release);
+    core::sync::atomic::fence(Ordering::SeqCst);
+    let c = percpu::cpu(i);
+    if c.ceding.load(Ordering::Acquire) {
+        let server = c.server.load(Ordering::Relaxed);
+        if hcall::vpa::prod(&mut sc1(), server).is_ok() {
+            CpuStats::add(&percpu::this().stats.prods, 1);
+        }
+    }
+    let _ = send_ipi(i);
+}
+
+/// A secondary CPU's life: run the work handed to it, else cede until an
+/// interrupt, and look again.
 fn secondary_loop() -> ! {
+    let me = percpu::current();
     loop {
         trap::disable_interrupts();
         if STOPPING.load(Ordering::Acquire) {
             park_stopped();
+        }
+        let w = MAILBOX[me].swap(core::ptr::null_mut(), Ordering::AcqRel);
+        if !w.is_null() {
+            trap::enable_interrupts();
+            // SAFETY: `hand_work` stored a live `Work`, kept alive by its owner
+            // until `done` is set below.
+            let w = unsafe { &*w };
+            (w.run)(w.arg, me);
+            w.done.store(true, Ordering::Release);
+            continue;
         }
         if irq::events_pending() {
             irq::take_events();
@@ -167,6 +279,17 @@ fn secondary_loop() -> ! {
 static STOPPING: AtomicBool = AtomicBool::new(false);
 /// The CPU that stops the machine.
 static STOPPER: AtomicUsize = AtomicUsize::new(usize::MAX);
+
+/// True once a CPU has begun stopping the machine: work that runs with
+/// interrupts off (and so takes no IPI) looks at this and calls [`park_now`].
+pub fn stopping() -> bool {
+    STOPPING.load(Ordering::Acquire)
+}
+
+/// Parks this CPU for good (state `stopped`): the machine is stopping.
+pub fn park_now() -> ! {
+    park_stopped()
+}
 
 /// From the external-interrupt handler, after an IPI was accepted and cleared.
 pub fn on_ipi() {
@@ -221,5 +344,14 @@ pub fn stop_others() {
         && cpu::timebase().wrapping_sub(t0) < limit
     {
         core::hint::spin_loop();
+    }
+    let stopped = (0..MAX_CPUS)
+        .filter(|&i| sent[i] && percpu::cpu(i).state() == CpuState::Stopped)
+        .count();
+    let asked = sent.iter().filter(|&&s| s).count();
+    if asked > 0 {
+        crate::console::emergency_write(format_args!(
+            "[smp] CPU {me} stops the machine: {stopped} of {asked} other CPU(s) stopped\n"
+        ));
     }
 }

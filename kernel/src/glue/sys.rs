@@ -1,5 +1,7 @@
-//! The kernel's state, owned by the main loop and lent to shell commands and
-//! background work. One CPU, no interrupts: plain `&mut` borrowing is the lock.
+//! The kernel's state, owned by the boot CPU's main loop and lent to shell
+//! commands and background work: plain `&mut` borrowing is the lock, since the
+//! other CPUs touch none of it except during `stress`, which puts the memory
+//! manager behind a lock for its run (docs/smp.md).
 //!
 //! The data flows one way (docs/architecture.md): the main loop calls [`System::background`],
 //! which advances the hypervisor model's clock and calls the balloon's step; the
@@ -82,6 +84,33 @@ pub struct System {
     pub timers: Timers<Wake>,
     /// The virtio balloon's interrupt hook (bridge, devfn, ISR address), if any.
     pub balloon_irq: Option<(String, u8, usize)>,
+}
+
+/// The background work on the memory manager: the model's time steps, the
+/// balloon's round when due (reaching into `caches`, the per-CPU frame caches
+/// of a `stress` run, when it needs their frames), a slice of the hints after
+/// boot, the virtio balloon's bookkeeping. Returns the round's report and
+/// whether hinting left work that should go on at once.
+pub fn run_background(
+    mm: &mut Mm,
+    hv: &mut Hv,
+    mem: &mut PhysMemory,
+    caches: &mut [&mut cmm::FrameCache],
+) -> (cmm::StepReport, bool) {
+    let now_us = clock::now_us();
+    hv.advance(now_us);
+    let r = mm.step_with_caches(now_us / 1000, caches, hv, mem);
+    let hint = mm.hint_unused_step(hv, HINTS_PER_CALL);
+    if hint.finished {
+        log::info!("free frames hinted unused");
+    }
+    let mut more = hint.hinted > 0 && !hint.finished;
+    more |= crate::glue::mmu::enter_pending(ENTRIES_PER_CALL);
+    if let Some(dev) = hv.inner_mut().balloon_device() {
+        more |= mm.report_step(dev, REPORTS_PER_CALL).more;
+    }
+    hv.inner_mut().balloon_sync();
+    (r, more)
 }
 
 impl System {
@@ -191,18 +220,7 @@ impl System {
     /// unused is done in slices): the idle loop must not cede then.
     pub fn background(&mut self) -> bool {
         let now_us = clock::now_us();
-        self.hv.advance(now_us);
-        let r = self.mm.step(now_us / 1000, &mut self.hv, &mut self.mem);
-        let hint = self.mm.hint_unused_step(&mut self.hv, HINTS_PER_CALL);
-        if hint.finished {
-            log::info!("free frames hinted unused");
-        }
-        let mut more = hint.hinted > 0 && !hint.finished;
-        more |= crate::glue::mmu::enter_pending(ENTRIES_PER_CALL);
-        if let Some(dev) = self.hv.inner_mut().balloon_device() {
-            more |= self.mm.report_step(dev, REPORTS_PER_CALL).more;
-        }
-        self.hv.inner_mut().balloon_sync();
+        let (r, more) = run_background(&mut self.mm, &mut self.hv, &mut self.mem, &mut []);
         let faults = self.cmo_faults().faults;
         let ram = self.platform.ram_bytes();
         let mm = &self.mm;

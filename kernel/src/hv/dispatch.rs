@@ -13,7 +13,7 @@ use hcall::{
 };
 use powervm_sim::{HvCommand, PoolModel};
 
-use super::virtio_backed::{render_unbacked, VirtioBacked};
+use super::virtio_backed::{render_unbacked, TargetSource, VirtioBacked};
 use crate::virtio_balloon::stats::MemoryStats;
 use crate::virtio_balloon::BalloonTransport;
 
@@ -45,6 +45,12 @@ impl<R: RawHcall, D: BalloonTransport> Backend<R, D> {
             Backend::Model(m) => Some(m),
             Backend::Backed(b) => Some(b.inner()),
         }
+    }
+
+    /// True when a balloon device backs the model and the host's request sets
+    /// the target (`hv host`).
+    pub fn follows_host(&self) -> bool {
+        matches!(self, Backend::Backed(b) if b.source() == TargetSource::Host)
     }
 
     /// Puts the balloon `dev` behind the model, taking the target from the host.

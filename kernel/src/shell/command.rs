@@ -72,6 +72,16 @@ pub enum Command<'a> {
     Bench(BenchCommand),
     /// `cpu`: interrupts by kind, cedes and time ceded.
     Cpu,
+    /// `busy <n>`: the first n other CPUs spin until `busy 0`.
+    Busy(u64),
+    /// `stress <ms> [cpus]`: allocate, fill, verify and free on several CPUs
+    /// while the balloon moves.
+    Stress {
+        /// How long.
+        ms: u64,
+        /// On how many CPUs (`None`: every online one).
+        cpus: Option<u64>,
+    },
 }
 
 /// `fault program|loaned|unmapped`.

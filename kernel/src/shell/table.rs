@@ -153,6 +153,18 @@ pub static COMMANDS: &[Spec] = &[
         about: "interrupts taken by kind, H_CEDE calls and time ceded, console input mode",
         parse: cpu,
     },
+    Spec {
+        name: "busy",
+        usage: "busy <n>",
+        about: "the first n other CPUs spin (interrupts on) until `busy 0`",
+        parse: busy,
+    },
+    Spec {
+        name: "stress",
+        usage: "stress <ms> [cpus]",
+        about: "allocate, fill, verify and free on every (or the first n) CPU while the balloon moves",
+        parse: stress,
+    },
 ];
 
 /// The longest `sleep` and `cmm wait`, in milliseconds: one hour.
@@ -413,6 +425,29 @@ fn sysfs<'a>(args: &[&'a str]) -> Result<Command<'a>, ArgError<'a>> {
 
 fn cpu<'a>(args: &[&'a str]) -> Result<Command<'a>, ArgError<'a>> {
     alone(args, Command::Cpu)
+}
+
+fn busy<'a>(args: &[&'a str]) -> Result<Command<'a>, ArgError<'a>> {
+    let [n] = *args else {
+        return Err(ArgError::Usage);
+    };
+    Ok(Command::Busy(number("<n>", n)?))
+}
+
+fn stress<'a>(args: &[&'a str]) -> Result<Command<'a>, ArgError<'a>> {
+    let (ms, cpus) = match *args {
+        [ms] => (ms, None),
+        [ms, n] => (ms, Some(number("[cpus]", n)?)),
+        _ => return Err(ArgError::Usage),
+    };
+    let ms = number("<ms>", ms)?;
+    if ms > MAX_WAIT_MS {
+        return Err(ArgError::OutOfRange("stress is limited to one hour"));
+    }
+    if cpus == Some(0) {
+        return Err(ArgError::OutOfRange("[cpus] must be at least 1"));
+    }
+    Ok(Command::Stress { ms, cpus })
 }
 
 fn bench<'a>(args: &[&'a str]) -> Result<Command<'a>, ArgError<'a>> {

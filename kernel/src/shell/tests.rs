@@ -156,6 +156,22 @@ fn good() -> Vec<(&'static str, Command<'static>)> {
         ("bench hcall 1", C::Bench(BenchCommand::Hcall(1))),
         ("bench store 0", C::Bench(BenchCommand::Store(0))),
         ("cpu", C::Cpu),
+        (
+            "stress 20000",
+            C::Stress {
+                ms: 20_000,
+                cpus: None,
+            },
+        ),
+        ("busy 3", C::Busy(3)),
+        ("busy 0", C::Busy(0)),
+        (
+            "stress 100 2",
+            C::Stress {
+                ms: 100,
+                cpus: Some(2),
+            },
+        ),
     ]
 }
 
@@ -172,6 +188,11 @@ const BAD: &[(&str, &str)] = &[
     ("devtree frob", "usage: devtree [dump]"),
     ("devtree dump dump", "usage: devtree [dump]"),
     ("sleep", "usage: sleep <ms>"),
+    ("stress", "usage: stress <ms> [cpus]"),
+    ("busy", "usage: busy <n>"),
+    ("stress 1 2 3", "usage: stress <ms> [cpus]"),
+    ("stress 100 0", "[cpus] must be at least 1"),
+    ("stress 3600001", "stress is limited to one hour"),
     ("sleep 1 2", "usage: sleep <ms>"),
     ("sleep banana", "bad <ms> `banana`: not a number"),
     ("sleep -1", "bad <ms> `-1`: not a number"),

@@ -251,8 +251,13 @@ pub fn enable_interrupts() {
 }
 
 /// Turns external and decrementer interrupts off; returns whether they were on.
+/// When they are already off it only reads the MSR (an `mtmsrd` is costly under
+/// QEMU's TCG, and the locks call this for every acquisition).
 pub fn disable_interrupts() -> bool {
     let was = msr().contains(Msr::EE);
+    if !was {
+        return false;
+    }
     let v = Msr::RI.bits();
     // SAFETY: `mtmsrd r, 1` changes only EE and RI (here: EE off, RI on).
     unsafe { asm!("mtmsrd {0}, 1", in(reg) v, options(nostack)) };

@@ -58,7 +58,9 @@ pub fn frame_table(
 }
 
 /// Page contents in real mode, where every RAM address is directly accessible;
-/// only the frames the frame table manages.
+/// only the frames the frame table manages. Each CPU of `stress` has its own
+/// copy (it holds only the list of managed regions).
+#[derive(Clone)]
 pub struct PhysMemory {
     /// The managed frames (RAM minus the image, heap, stacks and reserved ranges).
     managed: Vec<Region>,

@@ -51,6 +51,12 @@ pub fn run_command(sys: &mut System, cmd: Command<'_>) -> CmdResult {
         Command::Sysfs => report::sysfs(sys),
         Command::Bench(c) => bench::bench(sys, c),
         Command::Cpu => cpu::cpu(sys),
+        Command::Busy(n) => {
+            let n = crate::smp::busy(usize::try_from(n).unwrap_or(usize::MAX))?;
+            crate::println!("busy_cpus: {n}");
+            Ok(())
+        }
+        Command::Stress { ms, cpus } => crate::glue::stress::stress(sys, ms, cpus),
     }
 }
 
