@@ -116,6 +116,8 @@ pub struct Guest {
     /// Its partition name.
     pub name: String,
     qmp: Option<Qmp>,
+    /// The QMP socket, to connect again after the connection was lost.
+    sock: PathBuf,
     /// The balloon's QOM path.
     balloon: String,
     child: Option<Child>,
@@ -233,6 +235,7 @@ impl Guest {
         let mut g = Guest {
             name: p.name.clone(),
             qmp: None,
+            sock: sock.clone(),
             balloon: format!("/machine/peripheral/{BALLOON_ID}"),
             child: Some(child),
             stdin,
@@ -269,6 +272,7 @@ impl Guest {
         Ok(Guest {
             name: name.into(),
             qmp: Some(qmp),
+            sock: sock.to_path_buf(),
             balloon,
             child: None,
             stdin: None,
@@ -333,9 +337,29 @@ impl Guest {
         }
     }
 
-    /// Forgets the QMP session (the guest is gone).
+    /// Forgets the QMP session (the guest is gone, or the connection broke).
     pub fn disconnect(&mut self) {
         self.qmp = None;
+    }
+
+    /// Connects to the QMP socket again (once, without waiting), replies
+    /// within `reply_timeout`.
+    pub fn reconnect(&mut self, reply_timeout: Duration) -> Result<(), QmpError> {
+        self.qmp = None;
+        self.qmp = Some(Qmp::connect(&self.sock, Duration::ZERO, reply_timeout)?);
+        Ok(())
+    }
+
+    /// Whether the guest's QEMU is gone: a started one exited, an attached one's
+    /// process no longer exists.
+    pub fn gone(&mut self) -> Option<String> {
+        if self.child.is_some() {
+            return self.exited();
+        }
+        match self.pid {
+            Some(pid) if !crate::proc::alive(pid) => Some(format!("QEMU (pid {pid}) is gone")),
+            _ => None,
+        }
     }
 }
 

@@ -6,7 +6,9 @@
 //!   guests, manages the pool until `duration_s` or until every guest is gone,
 //!   then writes `<dir>/pool.csv` and `<dir>/pool.svg` and prints the summary.
 //!   With a terminal the table is redrawn every tick; without one it is printed
-//!   every 10 s. Exits 1 if Σ allotments ever exceeded the pool.
+//!   every 10 s. Exits 1 if Σ allotments ever exceeded the pool. SIGINT or
+//!   SIGTERM ends the run the same way (guests shut down, trace and plot
+//!   written, summary printed).
 //!
 //! Environment: `QEMU` (default `qemu-system-ppc64`), `LPAR_CMM_KERNEL`,
 //! `LPAR_CMM_BOOTROM` (default: under `target/`).
@@ -82,6 +84,7 @@ fn run(path: &Path, out: &Path) -> Result<bool, String> {
     let print_every = (10_000 / cfg.tick_ms).max(1);
     let duration = cfg.duration_ms;
     let mut m = Manager::new(cfg, guests)?;
+    lpar_pool::proc::stop_on_signals();
     let tty = std::io::stdout().is_terminal();
     let start = Instant::now();
     let mut n: u32 = 0;
@@ -105,8 +108,18 @@ fn run(path: &Path, out: &Path) -> Result<bool, String> {
         }
         n = n.saturating_add(1);
         let next = start + tick * n;
-        if let Some(wait) = next.checked_duration_since(Instant::now()) {
-            std::thread::sleep(wait);
+        // Sleep in slices so that a signal ends the run at once.
+        while let Some(wait) = next.checked_duration_since(Instant::now()) {
+            if lpar_pool::proc::stop_requested() {
+                break;
+            }
+            std::thread::sleep(wait.min(Duration::from_millis(50)));
+        }
+        if lpar_pool::proc::stop_requested() {
+            eprintln!(
+                "lpar-pool: signal received: stopping (guests shut down, trace and plot written)"
+            );
+            break;
         }
     }
     std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;

@@ -1,14 +1,24 @@
 //! The manager's loop body: each [`Manager::tick`] observes every guest (QMP
 //! `query-balloon`, its balloon statistics, its QEMU's RSS), runs the
 //! pool policy ([`PoolPolicy`]), sets the changed balloon targets with QMP `balloon`, and records a
-//! [`Sample`] per partition. A guest whose QEMU exits or whose monitor breaks is
-//! dead: its memory returns to the pool and the others go on.
+//! [`Sample`] per partition. A guest whose QEMU is gone is dead: its memory
+//! returns to the pool and the others go on.
+//!
+//! No tick waits long for one guest: each QMP command may take at most a reply
+//! budget (a quarter of the tick, 200 ms to 1 s). A guest that does not answer
+//! within it (stopped with SIGSTOP, say) is **unresponsive**: the policy freezes
+//! its allotment, and the following ticks only probe it, with a much shorter
+//! timeout, until it answers again and rejoins. A monitor connection that closes
+//! while QEMU lives is connected again at the next tick (unresponsive meanwhile).
+//! Replies that are malformed or carry the id of an earlier command are not
+//! taken as answers; a reply line of more than 1 MiB drops the connection.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::config::{Action, Config};
 use crate::guest::Guest;
 use crate::policy::{Observation, PoolPolicy, State, TickReport, PAGE};
+use crate::qmp::QmpError;
 use crate::stats::GuestStats;
 
 /// Seconds between the guests' statistics reports (QEMU's polling interval).
@@ -86,6 +96,36 @@ pub struct Manager {
     peak_rss_total: u64,
     cpu_at_start: Vec<Option<f64>>,
     messages: Vec<String>,
+    /// Since when each guest has not answered (None while it answers).
+    silent_since: Vec<Option<Instant>>,
+    /// Times a guest became unresponsive, and times one rejoined.
+    unresponsive_episodes: u64,
+    rejoined: u64,
+    /// The longest tick so far.
+    longest_tick: Duration,
+}
+
+/// How long one QMP command of a guest that answers may take, for a tick of
+/// `tick_ms`.
+pub fn reply_budget(tick_ms: u64) -> Duration {
+    Duration::from_millis((tick_ms / 4).clamp(200, 1000))
+}
+
+/// How long a probe of an unresponsive guest may take. A guest that sends
+/// anything within it (a late reply, an event) is alive and gets the full
+/// [`reply_budget`] at once.
+pub fn probe_budget(tick_ms: u64) -> Duration {
+    Duration::from_millis((tick_ms / 20).clamp(20, 100))
+}
+
+/// What talking to one guest this tick came to.
+enum Heard {
+    /// It answered.
+    Answer(Observation),
+    /// It did not answer in time, or its connection is being re-made.
+    Silent(String),
+    /// Its QEMU is gone.
+    Gone(String),
 }
 
 impl Manager {
@@ -119,6 +159,10 @@ impl Manager {
             peak_rss_total: 0,
             cpu_at_start,
             messages: Vec::new(),
+            silent_since: vec![None; n],
+            unresponsive_episodes: 0,
+            rejoined: 0,
+            longest_tick: Duration::ZERO,
         };
         for i in 0..n {
             let path = m.guests[i].balloon_path().to_string();
@@ -224,6 +268,81 @@ impl Manager {
         }
     }
 
+    /// Drops the manager's QMP connection to guest `i` (a monitor connection
+    /// closing under it; the next tick connects again).
+    pub fn drop_connection(&mut self, i: usize) {
+        if let Some(g) = self.guests.get_mut(i) {
+            g.disconnect();
+        }
+    }
+
+    /// Talks to guest `i`: its balloon, then its statistics.
+    fn hear(&mut self, i: usize) -> Heard {
+        let tick_ms = self.cfg.tick_ms;
+        let budget = if self.silent_since[i].is_some() {
+            probe_budget(tick_ms)
+        } else {
+            reply_budget(tick_ms)
+        };
+        if let Some(reason) = self.guests[i].gone() {
+            return Heard::Gone(reason);
+        }
+        if self.guests[i].qmp().is_none() {
+            if let Err(e) = self.guests[i].reconnect(budget) {
+                return Heard::Silent(format!("QMP connection lost, cannot connect again: {e}"));
+            }
+            self.note(format!("{}: QMP connected again", self.guests[i].name));
+        }
+        let path = self.guests[i].balloon_path().to_string();
+        let Some(q) = self.guests[i].qmp() else {
+            return Heard::Silent("no QMP connection".into());
+        };
+        q.set_reply_timeout(budget);
+        let lines_before = q.lines_received();
+        let mut reply = q.query_balloon();
+        if matches!(reply, Err(QmpError::Timeout(_))) && q.lines_received() > lines_before {
+            // It is sending again (late replies first): give it the full budget.
+            q.set_reply_timeout(reply_budget(tick_ms));
+            reply = q.query_balloon();
+        }
+        q.set_reply_timeout(reply_budget(tick_ms));
+        let held = match reply {
+            Ok(b) => b / PAGE,
+            Err(QmpError::Timeout(d)) => {
+                return Heard::Silent(format!("no answer within {} ms", d.as_millis()))
+            }
+            Err(e @ (QmpError::Garbled(_) | QmpError::Command { .. })) => {
+                // It answers, but not with a figure: nothing new this tick.
+                self.note(format!("{}: {e}", self.guests[i].name));
+                return Heard::Answer(Observation::default());
+            }
+            Err(e) => {
+                self.guests[i].disconnect();
+                return match self.guests[i].gone() {
+                    Some(reason) => Heard::Gone(reason),
+                    None => Heard::Silent(e.to_string()),
+                };
+            }
+        };
+        let mut obs = Observation {
+            held: Some(held),
+            ..Observation::default()
+        };
+        match q.guest_stats(&path) {
+            Ok(v) => {
+                let s = GuestStats::parse(&v);
+                obs.used = s.used().map(|u| u / PAGE);
+                obs.pressure = s.pressure_since(&self.stats[i]);
+                self.stats[i] = s;
+            }
+            Err(QmpError::Timeout(d)) => {
+                return Heard::Silent(format!("no answer within {} ms", d.as_millis()))
+            }
+            Err(_) => {}
+        }
+        Heard::Answer(obs)
+    }
+
     fn observe(&mut self, i: usize) -> Observation {
         if self.death[i].is_some() {
             return Observation {
@@ -231,48 +350,49 @@ impl Manager {
                 ..Observation::default()
             };
         }
-        if let Some(reason) = self.guests[i].exited() {
-            self.kill_guest(i, reason);
-            return Observation {
-                dead: true,
-                ..Observation::default()
-            };
-        }
-        let path = self.guests[i].balloon_path().to_string();
-        let Some(q) = self.guests[i].qmp() else {
-            return Observation {
-                dead: true,
-                ..Observation::default()
-            };
-        };
-        let held = match q.query_balloon() {
-            Ok(b) => b / PAGE,
-            Err(e) => {
-                self.kill_guest(i, e.to_string());
-                return Observation {
+        match self.hear(i) {
+            Heard::Answer(obs) => {
+                if let Some(since) = self.silent_since[i].take() {
+                    self.rejoined += 1;
+                    self.note(format!(
+                        "{}: answers again after {:.1} s; it rejoins the pool",
+                        self.guests[i].name,
+                        since.elapsed().as_secs_f64()
+                    ));
+                }
+                obs
+            }
+            Heard::Silent(why) => {
+                if self.silent_since[i].is_none() {
+                    self.silent_since[i] = Some(Instant::now());
+                    self.unresponsive_episodes += 1;
+                    self.note(format!(
+                        "{}: unresponsive ({why}); its allotment is frozen until it answers",
+                        self.guests[i].name
+                    ));
+                }
+                Observation {
+                    unresponsive: true,
+                    ..Observation::default()
+                }
+            }
+            Heard::Gone(reason) => {
+                self.kill_guest(i, reason);
+                Observation {
                     dead: true,
                     ..Observation::default()
-                };
+                }
             }
-        };
-        let stats = q.guest_stats(&path).map(|v| GuestStats::parse(&v));
-        let mut obs = Observation {
-            held: Some(held),
-            ..Observation::default()
-        };
-        if let Ok(s) = stats {
-            obs.used = s.used().map(|u| u / PAGE);
-            obs.pressure = s.pressure_since(&self.stats[i]);
-            self.stats[i] = s;
         }
-        obs
     }
 
-    /// Sends every changed allotment as the guest's balloon target.
+    /// Sends every changed allotment as the guest's balloon target (not to an
+    /// unresponsive guest: its allotment is frozen, and it is sent when it
+    /// answers again).
     fn apply(&mut self) {
         for i in 0..self.guests.len() {
             let p = &self.policy.partitions()[i];
-            if self.death[i].is_some() || p.state == State::Dead {
+            if self.death[i].is_some() || p.state == State::Dead || self.silent_since[i].is_some() {
                 continue;
             }
             let bytes = p.allotment.saturating_mul(PAGE);
@@ -284,13 +404,28 @@ impl Manager {
             };
             match q.balloon(bytes) {
                 Ok(()) => self.sent[i] = Some(bytes),
-                Err(e) => self.kill_guest(i, e.to_string()),
+                Err(QmpError::Timeout(_)) => {
+                    // Not taken: sent again at the next tick it answers.
+                    self.sent[i] = None;
+                }
+                Err(QmpError::Command { .. } | QmpError::Garbled(_)) => self.sent[i] = None,
+                Err(e) => {
+                    self.guests[i].disconnect();
+                    self.sent[i] = None;
+                    if let Some(reason) = self.guests[i].gone() {
+                        self.kill_guest(i, reason);
+                    } else {
+                        let name = self.guests[i].name.clone();
+                        self.note(format!("{name}: {e}; connecting again at the next tick"));
+                    }
+                }
             }
         }
     }
 
     /// One tick: events, observations, policy, targets, samples.
     pub fn tick(&mut self) -> TickReport {
+        let started = Instant::now();
         self.run_events();
         let obs: Vec<Observation> = (0..self.guests.len()).map(|i| self.observe(i)).collect();
         let report = self.policy.tick(&obs);
@@ -320,6 +455,7 @@ impl Manager {
             });
         }
         self.peak_rss_total = self.peak_rss_total.max(rss_total);
+        self.longest_tick = self.longest_tick.max(started.elapsed());
         report
     }
 
@@ -365,6 +501,12 @@ impl Manager {
                 .count()
                 .to_string(),
         );
+        row(
+            "unresponsive_episodes",
+            self.unresponsive_episodes.to_string(),
+        );
+        row("rejoined", self.rejoined.to_string());
+        row("longest_tick_ms", self.longest_tick.as_millis().to_string());
         let errors: u64 = self.guests.iter().map(|g| g.console().errors).sum();
         row("console_errors", errors.to_string());
         let secs = self.start.elapsed().as_secs_f64().max(1e-3);

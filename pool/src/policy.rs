@@ -19,6 +19,10 @@
 //!   nothing more, and the shares of the others are computed on the pool without
 //!   the memory it keeps, so nobody waits for it. It becomes cooperative again as
 //!   soon as it holds no more than its allotment;
+//! - a guest that does not answer (stopped, or its monitor lost while its QEMU
+//!   lives) is **unresponsive**: its allotment and share are frozen, what it may
+//!   hold (`max(allotment, held)`) stays committed, and the others are divided
+//!   the rest; it takes part again as soon as it answers;
 //! - a dead guest's memory returns to the pool at once.
 //!
 //! Initial allotments (before any guest runs) are the division of the whole pool
@@ -78,6 +82,10 @@ pub struct Observation {
     /// The guest reported pressure since the last tick (OOM-notifier events,
     /// allocation failures): it wants to grow whatever its free memory says.
     pub pressure: bool,
+    /// The guest does not answer (stopped, or its monitor is gone while its
+    /// QEMU lives): its allotment and share stay as they are, nothing is
+    /// taken from or given to it, and what it may hold stays committed.
+    pub unresponsive: bool,
 }
 
 /// How a partition stands.
@@ -89,6 +97,8 @@ pub enum State {
     Lagging,
     /// Held more than its allotment for longer than the bound: capped.
     Uncooperative,
+    /// Does not answer: frozen where it was until it answers again.
+    Unresponsive,
     /// Gone; holds nothing.
     Dead,
 }
@@ -100,6 +110,7 @@ impl State {
             State::Following => "ok",
             State::Lagging => "lagging",
             State::Uncooperative => "uncoop",
+            State::Unresponsive => "unresp",
             State::Dead => "dead",
         }
     }
@@ -351,6 +362,10 @@ impl Policy {
                 p.demand = 0;
                 continue;
             }
+            if o.unresponsive {
+                p.state = State::Unresponsive;
+                continue;
+            }
             if let Some(h) = o.held {
                 p.held = h;
             }
@@ -389,8 +404,15 @@ impl Policy {
             .iter()
             .filter(|p| p.state == State::Uncooperative)
             .fold(0u64, |a, p| a.saturating_add(p.excess()));
+        // An unresponsive guest is left out of the division: what it may hold
+        // (its allotment, or more if it held more) stays committed to it.
+        let frozen: u64 = self
+            .parts
+            .iter()
+            .filter(|p| p.state == State::Unresponsive)
+            .fold(0u64, |a, p| a.saturating_add(p.allotment.max(p.held)));
         let live: Vec<usize> = (0..self.parts.len())
-            .filter(|&i| self.parts[i].alive())
+            .filter(|&i| self.parts[i].alive() && self.parts[i].state != State::Unresponsive)
             .collect();
         let claims: Vec<Claim> = live
             .iter()
@@ -408,7 +430,10 @@ impl Policy {
                 }
             })
             .collect();
-        let shares = water_fill(self.pool.saturating_sub(kept), &claims);
+        let shares = water_fill(
+            self.pool.saturating_sub(kept).saturating_sub(frozen),
+            &claims,
+        );
         for (&i, s) in live.iter().zip(shares) {
             self.parts[i].share = s;
         }
@@ -430,7 +455,10 @@ impl Policy {
                 }
             })
             .collect();
-        step_allotments(self.pool.saturating_sub(not_back), &mut slots);
+        step_allotments(
+            self.pool.saturating_sub(not_back).saturating_sub(frozen),
+            &mut slots,
+        );
         for (&i, s) in live.iter().zip(&slots) {
             self.parts[i].allotment = s.allotment;
         }

@@ -49,22 +49,11 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 }
 
 fn sock(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("lpar-cmm-pool-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let p = dir.join(format!("{tag}.sock"));
-    let _ = std::fs::remove_file(&p);
-    p
+    lpar_cmm_tests::pool_guest::qmp_sock("pool", tag)
 }
 
 fn boot(name: &str) -> (Qemu, PathBuf) {
-    let s = sock(name);
-    let vm = Qemu::builder()
-        .mem("512M")
-        .append("cmm.delay_ms=20 cmm.min_mem_mb=32")
-        .args(["-device", "virtio-balloon-pci,id=balloon0"])
-        .qmp(&s)
-        .boot();
-    (vm, s)
+    lpar_cmm_tests::pool_guest::boot("pool", name)
 }
 
 /// The manager, ticking in a thread until dropped.

@@ -28,14 +28,14 @@ pub fn pool_config(data: &[u8]) {
     }
 }
 
-/// QMP lines as a monitor might send them in answer to one command: each is an
-/// error (`Garbled` naming the line, or QMP's own `error`), an event skipped, or
-/// a `return` value; a value is then read as `query-balloon` and `guest-stats`
-/// read it, whatever its shape.
+/// QMP lines as a monitor might send them in answer to one command (id 7): each
+/// is an error (`Garbled` naming the line, or QMP's own `error`), skipped (an
+/// event, an answer with another id), or a `return` value; a value is then read
+/// as `query-balloon` and `guest-stats` read it, whatever its shape.
 pub fn qmp(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     for line in text.split('\n') {
-        match qmp::decode_reply(line, "query-balloon") {
+        match qmp::decode_reply(line, "query-balloon", 7) {
             Err(qmp::QmpError::Garbled(l)) => assert_eq!(l, line),
             Err(qmp::QmpError::Command { command, .. }) => assert_eq!(command, "query-balloon"),
             Err(e) => panic!("unexpected error kind for one line: {e}"),
@@ -54,9 +54,10 @@ pub fn qmp(data: &[u8]) {
 
 /// The policy over random ticks: up to four partitions (checked as the manager
 /// checks them), then observations of any kind (absurd ones included: more held
-/// than logical memory, more used than held, death): the allotments never
-/// exceed the pool, no tick reports a conservation violation, a live partition's
-/// allotment stays within its logical memory, and a dead one holds nothing.
+/// than logical memory, more used than held, silence, death): the allotments
+/// never exceed the pool, no tick reports a conservation violation, a live
+/// partition's allotment stays within its logical memory, an unresponsive one
+/// keeps its allotment, and a dead one holds nothing.
 pub fn pool_policy(data: &[u8]) {
     let mut b = Bytes::new(data);
     let pool = u64::from(b.u16()) + 1;
@@ -89,13 +90,21 @@ pub fn pool_policy(data: &[u8]) {
                     held: figure(&mut b, flags & 1 == 1),
                     used: figure(&mut b, flags & 2 == 2),
                     pressure: flags & 4 == 4,
+                    unresponsive: flags & 0x18 == 0x18,
                 }
             })
             .collect();
+        let before: Vec<u64> = policy.partitions().iter().map(|p| p.allotment).collect();
         let r = policy.tick(&obs);
         assert!(!r.violation, "conservation violated");
         assert!(r.allotted <= policy.pool());
-        for p in policy.partitions() {
+        for (p, a) in policy.partitions().iter().zip(before) {
+            if p.state == State::Unresponsive {
+                assert_eq!(
+                    p.allotment, a,
+                    "an unresponsive partition's allotment moved"
+                );
+            }
             if p.state == State::Dead {
                 assert_eq!(p.allotment, 0);
             } else {

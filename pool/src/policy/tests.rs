@@ -345,6 +345,7 @@ fn observe(p: &Policy, step: &Step) -> Vec<Observation> {
             held: Some(held_after(q.held, q.allotment, f)),
             used: Some(u),
             pressure: pr,
+            unresponsive: false,
         })
         .collect()
 }
@@ -424,4 +425,48 @@ proptest! {
         let got: Vec<u64> = p.partitions().iter().map(|q| q.allotment).collect();
         prop_assert_eq!(got, shares);
     }
+}
+
+#[test]
+fn an_unresponsive_guest_is_frozen_and_the_others_are_served() {
+    let mut p = three();
+    // Settle with equal demands.
+    for _ in 0..400 {
+        let o = follow(&p, &[100 * MIB, 100 * MIB, 100 * MIB]);
+        assert!(!p.tick(&o).violation);
+    }
+    let frozen_at = p.partitions()[1].clone();
+    // b stops answering while a's demand grows and c's shrinks.
+    for _ in 0..400 {
+        let mut o = follow(&p, &[500 * MIB, 0, 10 * MIB]);
+        o[1] = Observation {
+            unresponsive: true,
+            ..Observation::default()
+        };
+        let r = p.tick(&o);
+        assert!(!r.violation);
+        assert!(r.allotted <= p.pool());
+        let b = &p.partitions()[1];
+        assert_eq!(b.state, State::Unresponsive);
+        assert_eq!(
+            (b.allotment, b.share, b.held),
+            (frozen_at.allotment, frozen_at.share, frozen_at.held)
+        );
+    }
+    assert!(
+        p.partitions()[0].allotment > frozen_at.allotment,
+        "a did not grow while b was frozen"
+    );
+    // b answers again: it takes part in the division once more.
+    for _ in 0..400 {
+        let o = follow(&p, &[500 * MIB, 0, 10 * MIB]);
+        assert!(!p.tick(&o).violation);
+    }
+    let b = &p.partitions()[1];
+    assert_eq!(b.state, State::Following);
+    assert!(
+        b.allotment < frozen_at.allotment,
+        "b did not give back memory it no longer needs"
+    );
+    assert_eq!(p.violations(), 0);
 }
