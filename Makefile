@@ -40,7 +40,7 @@ else
 $(error FIRMWARE must be bios, slof or vof)
 endif
 
-.PHONY: all setup kernel run test test-le host-test coverage lint fmt bench trace amsstat pool fuzz fuzz-corpus clean
+.PHONY: all setup kernel run test test-le host-test coverage lint fmt bench trace amsstat pool fuzz fuzz-corpus soak clean
 
 all: kernel
 
@@ -129,6 +129,12 @@ fuzz: setup
 # Folds what the last make fuzz found into the committed corpus, minimised.
 fuzz-corpus:
 	fuzz/minimize.sh
+
+# A seeded random console storm against one guest with hcall failures injected
+# (tests/src/bin/soak.rs); SOAK_COMMANDS (default 100000), SOAK_SEED. Not part of
+# make test.
+soak: kernel
+	cargo run -q -p lpar-cmm-tests --bin soak --release
 
 # In-guest benchmarks under QEMU, then the host benchmark of the balloon step.
 bench: kernel
