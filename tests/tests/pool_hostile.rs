@@ -217,7 +217,10 @@ fn a_frozen_a_killed_and_a_disconnected_guest() {
 
     let longest = t.longest_tick_since(ticks_before);
     assert!(
-        longest < 3 * reply_budget(TICK_MS) + Duration::from_millis(500),
+        // At worst every command of every guest takes its whole budget (two per
+        // guest) and the frozen one its first: a bound in the budget, not the
+        // 10 s a blocking read would wait.
+        longest < 7 * reply_budget(TICK_MS) + Duration::from_secs(1),
         "a tick waited {longest:?} for a guest"
     );
 
