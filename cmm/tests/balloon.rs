@@ -420,6 +420,27 @@ fn return_all_empties_the_balloon() {
 }
 
 #[test]
+fn a_refused_return_at_shutdown_is_counted_and_tried_again() {
+    let mut w = world();
+    w.hv.request = Request::LoanPages(700);
+    w.poll();
+    assert_eq!(w.hv.book.borrow().loaned, 700);
+    w.hv.fail_page_state = 1;
+    let left = w.mm.return_all(&mut w.hv, &mut w.mem);
+    assert!(left > 0, "a refused page stays loaned");
+    assert_eq!(
+        w.hv.book.borrow().loaned,
+        left,
+        "the books agree with the hypervisor"
+    );
+    assert_eq!(w.mm.stats().loaned_pages, left);
+    w.check_invariants();
+    assert_eq!(w.mm.return_all(&mut w.hv, &mut w.mem), 0);
+    assert_eq!(w.hv.book.borrow().loaned, 0);
+    w.check_invariants();
+}
+
+#[test]
 fn free_frames_are_hinted_unused_in_the_background() {
     let mut w = world();
     assert!(w.mm.unused_hints_pending());

@@ -9,6 +9,7 @@
 //! - [`opcodes`]: hcall numbers.
 //! - [`raw`]: [`RawHcall`], one raw call; `raw::sc1` (target only) holds the `sc 1`.
 //! - [`calls`], [`term`], [`rtas`]: typed calls (register packing, pure and tested).
+//! - [`mmu`]: the hashed page table hcalls (H_ENTER, H_READ, H_REMOVE).
 //! - [`phyp`]: [`Phyp`], the [`Hypervisor`] of a real PowerVM partition.
 //! - [`retry`]: the one retry policy for busy returns; [`retrying`]: the
 //!   [`Hypervisor`] decorator that makes every hcall under it.
@@ -22,8 +23,16 @@
 //! The model of the PowerVM pool that answers these calls on QEMU is the
 //! `powervm-sim` crate.
 #![cfg_attr(not(test), no_std)]
+// `unsafe` only where a call's contract is stated: the `sc 1` itself and the
+// page table hcalls, which change what addresses mean.
+#![deny(unsafe_code)]
 
 extern crate alloc;
+
+/// The README's examples, compiled and run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
 
 pub mod calls;
 pub mod endian;
@@ -31,6 +40,8 @@ pub mod endian;
 pub mod fake;
 pub mod hypervisor;
 pub mod lparcfg;
+#[allow(unsafe_code)]
+pub mod mmu;
 pub mod mpp;
 pub mod mpp_check;
 pub mod opcodes;

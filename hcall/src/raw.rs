@@ -6,6 +6,7 @@
 //! interprets results: decoding lives in [`crate::calls`].
 
 #[cfg(target_arch = "powerpc64")]
+#[allow(unsafe_code)]
 pub mod sc1;
 
 use crate::status::HStatus;

@@ -58,6 +58,8 @@ pub mod raw {
     pub const H_PRIVILEGE: i64 = -3;
     /// H_PARAMETER
     pub const H_PARAMETER: i64 = -4;
+    /// H_NOT_FOUND (H_REMOVE of an empty slot)
+    pub const H_NOT_FOUND: i64 = -7;
     /// H_RESOURCE
     pub const H_RESOURCE: i64 = -16;
     /// H_NOT_ENOUGH_RESOURCES

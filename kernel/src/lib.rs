@@ -18,6 +18,9 @@
 //! - [`xics`]: interrupt source numbers from the device tree (VIO, PCI INTx).
 //! - [`text`]: console line editing, command tokenising, size and boot-argument parsing.
 #![cfg_attr(not(test), no_std)]
+// `unsafe` only in the modules named below: the spin lock and the two that touch
+// device memory.
+#![deny(unsafe_code)]
 
 extern crate alloc;
 
@@ -25,6 +28,7 @@ pub mod cas;
 pub mod cpustats;
 pub mod devtree;
 pub mod hv;
+#[allow(unsafe_code)] // the spin lock hands out its data under the lock (UnsafeCell)
 pub mod lock;
 pub mod meminfo;
 pub mod mmu;

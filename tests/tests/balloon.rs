@@ -57,6 +57,21 @@ fn inflates_to_the_target_and_deflates_to_zero() {
 }
 
 #[test]
+fn power_off_returns_every_loan_first() {
+    let mut vm = vm("");
+    vm.ok("hv target 16M");
+    assert_eq!(wait(&mut vm).get("loaned_kb"), 16 * 1024);
+    vm.send(b"poweroff\r");
+    assert_eq!(vm.wait_exit(), 0);
+    assert!(
+        vm.log_contains("cmm: 4096 loaned pages returned before power-off"),
+        "{}",
+        vm.transcript()
+    );
+    assert!(!vm.log_contains("still loaned"), "{}", vm.transcript());
+}
+
+#[test]
 fn the_floor_clamps_a_too_large_target() {
     let mut vm = vm("");
     let total = total_kb(&mut vm);

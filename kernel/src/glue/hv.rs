@@ -64,13 +64,14 @@ impl Probe for Platform {
 }
 
 /// Detects CMO and builds the backend; `ram_bytes` sizes the model's page array.
-pub fn detect(ram_bytes: u64) -> Result<Detected, &'static str> {
+pub fn detect(ram_bytes: u64) -> Result<Detected, alloc::string::String> {
     let mut probe = Platform(Phyp::new(sc1()));
     let d = kernel::hv::detect(&mut probe, ram_bytes);
     let backend = match d.choice {
         Choice::Phyp => Backend::Phyp(probe.0),
         Choice::Model => Backend::Model(alloc::boxed::Box::new(
-            PoolModel::new(sc1(), ram_bytes).map_err(|_| "cannot build the pool model")?,
+            PoolModel::new(sc1(), ram_bytes)
+                .map_err(|e| alloc::format!("cannot build the pool model: {e}"))?,
         )),
     };
     Ok(Detected {

@@ -43,12 +43,12 @@ pub fn area() -> (u64, u64) {
 }
 
 /// Registers this CPU's VPA (its index's area) for the hardware thread `server`.
-pub fn register(server: u32) -> Result<(), &'static str> {
+pub fn register(server: u32) -> Result<(), alloc::string::String> {
     let i = percpu::current();
     let p = area_ptr(i);
     let addr = p as u64;
     if !vpa::placement_ok(addr) {
-        return Err("the VPA is misplaced");
+        return Err("the VPA is misplaced".into());
     }
     // SAFETY: each CPU sets up only its own area, once, before the hypervisor
     // knows it; nothing else writes it.
@@ -56,7 +56,7 @@ pub fn register(server: u32) -> Result<(), &'static str> {
     // SAFETY: the area is the kernel's (a static in the image, so in the RMA),
     // stays registered for the kernel's life and is never reused for anything else.
     let mut raw = unsafe { Sc1::new() };
-    vpa::register(&mut raw, server, addr).map_err(|_| "H_REGISTER_VPA failed")?;
+    vpa::register(&mut raw, server, addr).map_err(|e| alloc::format!("{e}"))?;
     REGISTERED[i].store(true, Ordering::Release);
     Ok(())
 }

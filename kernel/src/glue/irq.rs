@@ -12,6 +12,8 @@
 //! the main loop, bytes into the console's lock-free ring, counters. They never
 //! allocate, lock, log or print. Facts: docs/interrupts.md.
 
+use alloc::format;
+use alloc::string::String;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 
 use hcall::raw::sc1::Sc1;
@@ -200,21 +202,18 @@ fn route(r: &Routing, source: u32) -> Result<(), rtas::RtasError> {
 /// Sets up XICS for the console: accepts all priorities, routes the vty's
 /// source and enables its signalling. Returns why not, when the console stays
 /// polled. Call before interrupts are enabled.
-pub fn init(
-    sources: &Sources,
-    routing: Option<Routing>,
-    vty_unit: u32,
-) -> Result<(), &'static str> {
+pub fn init(sources: &Sources, routing: Option<Routing>, vty_unit: u32) -> Result<(), String> {
     if !sources.xics {
-        return Err("no XICS interrupt controller in the device tree");
+        return Err("no XICS interrupt controller in the device tree".into());
     }
     let r = routing.ok_or("no RTAS ibm,set-xive / ibm,int-on")?;
     let mut raw = sc1();
-    xics::set_cppr(&mut raw, CPPR_ACCEPT_ALL).map_err(|_| "H_CPPR failed")?;
+    xics::set_cppr(&mut raw, CPPR_ACCEPT_ALL).map_err(|e| format!("{e}"))?;
     let vty = sources
         .vio_source(vty_unit)
         .ok_or("the vty has no interrupts property")?;
-    route(&r, vty.number).map_err(|_| "routing the vty's source through RTAS failed")?;
+    route(&r, vty.number)
+        .map_err(|e| format!("routing the vty's source through RTAS failed: {e}"))?;
     // PAPR asks for H_VIO_SIGNAL; QEMU 7.2's vty refuses it (H_PARAMETER: the
     // vty class has no signal mask) and signals input regardless.
     if let Err(e) = xics::vio_signal(&mut raw, vty_unit, true) {
@@ -238,10 +237,10 @@ pub fn init_secondary() -> Result<(), &'static str> {
 /// Routes a PCI function's INTx: `isr` is the address of the register whose read
 /// acknowledges it (the legacy virtio ISR). Call with interrupts off or before
 /// they are enabled.
-pub fn route_pci(routing: Option<Routing>, source: u32, isr: usize) -> Result<(), &'static str> {
+pub fn route_pci(routing: Option<Routing>, source: u32, isr: usize) -> Result<(), String> {
     let r = routing.ok_or("no RTAS ibm,set-xive / ibm,int-on")?;
     PCI_ISR.store(isr, Ordering::Release);
     PCI_SOURCE.store(source, Ordering::Release);
     INT_OFF.store(r.int_off.unwrap_or(NONE), Ordering::Release);
-    route(&r, source).map_err(|_| "routing the PCI source through RTAS failed")
+    route(&r, source).map_err(|e| format!("routing the PCI source through RTAS failed: {e}"))
 }

@@ -12,23 +12,18 @@ use alloc::vec::Vec;
 use core::arch::asm;
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 
-use hcall::raw::RawHcall;
-use hcall::HStatus;
+use hcall::mmu::RawHpte;
+use hcall::raw::sc1::Sc1;
 use kernel::devtree::{Fdt, MemRange};
 use kernel::mmu::cpu::CpuMmu;
 use kernel::mmu::fault::{classify, dsisr_reason};
 use kernel::mmu::lazy::{boot_ranges, LazyMap, Touch, BOOT_MAPPED};
 use kernel::mmu::linear::{enter_page, enter_range, Geometry, MapStats, PageTable};
 use kernel::mmu::slb::{segments_covering, SlbEntry};
+use kernel::mmu::sweep::{self, HashTable};
 use kernel::mmu::{Hpte, HpteR, Vsid};
 use spin::Mutex;
 
-/// H_ENTER.
-const H_ENTER: u64 = 0x08;
-/// H_REGISTER_PROC_TBL.
-const H_REGISTER_PROC_TBL: u64 = 0x37C;
-/// Its flags for "new table, hash MMU with segments" (`docs/hash-mmu.md`).
-const PROC_TABLE_NEW_HASH: u64 = 0x18;
 /// MSR[IR] | MSR[DR].
 const MSR_IR_DR: u64 = 0x30;
 
@@ -75,15 +70,35 @@ const DSISR_NO_TRANSLATION: u64 = 0x4000_0000;
 /// system exists; read only on the way out).
 static FRAMES: AtomicPtr<cmm::FrameTable> = AtomicPtr::new(core::ptr::null_mut());
 
-struct HEnter(hcall::raw::sc1::Sc1);
+/// The hashed page table through the hypervisor.
+struct Hpt(Sc1);
 
-impl PageTable for HEnter {
+impl PageTable for Hpt {
     fn enter(&mut self, ptex: u64, hpte: Hpte) -> Result<u64, i64> {
-        let (status, rets) = self.0.hcall(H_ENTER, &[0, ptex, hpte.v, hpte.r]);
-        match status {
-            HStatus::Success => Ok(rets[0]),
-            s => Err(s.to_raw()),
-        }
+        let e = RawHpte {
+            v: hpte.v,
+            r: hpte.r,
+        };
+        // SAFETY: the kernel only enters the linear map (each RAM page at its own
+        // real address) and MMIO ranges it owns at their own addresses; an
+        // effective address never means anything else, so no translation the
+        // kernel relies on changes.
+        unsafe { hcall::mmu::enter(&mut self.0, ptex, e) }.map_err(|e| e.status.to_raw())
+    }
+}
+
+impl HashTable for Hpt {
+    fn read4(&mut self, ptex: u64) -> Result<[u64; 4], i64> {
+        hcall::mmu::read4(&mut self.0, ptex)
+            .map(|es| es.map(|e| e.v))
+            .map_err(|e| e.status.to_raw())
+    }
+    fn remove(&mut self, ptex: u64) -> Result<(), i64> {
+        // SAFETY: called by the sweep only, before translation is on: the kernel
+        // runs in real mode and relies on no entry of the table.
+        unsafe { hcall::mmu::remove(&mut self.0, ptex) }
+            .map(|_| ())
+            .map_err(|e| e.status.to_raw())
     }
 }
 
@@ -174,16 +189,29 @@ pub fn init(fdt: &Fdt<'_>, ram: &[MemRange]) -> Result<(), alloc::string::String
     let mut raw = crate::hv::sc1();
     // ISA 3.0 processors first say they use the hash table with segments.
     if crate::arch::cpu::pvr() >> 16 >= 0x004e {
-        let (st, _) = raw.hcall(H_REGISTER_PROC_TBL, &[PROC_TABLE_NEW_HASH, 0, 0, 0]);
-        match st {
-            HStatus::Success => log::info!("H_REGISTER_PROC_TBL: hash MMU with segments"),
-            s => log::warn!(
-                "H_REGISTER_PROC_TBL answered {}: carrying on with hash",
-                s.to_raw()
-            ),
+        match hcall::mmu::register_hash_with_segments(&mut raw) {
+            Ok(()) => log::info!("H_REGISTER_PROC_TBL: hash MMU with segments"),
+            Err(e) => log::warn!("{e}: carrying on with hash"),
         }
     }
-    let mut pt = HEnter(raw);
+    let mut pt = Hpt(raw);
+    let swept = sweep::sweep(&mut pt, sweep::entries_of(g.pft_shift));
+    log::info!(
+        "page table swept: {} entries, {} stale removed, {} VRMA kept",
+        swept.entries,
+        swept.removed,
+        swept.vrma
+    );
+    if let Some(r) = swept.first_refusal {
+        log::warn!(
+            "page table sweep: {} groups unread, {} stale entries left; first: {} of entry {} answered {}",
+            swept.unread_groups,
+            swept.not_removed,
+            r.call,
+            r.ptex,
+            r.status
+        );
+    }
     let mut stats = MapStats::default();
     let page = g.page.bytes();
     // All of RAM (page-aligned), of which only the boot part is entered now;
@@ -276,7 +304,7 @@ pub fn map_io(base: u64, size: u64) -> Result<(), alloc::string::String> {
         .and_then(|e| e.checked_add(page - 1))
         .ok_or("MMIO range overflows")?
         & !(page - 1);
-    let mut pt = HEnter(crate::hv::sc1());
+    let mut pt = Hpt(crate::hv::sc1());
     let g = s.geometry;
     enter_range(&mut pt, &g, start, end - start, HpteR::MMIO, &mut s.stats)
         .map_err(|e| alloc::format!("MMIO map: {e}"))?;

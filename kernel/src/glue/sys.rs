@@ -126,7 +126,7 @@ impl System {
             .map(|m| m.base.saturating_add(m.size))
             .max()
             .unwrap_or(0);
-        let det = hv::detect(top).map_err(ToString::to_string)?;
+        let det = hv::detect(top)?;
         let mut hv = det.backend;
         let mut balloon_irq = None;
         if hv.model_ref().is_some() {

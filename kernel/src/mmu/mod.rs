@@ -12,6 +12,7 @@
 //! - [`fault`]: what a faulting address is, for the storage-fault report.
 //! - [`lazy`]: which pages of the linear map are entered at boot, which on first
 //!   touch or in the background.
+//! - [`sweep`]: which entries left in the table are removed at boot.
 
 pub mod cpu;
 pub mod fault;
@@ -21,6 +22,7 @@ pub mod lazy;
 pub mod linear;
 pub mod sizes;
 pub mod slb;
+pub mod sweep;
 
 pub use hash::{Hash, Vsid};
 pub use hpte::{Hpte, HpteR, HpteV, VirtualPage};

@@ -13,13 +13,16 @@ use hcall::endian::ByteOrder;
 
 pub mod balloon;
 #[cfg(test)]
+#[allow(unsafe_code)] // the fake device reads the rings the driver wrote
 pub mod fake;
+#[allow(unsafe_code)] // volatile access to the device's register block
 pub mod legacy;
 pub mod reporting;
 pub mod ring;
 pub mod stats;
 pub mod storm;
 pub mod used;
+#[allow(unsafe_code)] // volatile access to rings the device reads and writes
 pub mod virtqueue;
 
 pub use balloon::{BalloonState, BalloonStats, BalloonTransport};

@@ -125,13 +125,16 @@ pub fn probe(platform: &Platform) -> Option<LegacyBalloon> {
     None
 }
 
-fn bring_up(bridge: &mut Bridge<RtasConfig>, f: &Function) -> Result<LegacyBalloon, &'static str> {
+fn bring_up(
+    bridge: &mut Bridge<RtasConfig>,
+    f: &Function,
+) -> Result<LegacyBalloon, alloc::string::String> {
     let (bars, _) = bridge
         .setup(f)
-        .map_err(|_| "PCI configuration through RTAS failed")?;
+        .map_err(|e| alloc::format!("PCI configuration through RTAS failed: {e}"))?;
     let bar0 = bars[0].ok_or("no BAR0")?;
     if bar0.kind != BarKind::Io || bar0.size < legacy::BAR_LEN {
-        return Err("BAR0 is not the legacy I/O BAR");
+        return Err("BAR0 is not the legacy I/O BAR".into());
     }
     let io = bar0
         .cpu_addr
@@ -158,12 +161,12 @@ fn bring_up(bridge: &mut Bridge<RtasConfig>, f: &Function) -> Result<LegacyBallo
             Ok(vq) => *slot = Some(vq),
             Err(e) => {
                 regs.set_status(legacy::STATUS_FAILED);
-                return Err(e);
+                return Err(e.into());
             }
         }
     }
     let [Some(mut inflate), Some(mut deflate), q2, q3] = qs else {
-        return Err("virtqueue setup");
+        return Err("virtqueue setup".into());
     };
     let (stats_vq, report_vq) = if accepted & F_STATS_VQ != 0 {
         (q2, q3)
@@ -175,7 +178,7 @@ fn bring_up(bridge: &mut Bridge<RtasConfig>, f: &Function) -> Result<LegacyBallo
             Some(q) => Some(q),
             None => {
                 regs.set_status(legacy::STATUS_FAILED);
-                return Err("no memory for the report descriptors");
+                return Err("no memory for the report descriptors".into());
             }
         },
         _ => None,
@@ -188,7 +191,7 @@ fn bring_up(bridge: &mut Bridge<RtasConfig>, f: &Function) -> Result<LegacyBallo
         Some(vq) => {
             let Some(mem) = alloc_pages(4096) else {
                 regs.set_status(legacy::STATUS_FAILED);
-                return Err("no memory for the statistics buffer");
+                return Err("no memory for the statistics buffer".into());
             };
             // SAFETY: 4096 zeroed bytes, never freed and handed to nobody else;
             // the array fits, and the reference is the only one.
@@ -199,7 +202,7 @@ fn bring_up(bridge: &mut Bridge<RtasConfig>, f: &Function) -> Result<LegacyBallo
     };
     let Some(mem) = alloc_pages(4096) else {
         regs.set_status(legacy::STATUS_FAILED);
-        return Err("no memory for the PFN buffer");
+        return Err("no memory for the PFN buffer".into());
     };
     regs.set_status(legacy::STATUS_ACK | legacy::STATUS_DRIVER | legacy::STATUS_DRIVER_OK);
     // SAFETY: 4096 zeroed bytes, 4096-aligned, never freed and handed to nobody

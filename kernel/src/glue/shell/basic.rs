@@ -89,8 +89,19 @@ pub fn echo(words: &[&str]) -> CmdResult {
     Ok(())
 }
 
-/// `poweroff`: RTAS power-off.
-pub fn poweroff() -> CmdResult {
+/// `poweroff`: every loaned page goes back to the hypervisor first (as Linux's CMM
+/// does from its reboot notifier, so the next boot starts with all its memory),
+/// then RTAS power-off.
+pub fn poweroff(sys: &mut System) -> CmdResult {
+    let loaned = sys.mm.stats().loaned_pages;
+    let left = sys.mm.return_all(&mut sys.hv, &mut sys.mem);
+    log::info!(
+        "cmm: {} loaned pages returned before power-off",
+        loaned.saturating_sub(left)
+    );
+    if left > 0 {
+        log::warn!("cmm: {left} pages still loaned at power-off (the hypervisor refused them)");
+    }
     exit::power_off()
 }
 

@@ -34,7 +34,7 @@ pub fn run_command(sys: &mut System, cmd: Command<'_>) -> CmdResult {
         Command::Devtree { dump } => basic::devtree(sys, dump),
         Command::Sleep { ms } => basic::sleep(sys, ms),
         Command::Echo(words) => basic::echo(&words),
-        Command::Poweroff => basic::poweroff(),
+        Command::Poweroff => basic::poweroff(sys),
         Command::Panic => basic::panic(),
         Command::Time(inner) => basic::time(sys, *inner),
         Command::Fault(kind) => basic::fault(sys, kind),
