@@ -32,6 +32,11 @@
 
 extern crate alloc;
 
+/// The README's examples, compiled and run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 pub mod amsstat;
 pub mod balloon;
 pub mod bitmap;
