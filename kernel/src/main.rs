@@ -5,6 +5,8 @@
 // The binary is built only for 64-bit powerpc, where `u64 as usize` (addresses)
 // is lossless; narrowing to smaller types uses checked conversions.
 #![allow(clippy::cast_possible_truncation)]
+// `unsafe` only in the glue modules that touch the machine, named in `glue/mod.rs`.
+#![deny(unsafe_code)]
 
 #[cfg(target_arch = "powerpc64")]
 extern crate alloc;

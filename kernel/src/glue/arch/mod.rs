@@ -8,4 +8,5 @@ pub mod builtins;
 pub mod cpu;
 pub mod entry;
 pub mod exceptions;
+pub mod fault;
 pub mod trap;

@@ -10,6 +10,7 @@ use kernel::meminfo::{write_meminfo, HeapUsage};
 
 use super::out::emit;
 use super::CmdResult;
+use crate::arch::fault;
 use crate::sys::System;
 use crate::{clock, exit, println};
 use hcall::Simulation;
@@ -114,18 +115,10 @@ pub fn panic() -> CmdResult {
 pub fn fault(sys: &mut System, kind: FaultKind) -> CmdResult {
     match kind {
         FaultKind::Loaned => {
-            // A deliberate broken promise, for testing poison mode: write one word
-            // into the first loaned page, as buggy code using a loaned page would.
-            let pfn = sys
-                .mm
-                .frames()
-                .iter(cmm::FrameSet::Loaned)
-                .next()
+            // A deliberate broken promise, for testing poison mode: one word into
+            // the first loaned page, as buggy code using a loaned page would.
+            let addr = fault::write_first_loaned(sys.mm.frames())
                 .ok_or_else(|| "no page is loaned".to_string())?;
-            let addr = pfn * 4096;
-            // SAFETY: `addr` is a RAM frame the balloon owns (loaned); writing one
-            // word into it breaks only the CMO promise, which is the point here.
-            unsafe { core::ptr::write_volatile((addr as usize + 64) as *mut u64, 0xbad) };
             println!("addr: {addr:#x}");
             Ok(())
         }
@@ -139,21 +132,13 @@ pub fn fault(sys: &mut System, kind: FaultKind) -> CmdResult {
                 .map(|m| m.base.saturating_add(m.size))
                 .max()
                 .unwrap_or(0);
-            let addr = top.saturating_add(0x1000_0000) & !0xfff_ffff;
+            let addr = fault::above_ram(top);
             println!("addr: {addr:#x}");
-            if !crate::glue::mmu::is_on() {
-                crate::glue::rma::check(addr, 8, "fault unmapped");
-            }
-            // SAFETY: with translation off the check above stops the kernel;
-            // with it on the address has no page table entry, so the read takes
-            // a data storage interrupt, whose report ends the run.
-            let v = unsafe { core::ptr::read_volatile(addr as usize as *const u64) };
+            let v = fault::read_above_ram(top);
             Err(alloc::format!("read {v:#x} at {addr:#x} without a fault"))
         }
         FaultKind::Program => {
-            // SAFETY: `trap` raises a program interrupt, whose vector reports the
-            // machine state and ends in os-term; nothing returns here.
-            unsafe { core::arch::asm!("trap", options(nostack)) };
+            fault::program_interrupt();
             Err("the trap returned".to_string())
         }
     }
