@@ -113,6 +113,11 @@ coverage: setup
 	  --output-path target/coverage-summary.json
 	cargo run -q -p lpar-cmm-tests --bin coverage -- target/coverage-summary.json
 
+# The three libraries a porting developer can take, packaged and built from their
+# packages (cargo checks each against the others through a local registry).
+package: setup
+	cargo package -p hcall -p powervm-sim -p cmm
+
 lint: setup
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings

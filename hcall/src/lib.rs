@@ -18,7 +18,8 @@
 //! - [`lparcfg`]: the CMO lines of Linux's lparcfg.
 //! - [`xics`]: the XICS interrupt hcalls (H_CPPR, H_XIRR, H_EOI) and H_VIO_SIGNAL.
 //! - [`vpa`]: the Virtual Processor Area (H_REGISTER_VPA) and H_CEDE.
-//! - [`fake`] (feature `fake`): [`fake::Recorder`], a recording backend for tests.
+//! - `fake` (feature `fake`): `fake::Recorder`, a recording backend for tests, and
+//!   `fake::Scripted`, a raw call that answers from a queue.
 //!
 //! The model of the PowerVM pool that answers these calls on QEMU is the
 //! `powervm-sim` crate.

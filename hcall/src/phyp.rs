@@ -1,7 +1,7 @@
 //! [`Phyp`]: the [`Hypervisor`] of a real PowerVM partition, one typed hcall per method.
 //!
 //! Generic over [`RawHcall`] so the host tests drive it with a fake; on the target it
-//! wraps [`crate::raw::sc1::Sc1`]. No retrying here (see [`crate::retry`]). Its
+//! wraps `raw::sc1::Sc1`. No retrying here (see [`crate::retry`]). Its
 //! [`Simulation`] side does nothing: PowerVM keeps its own time and notices touches by
 //! itself, and the CMO fault counters live in the VPA, which the kernel owns.
 

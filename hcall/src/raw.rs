@@ -1,7 +1,7 @@
 //! One raw hypervisor call: the seam between the typed calls and the machine.
 //!
 //! [`RawHcall`] is what every typed call in this crate is written against. On the
-//! target, [`sc1::Sc1`] implements it with the `sc 1` instruction; host tests
+//! target, `sc1::Sc1` (built for powerpc64 only) implements it with the `sc 1` instruction; host tests
 //! implement it with fakes that return hand-built register values. Nothing here
 //! interprets results: decoding lives in [`crate::calls`].
 

@@ -83,7 +83,7 @@ pub fn register(raw: &mut impl RawHcall, cpu: u32, addr: u64) -> Result<(), Hcal
 }
 
 /// H_CEDE: returns after an interrupt became pending (the hypervisor enables
-/// external interrupts, MSR[EE], itself) or after H_PROD.
+/// external interrupts, `MSR[EE]`, itself) or after H_PROD.
 pub fn cede(raw: &mut impl RawHcall) -> Result<(), HcallError> {
     let (status, _) = raw.hcall(opcodes::H_CEDE, &[]);
     check("H_CEDE", status)

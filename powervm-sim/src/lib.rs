@@ -82,7 +82,7 @@ use pages::Pages;
 
 /// Default length of one model time step, in microseconds.
 pub const DEFAULT_STEP_US: u64 = 10_000;
-/// Most steps one [`PoolModel::advance`] runs; time beyond that is dropped (counted
+/// Most steps one [`PoolModel::advance_to`] runs; time beyond that is dropped (counted
 /// in [`ModelStats::dropped_steps`]) so a long pause cannot stall the kernel.
 pub const MAX_STEPS_PER_ADVANCE: u64 = 1000;
 /// Self's I/O entitlement at start (clamped to its memory).

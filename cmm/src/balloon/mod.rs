@@ -10,7 +10,7 @@
 //! return the excess at once.
 //!
 //! The balloon does not own the frames or the counters: [`crate::Mm`] does, and
-//! lends them for each call (see [`pages::Ctx`]).
+//! lends them for each call (see `pages::Ctx`).
 
 pub(crate) mod pages;
 
