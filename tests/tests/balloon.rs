@@ -1,5 +1,5 @@
-//! The CMM balloon over the console (issue: loan pages against loaned_target, with
-//! an OOM notifier, a floor, page hints and statistics).
+//! The CMM balloon over the console: loans against loaned_target, the OOM
+//! notifier, the floor, page hints and statistics.
 
 use std::collections::BTreeMap;
 

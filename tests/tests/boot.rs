@@ -1,4 +1,4 @@
-//! Boot, console contract and exit paths (issue: boot lpar-cmm on QEMU pseries).
+//! Boot, console contract and exit paths on QEMU pseries.
 
 use lpar_cmm_tests::{dts, Endian, Qemu};
 

@@ -1,4 +1,4 @@
-//! A kernel that sleeps (issue 12): on every boot path the kernel idles in
+//! A kernel that sleeps: on every boot path the kernel idles in
 //! H_CEDE, `sleep` lasts as long as asked while the kernel cedes, Ctrl-C ends a
 //! long command with `error: interrupted` and the next command answers, input
 //! typed ahead arrives whole, and the idle QEMU stays under a generous CPU bound

@@ -1,4 +1,4 @@
-//! Boot cost that does not grow with RAM (issue 21): an 8 GiB guest enters only
+//! Boot cost that does not grow with RAM: an 8 GiB guest enters only
 //! its first GiB in the linear map before the prompt; the rest is entered in the
 //! background or on first touch, and a workload over all of RAM, started at once,
 //! verifies. `fault unmapped` still reports addresses beyond RAM (tests/lpar.rs).

@@ -1,4 +1,4 @@
-//! Running as a real LPAR runs (issue 14): instantiated RTAS on the Open
+//! Running as a real LPAR runs: instantiated RTAS on the Open
 //! Firmware paths, the real mode area kept (`rma=`), translation on with the
 //! hash MMU, memory above the RMA in use, and storage faults explained.
 

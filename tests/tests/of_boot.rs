@@ -1,4 +1,4 @@
-//! Booting through Open Firmware (issue 3): SLOF and VOF enter the kernel with
+//! Booting through Open Firmware: SLOF and VOF enter the kernel with
 //! the client interface in r5; the kernel negotiates with CAS, flattens the
 //! firmware's tree, leaves the firmware and reaches `lpar-cmm ready` with the
 //! same facts as the fast path (boot ROM, device tree in r3) on the same QEMU

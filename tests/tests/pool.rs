@@ -1,4 +1,4 @@
-//! The host pool manager with three guests under QEMU (issue 15): memory moves to
+//! The host pool manager with three guests under QEMU: memory moves to
 //! the guest whose workload grows, no faster than the capped rate, while the
 //! others' loans grow; the workload's pages verify; when it shrinks, memory comes
 //! back and another guest can take it; Σ QEMU RSS stays within the pool plus a

@@ -1,4 +1,4 @@
-//! Free page reporting under QEMU (issue 21): with
+//! Free page reporting under QEMU: with
 //! `-device virtio-balloon-pci,free-page-reporting=on` memory the guest frees goes
 //! back to the host (QEMU's VmRSS falls) with no balloon target; without the
 //! feature, or without the device, nothing changes; with a loan in place the

@@ -1,5 +1,5 @@
-//! The hcall shim and the pool model, over the console (issue: the hcall shim,
-//! and a model of the PowerVM shared-memory pool for QEMU).
+//! The hcall shim and the model of the PowerVM shared-memory pool, over the
+//! console.
 
 use lpar_cmm_tests::Qemu;
 

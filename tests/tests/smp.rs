@@ -1,4 +1,4 @@
-//! Several virtual processors (issue 19): with `-smp 4` every CPU is started
+//! Several virtual processors: with `-smp 4` every CPU is started
 //! through RTAS on every boot path, each shows its own block in `cpu` (own VPA,
 //! own counters, ceding when idle), `version` counts them, an idle guest with
 //! four CPUs stays cheap, `smp=1` runs the boot CPU only, power-off and a

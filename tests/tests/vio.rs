@@ -1,5 +1,4 @@
-//! VIO entitled-memory accounting with real DMA mappings (issue: VIO
-//! entitled-memory accounting, per device).
+//! VIO entitled-memory accounting, per device, with real DMA mappings.
 
 use std::collections::BTreeMap;
 

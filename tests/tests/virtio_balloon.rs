@@ -1,4 +1,4 @@
-//! Real loans under QEMU (issue 8): the pool model backed by virtio-balloon-pci.
+//! Real loans under QEMU: the pool model backed by virtio-balloon-pci.
 //! Loaned pages go back to the host (QEMU's RSS falls), the host's QMP `balloon`
 //! sets the loan target, the OOM path and `disable` deflate before reuse, and a
 //! machine without the device (or with the unsupported modern-only one) behaves

@@ -42,7 +42,7 @@ pub fn now_us() -> u64 {
     ticks_to_us(ticks())
 }
 
-/// Busy-waits for `us` microseconds (no background work: see `shell` for sleeping).
+/// Busy-waits for `us` microseconds (no background work: see `System::sleep_ms` for sleeping).
 pub fn spin_us(us: u64) {
     let end = now_us().saturating_add(us);
     while now_us() < end {

@@ -1,5 +1,6 @@
-//! The hypervisor backend on the machine: the one place that creates the `sc 1`
-//! handle ([`sc1`]), the detection probe (RTAS system parameters and a real
+//! The hypervisor backend on the machine: the `sc 1` handle for the kernel's
+//! orchestrating code ([`sc1`]; the interrupt, idle and SMP paths mint their own
+//! next to their contracts), the detection probe (RTAS system parameters and a real
 //! H_GET_MPP) handed to the library's [`kernel::hv::detect`], the backend it
 //! chose, built over `sc 1`, and the timebase [`KernelClock`] of the one retry
 //! path ([`hcall::Retrying`]). The decisions and the dispatch are in `kernel::hv`.

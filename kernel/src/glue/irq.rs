@@ -230,8 +230,8 @@ pub fn init(sources: &Sources, routing: Option<Routing>, vty_unit: u32) -> Resul
 
 /// Opens this (secondary) CPU's XICS presentation to every priority, so IPIs
 /// reach it. Its device sources stay routed to the boot CPU.
-pub fn init_secondary() -> Result<(), &'static str> {
-    xics::set_cppr(&mut sc1(), CPPR_ACCEPT_ALL).map_err(|_| "H_CPPR failed")
+pub fn init_secondary() -> Result<(), hcall::HcallError> {
+    xics::set_cppr(&mut sc1(), CPPR_ACCEPT_ALL)
 }
 
 /// Routes a PCI function's INTx: `isr` is the address of the register whose read

@@ -1,5 +1,5 @@
 //! `make bench`: the in-guest benchmarks under QEMU, each figure printed next to its
-//! goal (issue 13), all measured in this one run on this machine. Timing goals
+//! goal, all measured in this one run on this machine. Timing goals
 //! live here, never in tests.
 //!
 //! - In a 1 GiB guest: `bench loan 65536` (loan, then return, 256 MiB through the
@@ -12,7 +12,7 @@
 //! - The loan with virtio-balloon backing the model.
 //! - Idle host CPU at the prompt, and QMP `balloon` 1 GiB -> 768 MiB -> 1 GiB until
 //!   `query-balloon` follows (host mode, default 1 s poll).
-//! - The little-endian image beside the big-endian one (issue 20): the balloon's
+//! - The little-endian image beside the big-endian one: the balloon's
 //!   loan and return per page, with the model and with virtio-balloon, and
 //!   boot-to-ready, the two images alternating in one run; goal LE <= 1.10 x BE.
 //! - Several processors: `stress` throughput on 2 CPUs over 1, the loan and
@@ -77,7 +77,7 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(65536);
-    // `bench <pages> smp`: only issue 19's figures.
+    // `bench <pages> smp`: only the SMP figures.
     if std::env::args().nth(2).as_deref() == Some("smp") {
         smp_figures(pages);
         return;
@@ -166,7 +166,7 @@ fn main() {
     smp_figures(pages);
 }
 
-/// Issue 20: the little-endian image beside the big-endian one, measured in
+/// The little-endian image beside the big-endian one, measured in
 /// this run. Both guests are up at once and take turns, so the shared host
 /// treats them alike; each figure is the least of 2 × [`RUNS`] runs, the
 /// images taking turns at going first (boot: the median of 2 × [`BOOTS`] + 1
@@ -254,14 +254,14 @@ fn endian_comparison(pages: u64) {
     }
 }
 
-/// Issue 19's figures, each against its goal:
+/// The SMP figures, each against its goal:
 /// - `stress` allocation throughput (bytes allocated per second, the best of
 ///   three alternating 3 s runs each) on 2 CPUs over 1 CPU, `-smp 2`;
 /// - the balloon's loan + return cost per page (`bench loan`, least of three
 ///   runs) with 4 CPUs online against `smp=1` on the same `-smp 4` machine;
 /// - the host CPU an idle guest with 4 CPUs costs over 5 s.
 fn smp_figures(pages: u64) {
-    println!("issue 19: several processors:");
+    println!("several processors:");
     let mut vm = Qemu::builder().args(["-smp", "2"]).boot();
     let (mut one, mut two) = (0f64, 0f64);
     for _ in 0..3 {
@@ -332,13 +332,13 @@ fn idle_percent(b: lpar_cmm_tests::Builder) -> f64 {
     100.0 * used.as_secs_f64() / w0.elapsed().as_secs_f64()
 }
 
-/// Issue 12's figures. `idle_cpu_percent`: the QEMU process's host CPU time
+/// The idle and reaction figures. `idle_cpu_percent`: the QEMU process's host CPU time
 /// (utime + stime from /proc/<pid>/stat) over 5 s at the prompt, 1 s after boot,
 /// as a share of one core (goal <= 2 %). `balloon_reaction_s`: host mode with
 /// virtio-balloon and the default 1 s poll, 1 GiB guest, from QMP `balloon`
 /// 768 MiB until `query-balloon` reports 768 MiB (goal <= 0.10 s).
 fn idle_and_reaction() {
-    println!("issue 12: idle and reaction:");
+    println!("idle and reaction:");
     row(
         "idle_cpu_percent",
         format!("{:.2}", idle_percent(Qemu::builder().mem("512M"))),
@@ -364,7 +364,7 @@ fn idle_and_reaction() {
         768 * MIB,
         "<= 0.10 s, QMP balloon 1 GiB -> 768 MiB until query-balloon shows it",
     );
-    // Issue 13's deflate figure: back from 768 MiB to 1 GiB, every page returned
+    // The deflate figure: back from 768 MiB to 1 GiB, every page returned
     // through the device's deflate queue.
     std::thread::sleep(Duration::from_millis(500));
     follow_row(

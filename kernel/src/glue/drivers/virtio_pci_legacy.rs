@@ -1,16 +1,17 @@
 //! The virtio balloon on QEMU's pseries through the legacy virtio-pci transport:
 //! the transitional device (1af4:1002) on its I/O BAR, two split virtqueues
-//! (inflate, deflate) and, when the host offers it, the statistics queue, all
-//! polled. The modern-only device (1af4:1045) is refused with
+//! (inflate, deflate) and, when the host offers them, the statistics and free page
+//! reporting queues, whose completions are polled; only a configuration change
+//! (a new `num_pages`) interrupts. The modern-only device (1af4:1045) is refused with
 //! a log line. Implements [`BalloonTransport`] for the library's balloon protocol
 //! with the library's ring transport ([`RingBalloon`], which checks every used
 //! entry the device writes); registers and queue memory go through the
 //! library's typed accessors ([`LegacyRegisters`], [`SplitQueue`]). Facts in
 //! docs/virtio-balloon.md.
 //!
-//! Real mode: the I/O BAR is reached with plain loads and stores at its CPU
-//! address, which QEMU's virtual hypervisor dispatches as MMIO (a real
-//! hypervisor would need a cache-inhibited mapping; PowerVM has no virtio).
+//! The I/O BAR is reached at its CPU address, mapped cache-inhibited and guarded
+//! (`mmu::map_io`) once translation is on; QEMU dispatches the accesses as MMIO
+//! (PowerVM has no virtio).
 //! Queue and buffer addresses are guest-physical (no TCEs: the device does not
 //! get `VIRTIO_F_IOMMU_PLATFORM`).
 

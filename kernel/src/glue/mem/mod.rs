@@ -57,8 +57,8 @@ pub fn frame_table(
     Ok((table, PhysMemory { managed }))
 }
 
-/// Page contents in real mode, where every RAM address is directly accessible;
-/// only the frames the frame table manages. Each CPU of `stress` has its own
+/// Page contents by real address (in real mode, or through the linear map once
+/// translation is on); only the frames the frame table manages. Each CPU of `stress` has its own
 /// copy (it holds only the list of managed regions).
 #[derive(Clone)]
 pub struct PhysMemory {
