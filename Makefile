@@ -40,7 +40,7 @@ else
 $(error FIRMWARE must be bios, slof or vof)
 endif
 
-.PHONY: all setup kernel run test test-le host-test coverage lint fmt bench trace amsstat pool fuzz fuzz-corpus soak clean
+.PHONY: all setup kernel run test test-le host-test coverage package lint fmt bench trace amsstat pool fuzz fuzz-corpus soak clean
 
 all: kernel
 

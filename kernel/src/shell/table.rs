@@ -209,15 +209,6 @@ fn bare<'a>(args: &[&'a str], cmd: Command<'a>) -> Result<Command<'a>, ArgError<
     }
 }
 
-/// A command that takes no arguments, refused with its usage.
-fn alone<'a>(args: &[&'a str], cmd: Command<'a>) -> Result<Command<'a>, ArgError<'a>> {
-    if args.is_empty() {
-        Ok(cmd)
-    } else {
-        Err(ArgError::Usage)
-    }
-}
-
 /// The optional `cache` word of `alloc` and `free`.
 fn workload<'a>(word: Option<&&'a str>) -> Result<Workload, ArgError<'a>> {
     match word {
@@ -338,7 +329,7 @@ fn free<'a>(args: &[&'a str]) -> Result<Command<'a>, ArgError<'a>> {
 }
 
 fn verify<'a>(args: &[&'a str]) -> Result<Command<'a>, ArgError<'a>> {
-    alone(args, Command::Verify)
+    bare(args, Command::Verify)
 }
 
 fn trace<'a>(args: &[&'a str]) -> Result<Command<'a>, ArgError<'a>> {
@@ -382,7 +373,7 @@ fn mpp<'a>(args: &[&'a str]) -> Result<Command<'a>, ArgError<'a>> {
 }
 
 fn lparcfg<'a>(args: &[&'a str]) -> Result<Command<'a>, ArgError<'a>> {
-    alone(args, Command::Lparcfg)
+    bare(args, Command::Lparcfg)
 }
 
 fn vio<'a>(args: &[&'a str]) -> Result<Command<'a>, ArgError<'a>> {
@@ -416,15 +407,15 @@ fn vio<'a>(args: &[&'a str]) -> Result<Command<'a>, ArgError<'a>> {
 }
 
 fn amsstat<'a>(args: &[&'a str]) -> Result<Command<'a>, ArgError<'a>> {
-    alone(args, Command::Amsstat)
+    bare(args, Command::Amsstat)
 }
 
 fn sysfs<'a>(args: &[&'a str]) -> Result<Command<'a>, ArgError<'a>> {
-    alone(args, Command::Sysfs)
+    bare(args, Command::Sysfs)
 }
 
 fn cpu<'a>(args: &[&'a str]) -> Result<Command<'a>, ArgError<'a>> {
-    alone(args, Command::Cpu)
+    bare(args, Command::Cpu)
 }
 
 fn busy<'a>(args: &[&'a str]) -> Result<Command<'a>, ArgError<'a>> {
@@ -461,7 +452,7 @@ fn bench<'a>(args: &[&'a str]) -> Result<Command<'a>, ArgError<'a>> {
     let c = match *args {
         ["loan", n] => BenchCommand::Loan(at_least_one(number("<n>", n)?)?),
         ["hcall", n] => BenchCommand::Hcall(at_least_one(number("<n>", n)?)?),
-        ["store", n] => BenchCommand::Store(number("<n>", n)?),
+        ["store", n] => BenchCommand::Store(at_least_one(number("<n>", n)?)?),
         _ => return Err(ArgError::Usage),
     };
     Ok(Command::Bench(c))
