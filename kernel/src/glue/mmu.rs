@@ -351,15 +351,7 @@ pub fn enter_on_fault(dar: u64, dsisr: u64) -> bool {
     };
     let mut stats = MapStats::default();
     let g = l.geometry;
-    if enter_page(
-        &mut HEnter(crate::hv::sc1()),
-        &g,
-        page,
-        HpteR::RAM,
-        &mut stats,
-    )
-    .is_err()
-    {
+    if enter_page(&mut Hpt(crate::hv::sc1()), &g, page, HpteR::RAM, &mut stats).is_err() {
         return false;
     }
     l.map.mark_entered(page);
@@ -380,7 +372,7 @@ pub fn enter_pending(max: usize) -> bool {
     let mut batch = core::mem::take(&mut l.batch);
     l.map.next_pending(max, &mut batch);
     let g = l.geometry;
-    let mut pt = HEnter(crate::hv::sc1());
+    let mut pt = Hpt(crate::hv::sc1());
     let mut stats = MapStats::default();
     for &page in &batch {
         match enter_page(&mut pt, &g, page, HpteR::RAM, &mut stats) {
