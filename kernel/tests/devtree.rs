@@ -190,3 +190,46 @@ fn smt_threads_come_from_interrupt_server_numbers() {
     assert_eq!(plan.servers, [1, 0, 2, 3, 4]);
     assert_eq!(plan.present, 5);
 }
+
+/// The hash MMU's facts as QEMU's CPU node gives them, and the geometry chosen.
+#[test]
+fn the_cpu_node_gives_the_hash_mmu_geometry() {
+    use kernel::mmu::cpu::CpuMmu;
+    use kernel::mmu::SegmentSize;
+    let blob = fixture_dtb();
+    let fdt = Fdt::new(&blob).unwrap();
+    let mmu = CpuMmu::from_fdt(&fdt).unwrap();
+    assert_eq!(
+        mmu.pft_shift, 22,
+        "ibm,pft-size = <0 0x16>: 4 MiB at 512 MiB"
+    );
+    assert_eq!(mmu.slb_size, 32);
+    assert!(mmu.one_t_segments, "ibm,processor-segment-sizes lists 40");
+    let g = mmu.geometry();
+    assert_eq!(g.page.bytes(), 64 << 10, "the largest page the node offers");
+    assert_eq!(g.segment, SegmentSize::T1);
+    assert_eq!(g.pft_shift, 22);
+}
+
+/// A CPU node without what the hash MMU needs is refused, naming the property.
+#[test]
+fn a_cpu_node_missing_mmu_facts_is_refused() {
+    let node = |props: &str| {
+        dtb_of(&format!(
+            "/dts-v1/; / {{ cpus {{ cpu@0 {{ device_type = \"cpu\"; {props} }}; }}; }};"
+        ))
+    };
+    let err =
+        |blob: &[u8]| kernel::mmu::cpu::CpuMmu::from_fdt(&Fdt::new(blob).unwrap()).unwrap_err();
+    assert!(err(&node("")).contains("ibm,pft-size"));
+    assert!(err(&node("ibm,pft-size = <0 8>;")).contains("malformed"));
+    assert!(err(&node("ibm,pft-size = <22>;")).contains("malformed"));
+    assert!(err(&dtb_of("/dts-v1/; / { };")).contains("/cpus"));
+    assert!(err(&dtb_of("/dts-v1/; / { cpus { }; };")).contains("cpu node"));
+    // Without the optional properties: 32 SLB entries, 4 KiB pages, 256 MiB segments.
+    let m = kernel::mmu::cpu::CpuMmu::from_fdt(&Fdt::new(&node("ibm,pft-size = <0 20>;")).unwrap())
+        .unwrap();
+    assert_eq!(m.slb_size, 32);
+    assert!(!m.one_t_segments);
+    assert_eq!(m.geometry().page.bytes(), 4096);
+}

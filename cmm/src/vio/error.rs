@@ -179,3 +179,100 @@ impl fmt::Display for VioError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::string::ToString;
+    use hcall::HStatus;
+
+    /// Every refusal names what it is about: the unit, the figure, the hcall.
+    #[test]
+    fn every_message_names_its_subject() {
+        let h = HcallError {
+            call: "H_PUT_TCE",
+            status: HStatus::Hardware,
+        };
+        let cases: [(VioError, &[&str]); 23] = [
+            (
+                VioError::InsufficientEntitlement {
+                    needed: 9,
+                    entitled: 8,
+                },
+                &["entitlement", "8", "9"],
+            ),
+            (VioError::NoSuchDevice(0x7100_0002), &["71000002"]),
+            (VioError::UnknownUnit("vty".into()), &["vty"]),
+            (VioError::DuplicateUnit(0x30), &["duplicate", "30"]),
+            (VioError::NoDmaWindow(0x31), &["31", "DMA window"]),
+            (
+                VioError::BadDmaWindow("too short"),
+                &["ibm,my-dma-window", "too short"],
+            ),
+            (VioError::AlreadyBound(0x32), &["32", "already"]),
+            (VioError::NotBound(0x33), &["33", "not probed"]),
+            (VioError::StillBound(0x34), &["34", "still probed"]),
+            (
+                VioError::DeviceBusy {
+                    unit: 0x35,
+                    allocated: 4096,
+                },
+                &["35", "4096"],
+            ),
+            (
+                VioError::EntitlementExceeded {
+                    unit: 0x36,
+                    requested: 8192,
+                    available: 4096,
+                },
+                &["36", "8192", "4096"],
+            ),
+            (
+                VioError::EntitlementInUse {
+                    requested: 1,
+                    minimum: 2,
+                },
+                &["1", "2"],
+            ),
+            (
+                VioError::EntitlementShortfall {
+                    granted: 3,
+                    floor: 4,
+                },
+                &["3", "4"],
+            ),
+            (
+                VioError::EntitlementUnknown {
+                    assumed: 5,
+                    source: h,
+                },
+                &["5", "H_PUT_TCE"],
+            ),
+            (
+                VioError::WindowFull {
+                    unit: 0x37,
+                    pages: 6,
+                },
+                &["37", "6"],
+            ),
+            (VioError::OutOfPages, &["page"]),
+            (VioError::BadPage(0x1234), &["1234"]),
+            (VioError::ZeroSize, &["zero"]),
+            (VioError::Overflow, &["large"]),
+            (VioError::NoSuchMapping { unit: 0x38, id: 7 }, &["38", "7"]),
+            (VioError::Hcall(h), &["H_PUT_TCE"]),
+            (
+                VioError::UnwindFailed { id: 8, source: h },
+                &["8", "H_PUT_TCE"],
+            ),
+            (VioError::CmoDisabled, &["CMO"]),
+        ];
+        for (e, words) in cases {
+            let text = e.to_string();
+            for w in words {
+                assert!(text.contains(w), "{e:?} says {text:?}, without {w:?}");
+            }
+        }
+        assert_eq!(VioError::from(h), VioError::Hcall(h));
+    }
+}
