@@ -103,8 +103,8 @@ test-le: kernel
 # everything built on the host (cargo-llvm-cov; installed with cargo and rustup when
 # missing), then the total with the target-only code (kernel/src/glue/, the kernel's
 # main.rs, hcall's sc 1) counted as not reached (tests/src/bin/coverage.rs). Test
-# files and the QEMU harness are left out.
-COVERAGE_IGNORE := (/tests/|/tests\.rs$$|_tests\.rs$$|/benches/|/fake\.rs$$)
+# files, the fuzz entries and the QEMU harness are left out.
+COVERAGE_IGNORE := (/tests/|/tests\.rs$$|_tests\.rs$$|/benches/|/fake\.rs$$|/fuzz/)
 coverage: setup
 	@command -v cargo-llvm-cov >/dev/null || cargo install cargo-llvm-cov --locked
 	@rustup component list --installed | grep -q '^llvm-tools' || rustup component add llvm-tools-preview
