@@ -40,7 +40,7 @@ else
 $(error FIRMWARE must be bios, slof or vof)
 endif
 
-.PHONY: all setup kernel run test test-le host-test coverage package lint fmt bench trace amsstat pool fuzz fuzz-corpus soak clean
+.PHONY: all setup kernel run test test-le host-test coverage package lint fmt bench bench-linux trace amsstat pool fuzz fuzz-corpus soak clean
 
 all: kernel
 
@@ -146,6 +146,11 @@ soak: kernel
 	cargo run -q -p lpar-cmm-tests --bin soak --release
 
 # In-guest benchmarks under QEMU, then the host benchmark of the balloon step.
+# lpar-cmm next to Linux on the same QEMU (not part of `make test`): fetches the
+# Debian ppc64el kernel and busybox-static with apt (cached in target/bench-linux/).
+bench-linux: kernel
+	cargo run -q -p lpar-cmm-tests --bin bench_linux --release
+
 bench: kernel
 	cargo run -q -p lpar-cmm-tests --bin bench --release
 	cargo bench -q -p cmm --bench step

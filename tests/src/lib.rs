@@ -15,6 +15,7 @@
 pub mod amsstat;
 pub mod dts;
 pub mod fdt_dump;
+pub mod linux;
 pub mod pool_guest;
 pub mod qemu;
 pub mod qmp;

@@ -35,6 +35,9 @@ pub struct Builder {
     endian: crate::Endian,
     timeout: Duration,
     reply_timeout: Duration,
+    /// A Linux kernel and initramfs to boot instead of lpar-cmm (`make
+    /// bench-linux`).
+    linux: Option<(PathBuf, PathBuf)>,
 }
 
 impl Default for Builder {
@@ -48,6 +51,7 @@ impl Default for Builder {
             endian: crate::Endian::from_env(),
             timeout: Duration::from_secs(300),
             reply_timeout: Duration::from_secs(120),
+            linux: None,
         }
     }
 }
@@ -56,6 +60,15 @@ impl Builder {
     /// Which image to boot (default: [`crate::Endian::from_env`]).
     pub fn endian(mut self, e: crate::Endian) -> Self {
         self.endian = e;
+        self
+    }
+
+    /// Boots the Linux `kernel` with `initrd` instead of lpar-cmm, under SLOF
+    /// (Linux needs firmware); ready when the initramfs prints
+    /// [`crate::linux::READY`] and its shell prompt.
+    pub fn linux(mut self, kernel: PathBuf, initrd: PathBuf) -> Self {
+        self.firmware = Firmware::Slof;
+        self.linux = Some((kernel, initrd));
         self
     }
 
@@ -144,7 +157,14 @@ impl Builder {
             a.push(path_str(crate::bootrom_path()));
         }
         a.push("-kernel".into());
-        a.push(path_str(self.endian.kernel_path()));
+        match &self.linux {
+            Some((kernel, initrd)) => {
+                a.push(path_str(kernel.clone()));
+                a.push("-initrd".into());
+                a.push(path_str(initrd.clone()));
+            }
+            None => a.push(path_str(self.endian.kernel_path())),
+        }
         if let Some(ap) = &self.append {
             a.push("-append".into());
             a.push(ap.clone());
@@ -196,7 +216,11 @@ impl Builder {
 
     /// Starts QEMU without waiting for anything.
     pub fn start(self) -> Qemu {
-        for p in [self.endian.kernel_path(), crate::bootrom_path()] {
+        let needed = match &self.linux {
+            Some((kernel, initrd)) => vec![kernel.clone(), initrd.clone()],
+            None => vec![self.endian.kernel_path(), crate::bootrom_path()],
+        };
+        for p in needed {
             assert!(
                 p.exists(),
                 "{} is missing: run `make kernel` first",
@@ -259,6 +283,12 @@ impl Builder {
             ready_at: None,
             reply_timeout: self.reply_timeout,
             threads: vec![reader, err_reader],
+            ready: if self.linux.is_some() {
+                (crate::linux::READY, LINUX_PROMPT)
+            } else {
+                (READY, PROMPT)
+            },
+            marks: 0,
         }
     }
 }
@@ -325,7 +355,14 @@ pub struct Qemu {
     ready_at: Option<Duration>,
     reply_timeout: Duration,
     threads: Vec<thread::JoinHandle<()>>,
+    /// The ready line and the prompt after it.
+    ready: (&'static str, &'static str),
+    /// Markers used by [`Qemu::sh`].
+    marks: u64,
 }
+
+/// The Linux initramfs shell's prompt.
+const LINUX_PROMPT: &str = "# ";
 
 fn is_status(l: &str) -> bool {
     l == "ok" || l.starts_with("error:")
@@ -405,12 +442,14 @@ impl Qemu {
         }
     }
 
-    /// Waits for `lpar-cmm ready` and the prompt after it.
+    /// Waits for `lpar-cmm ready` (Linux: the initramfs's ready line) and the
+    /// prompt after it.
     pub fn wait_ready(&mut self) {
-        let idx = self.wait_for("`lpar-cmm ready`", |o| {
-            let i = o.lines.iter().position(|l| l == READY)?;
+        let (ready, prompt) = self.ready;
+        let idx = self.wait_for(&format!("`{ready}`"), |o| {
+            let i = o.lines.iter().position(|l| l == ready)?;
             let prompt_seen =
-                o.lines.len() > i + 1 || String::from_utf8_lossy(&o.partial).contains(PROMPT);
+                o.lines.len() > i + 1 || String::from_utf8_lossy(&o.partial).contains(prompt);
             prompt_seen.then_some(i)
         });
         self.ready_at = Some(self.started.elapsed());
@@ -422,11 +461,36 @@ impl Qemu {
             .unwrap()
             .lines
             .iter()
-            .filter(|l| *l == READY)
+            .filter(|l| *l == ready)
             .count();
         if count != 1 {
-            self.fail("`lpar-cmm ready` printed more than once");
+            self.fail(&format!("`{ready}` printed more than once"));
         }
+    }
+
+    /// Linux only: runs a shell command line and waits until it has finished
+    /// (a marker echoed after it); returns the lines printed in between.
+    pub fn sh(&mut self, line: &str) -> Vec<String> {
+        self.marks += 1;
+        // The marker is printed in two pieces, so that an echo of the command
+        // line (the console may echo it while the command runs) never holds it.
+        let mark = format!("bench-mark-{}", self.marks);
+        self.send(format!("{line}; printf 'bench-%s\\n' mark-{}\r", self.marks).as_bytes());
+        let from = self.consumed;
+        let (end, lines) = self.wait_for(&format!("`{line}` to finish"), |o| {
+            let rel = o.lines[from.min(o.lines.len())..]
+                .iter()
+                .position(|l| l.contains(&mark))?;
+            let end = from + rel;
+            let out = o.lines[from..end]
+                .iter()
+                .filter(|l| !l.contains(&mark))
+                .cloned()
+                .collect::<Vec<_>>();
+            Some((end, out))
+        });
+        self.consumed = end + 1;
+        lines
     }
 
     /// Sends raw bytes to the console.

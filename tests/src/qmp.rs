@@ -3,7 +3,7 @@
 //! (`lpar_pool::qmp`), with every failure a test failure.
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A QMP session in command mode.
 pub struct Qmp(lpar_pool::qmp::Qmp);
@@ -39,6 +39,24 @@ impl Qmp {
     /// QMP `query-balloon`: the guest RAM (bytes) the host sees the guest keep.
     pub fn query_balloon(&mut self) -> u64 {
         self.0.query_balloon().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Sets the guest's size with `balloon` and polls `query-balloon` every
+    /// 2 ms until it shows `target`: the time that took, or the last value seen
+    /// after `limit`.
+    pub fn follow_balloon(&mut self, target: u64, limit: Duration) -> Result<Duration, u64> {
+        let t0 = Instant::now();
+        self.balloon(target);
+        let mut actual = self.query_balloon();
+        while actual != target && t0.elapsed() < limit {
+            std::thread::sleep(Duration::from_millis(2));
+            actual = self.query_balloon();
+        }
+        if actual == target {
+            Ok(t0.elapsed())
+        } else {
+            Err(actual)
+        }
     }
 
     /// The client underneath.

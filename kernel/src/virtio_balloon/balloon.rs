@@ -22,6 +22,12 @@ pub trait BalloonTransport {
     fn stats_wanted(&mut self) -> bool {
         false
     }
+    /// Time the device has held inflate and deflate buffers, cumulative, in
+    /// nanoseconds: from each notify until the buffer was used (what `make
+    /// bench` subtracts from a QMP balloon step to find the guest's own share).
+    fn busy_ns(&self) -> u64 {
+        0
+    }
     /// Hands the statistics buffer back to the device, filled with `entries`
     /// (docs/pool-manager.md, "Guest statistics"). Does not wait.
     fn send_stats(&mut self, entries: &[u8; STATS_BYTES]) {

@@ -323,6 +323,7 @@ impl<H: ModelledPool, D: BalloonTransport> VirtioBacked<H, D> {
         let _ = writeln!(out, "device_pending_withdrawn: {}", st.pending_withdrawn);
         let _ = writeln!(out, "device_errors: {}", st.errors);
         let _ = writeln!(out, "device_lies: {}", self.lies);
+        let _ = writeln!(out, "device_busy_ns: {}", self.dev.busy_ns());
         let _ = writeln!(out, "device_stats_reports: {}", st.stats_reports);
     }
 }
