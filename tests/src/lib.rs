@@ -100,3 +100,18 @@ pub fn bootrom_path() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join("target/boot/bootrom.bin"))
 }
+
+/// QEMU from Debian bookworm-backports (`make qemu-bpo`) and its firmware
+/// directory: `$LPAR_CMM_QEMU_BPO` and `$LPAR_CMM_QEMU_BPO_DATA`, else under
+/// `target/qemu-bpo/root`. Bookworm's QEMU 7.2 refuses more than one thread per
+/// core under TCG on pseries; this one (10.0) does not.
+pub fn qemu_bpo_paths() -> (PathBuf, PathBuf) {
+    let root = workspace_root().join("target/qemu-bpo/root/usr");
+    let bin = std::env::var_os("LPAR_CMM_QEMU_BPO")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("bin/qemu-system-ppc64"));
+    let data = std::env::var_os("LPAR_CMM_QEMU_BPO_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("share/qemu"));
+    (bin, data)
+}

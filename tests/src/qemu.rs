@@ -38,6 +38,9 @@ pub struct Builder {
     /// A Linux kernel and initramfs to boot instead of lpar-cmm (`make
     /// bench-linux`).
     linux: Option<(PathBuf, PathBuf)>,
+    /// Another QEMU binary and its firmware directory (`-L`); `None`: the
+    /// `qemu-system-ppc64` on the PATH.
+    qemu: Option<(PathBuf, PathBuf)>,
 }
 
 impl Default for Builder {
@@ -52,6 +55,7 @@ impl Default for Builder {
             timeout: Duration::from_secs(300),
             reply_timeout: Duration::from_secs(120),
             linux: None,
+            qemu: None,
         }
     }
 }
@@ -169,8 +173,25 @@ impl Builder {
             a.push("-append".into());
             a.push(ap.clone());
         }
+        if let Some((_, data)) = &self.qemu {
+            a.push("-L".into());
+            a.push(path_str(data.clone()));
+        }
         a.extend(self.extra.iter().cloned());
         a
+    }
+
+    /// Runs `bin` instead of the `qemu-system-ppc64` on the PATH, with `-L data`
+    /// (its own firmware: SLOF, VOF).
+    pub fn qemu_binary(mut self, bin: PathBuf, data: PathBuf) -> Self {
+        self.qemu = Some((bin, data));
+        self
+    }
+
+    fn program(&self) -> PathBuf {
+        self.qemu
+            .as_ref()
+            .map_or_else(|| PathBuf::from("qemu-system-ppc64"), |(b, _)| b.clone())
     }
 
     /// Writes QEMU's own device tree for this configuration (`dumpdtb`) and
@@ -183,7 +204,7 @@ impl Builder {
         b.machine_extra.push(format!("dumpdtb={}", file.display()));
         let out = Command::new("timeout")
             .arg("60")
-            .arg("qemu-system-ppc64")
+            .arg(b.program())
             .args(b.qemu_args())
             .stdin(Stdio::null())
             .output()
@@ -227,7 +248,14 @@ impl Builder {
                 p.display()
             );
         }
-        let mut cmd = Command::new("qemu-system-ppc64");
+        if let Some((bin, _)) = &self.qemu {
+            assert!(
+                bin.exists(),
+                "{} is missing: run `make qemu-bpo` first",
+                bin.display()
+            );
+        }
+        let mut cmd = Command::new(self.program());
         cmd.args(self.qemu_args())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

@@ -5,8 +5,9 @@
 //! panic with every CPU busy end QEMU with the right exit code and one report,
 //! and `stress` runs on every CPU (or one) while the balloon moves.
 //!
-//! `-smp 4,threads=2` cannot be tested here: QEMU 7.2's TCG refuses more than
-//! one thread per core on pseries. The threads of a core are read from
+//! `-smp 4,threads=2` (two cores of two threads) boots on the QEMU from
+//! bookworm-backports (`make qemu-bpo`): bookworm's QEMU 7.2 refuses more than one
+//! thread per core under TCG on pseries. The threads of a core are read from
 //! `ibm,ppc-interrupt-server#s` (host test in kernel/tests/devtree.rs).
 
 use std::collections::BTreeMap;
@@ -61,8 +62,9 @@ fn state_of(r: &Reply, i: usize) -> String {
     panic!("no state for cpu {i}:\n{}", r.text())
 }
 
-fn every_cpu_online(fw: Firmware) {
-    let mut vm = boot(fw, None);
+/// `version` and `cpu` show four CPUs (servers 0-3) online, each with its VPA;
+/// returns the `cpu` reply and its blocks.
+fn four_online(vm: &mut Qemu) -> (Reply, BTreeMap<usize, BTreeMap<String, i64>>) {
     let v = vm.ok("version");
     assert_eq!(v.field("cpus").as_deref(), Some("4/4"), "{}", v.text());
     // Let the secondaries settle into H_CEDE.
@@ -80,6 +82,12 @@ fn every_cpu_online(fw: Firmware) {
         assert_eq!(state_of(&r, *i), "online");
         assert_eq!(rows["vpa_registered"], 1, "cpu {i}:\n{}", r.text());
     }
+    (r, b)
+}
+
+fn every_cpu_online(fw: Firmware) {
+    let mut vm = boot(fw, None);
+    let (r, b) = four_online(&mut vm);
     for i in 1..4 {
         assert_eq!(b[&i]["ceding"], 1, "idle cpu {i} not ceded:\n{}", r.text());
     }
@@ -103,6 +111,38 @@ fn every_cpu_online_with_slof() {
 #[test]
 fn every_cpu_online_with_vof() {
     every_cpu_online(Firmware::Vof);
+}
+
+/// Two cores of two threads each (the QEMU from bookworm-backports): the
+/// kernel reads two cpu nodes (the boot log counts nodes), and every thread is
+/// started, online in `cpu` and `version`, and works in `stress`.
+#[test]
+fn smt_threads_on_newer_qemu() {
+    let (bin, data) = lpar_cmm_tests::qemu_bpo_paths();
+    let b = Qemu::builder()
+        .qemu_binary(bin, data)
+        .args(["-smp", "4,threads=2"])
+        .reply_timeout(Duration::from_secs(240));
+    let mut vm = b.boot();
+    assert!(
+        vm.log_contains(" 2 CPU(s), timebase"),
+        "two cpu nodes:\n{}",
+        vm.transcript()
+    );
+    assert!(vm.log_contains("4 of 4 CPU(s) online"));
+    four_online(&mut vm);
+    let r = vm.ok("stress 2000");
+    assert_eq!(r.get("cpus"), 4);
+    assert_eq!(r.get("corrupt_pages"), 0, "{}", r.text());
+    assert_eq!(r.get("books_consistent"), 1, "{}", r.text());
+    for i in 0..4 {
+        assert!(
+            block(&r, i)["ops"] > 0,
+            "thread {i} did nothing:\n{}",
+            r.text()
+        );
+    }
+    assert_eq!(vm.poweroff(), 0);
 }
 
 #[test]
