@@ -223,6 +223,20 @@ impl Mm {
         if hv.set_page_state(addr, PageState::Active).is_err() {
             self.count_hint_failure();
         }
+        self.hand_out(addr, init, hv, mem);
+        Ok(addr)
+    }
+
+    /// The end of every allocation, once the frame is Active and its owner's:
+    /// notes the access, initializes the page, and lets the balloon refill the
+    /// free list (policy conservative).
+    pub(crate) fn hand_out(
+        &mut self,
+        addr: u64,
+        init: PageInit,
+        hv: &mut dyn Backend,
+        mem: &mut dyn PageMemory,
+    ) {
         hv.note_access(addr);
         match init {
             PageInit::Zero => mem.zero(addr),
@@ -230,7 +244,6 @@ impl Mm {
         }
         let mut ctx = Self::ctx(&mut self.frames, &mut self.stats, hv, mem);
         self.balloon.refill_free_list(&mut ctx);
-        Ok(addr)
     }
 
     /// Puts the used frame at `addr` back on the free list, hinting it Unused

@@ -25,7 +25,7 @@ use crate::balloon::StepReport;
 use crate::error::CmmError;
 use crate::frames::Owner;
 use crate::memory::PageMemory;
-use crate::mm::Mm;
+use crate::mm::{Mm, PageInit};
 use crate::render::MemInfo;
 use crate::stats::Shortfall;
 use crate::units::{addr_to_pfn, pages_to_kb, pfn_to_addr};
@@ -92,6 +92,48 @@ impl FrameCache {
     /// True when the cache holds more than [`CACHE_HIGH`] free frames.
     pub fn over_high(&self) -> bool {
         self.free.len() > CACHE_HIGH
+    }
+}
+
+/// The free frames sitting in `caches`.
+pub fn cached_free(caches: &[FrameCache]) -> u64 {
+    caches.iter().map(|c| c.free_len() as u64).sum()
+}
+
+/// One allocation's view of the per-CPU caches: every CPU's cache by CPU index,
+/// and which CPU allocates (the owner of the memory manager lends them all, as
+/// it lends the manager: `&mut`).
+pub struct OnCpu<'a> {
+    /// Every CPU's cache, by CPU index.
+    pub caches: &'a mut [FrameCache],
+    /// The allocating CPU.
+    pub me: usize,
+}
+
+impl<'a> OnCpu<'a> {
+    /// The allocating CPU's cache and the others'.
+    fn split(self) -> Result<(&'a mut FrameCache, Vec<&'a mut FrameCache>), CmmError> {
+        let no_cache = CmmError::InvalidValue {
+            param: "cpu",
+            reason: "no frame cache for this CPU",
+        };
+        let me = self.me.min(self.caches.len());
+        let (a, b) = self.caches.split_at_mut(me);
+        let (mine, rest) = b.split_first_mut().ok_or(no_cache)?;
+        let others = if mine.free_len() == 0 {
+            a.iter_mut().chain(rest.iter_mut()).collect()
+        } else {
+            Vec::new()
+        };
+        Ok((mine, others))
+    }
+
+    /// The same caches again, for the next allocation.
+    pub fn again(&mut self) -> OnCpu<'_> {
+        OnCpu {
+            caches: self.caches,
+            me: self.me,
+        }
     }
 }
 
@@ -196,6 +238,88 @@ impl Mm {
             pages_returned: r.pages_returned.saturating_add(again.pages_returned),
             ..again
         }
+    }
+
+    /// Takes a page for `owner` through CPU `cpu.me`'s cache, zeroed: the
+    /// kernel's general allocation ([`Mm::alloc_page`] with per-CPU caches). An
+    /// empty cache is refilled from the table with a batch first (the other
+    /// caches' free frames come back first when the table has none, then the
+    /// OOM notifier chain runs, as [`Mm::refill_cache`] says); the frame is then
+    /// given to `owner` in the table, its access noted and the page zeroed.
+    /// `OutOfMemory` when nothing could be had; `NotAFrame` for a CPU with no
+    /// cache.
+    pub fn alloc_page_cached(
+        &mut self,
+        cpu: OnCpu<'_>,
+        owner: Owner,
+        hv: &mut dyn Backend,
+        mem: &mut dyn PageMemory,
+    ) -> Result<u64, CmmError> {
+        self.alloc_page_cached_with(cpu, owner, PageInit::Zero, hv, mem)
+    }
+
+    /// [`Mm::alloc_page_cached`], initializing the page as `init` says.
+    pub(crate) fn alloc_page_cached_with(
+        &mut self,
+        cpu: OnCpu<'_>,
+        owner: Owner,
+        init: PageInit,
+        hv: &mut dyn Backend,
+        mem: &mut dyn PageMemory,
+    ) -> Result<u64, CmmError> {
+        let (mine, mut others) = cpu.split()?;
+        if mine.free_len() == 0 {
+            self.refill_cache(mine, CACHE_BATCH, &mut others, hv, mem);
+        }
+        let oom = CmmError::OutOfMemory {
+            requested: 1,
+            available: 0,
+        };
+        let addr = mine.take().ok_or(oom)?;
+        let given = addr_to_pfn(addr).and_then(|pfn| self.frames_mut().reassign(pfn, owner));
+        if let Err(e) = given {
+            // Not a frame of this table (it cannot be): back where it was.
+            mine.held = mine.held.saturating_sub(1);
+            mine.free.push(addr);
+            return Err(e);
+        }
+        self.hand_out(addr, init, hv, mem);
+        Ok(addr)
+    }
+
+    /// Puts the used page at `addr` back through CPU `cpu.me`'s cache: the kernel's
+    /// general free ([`Mm::free_page`] with per-CPU caches). The frame goes to the
+    /// kernel in the table and into the cache, still Active (it is hinted Unused
+    /// when a drain gives it back to the table); a cache over its high mark gives
+    /// a batch back. Returns who held it. A frame that is not allocated (free,
+    /// loaned, reserved, not RAM, or already in a cache) is an error and nothing
+    /// changes. The frame may have been taken on another CPU.
+    pub fn free_page_cached(
+        &mut self,
+        cpu: OnCpu<'_>,
+        addr: u64,
+        hv: &mut dyn Backend,
+    ) -> Result<Owner, CmmError> {
+        let pfn = addr_to_pfn(addr)?;
+        self.frames().owner(pfn)?;
+        if cpu.caches.iter().any(|c| c.free.contains(&addr)) {
+            return Err(CmmError::WrongState {
+                addr,
+                expected: "allocated (it is in a CPU's cache)",
+            });
+        }
+        let (mine, _) = cpu.split()?;
+        if mine.free.try_reserve(1).is_err() {
+            // No room in the cache: straight back to the table.
+            return self.free_page(addr, hv);
+        }
+        let owner = self.frames_mut().reassign(pfn, Owner::Kernel)?;
+        mine.held = mine.held.saturating_sub(1);
+        mine.free.push(addr);
+        if mine.over_high() {
+            self.drain_cache(mine, CACHE_BATCH, hv);
+        }
+        Ok(owner)
     }
 
     /// `meminfo` with `cached_free` frames sitting free in per-CPU caches: they

@@ -18,6 +18,7 @@ use crate::error::CmmError;
 use crate::frames::{FrameSet, Owner};
 use crate::memory::{workload_seed, PageMemory};
 use crate::mm::{Mm, PageInit};
+use crate::percpu::{cached_free, OnCpu};
 use crate::units::pfn_to_addr;
 
 /// Which workload.
@@ -86,9 +87,40 @@ impl Mm {
         mem: &mut dyn PageMemory,
         stop: &mut dyn FnMut() -> bool,
     ) -> Result<u64, CmmError> {
+        self.alloc_workload_via(pages, workload, None, hv, mem, stop)
+    }
+
+    /// [`Mm::alloc_workload_until`] through CPU `cpu.me`'s frame cache
+    /// ([`Mm::alloc_page_cached`]): the kernel's general path. The caches'
+    /// free frames count as available.
+    pub fn alloc_workload_cached(
+        &mut self,
+        pages: u64,
+        workload: Workload,
+        cpu: OnCpu<'_>,
+        hv: &mut dyn Backend,
+        mem: &mut dyn PageMemory,
+        stop: &mut dyn FnMut() -> bool,
+    ) -> Result<u64, CmmError> {
+        self.alloc_workload_via(pages, workload, Some(cpu), hv, mem, stop)
+    }
+
+    fn alloc_workload_via(
+        &mut self,
+        pages: u64,
+        workload: Workload,
+        mut cpu: Option<OnCpu<'_>>,
+        hv: &mut dyn Backend,
+        mem: &mut dyn PageMemory,
+        stop: &mut dyn FnMut() -> bool,
+    ) -> Result<u64, CmmError> {
         let counts = self.frames().counts();
+        let cached = cpu.as_ref().map_or(0, |c| cached_free(c.caches));
         // The OOM chain can at most give back what is loaned.
-        let available = counts.free.saturating_add(counts.loaned);
+        let available = counts
+            .free
+            .saturating_add(counts.loaned)
+            .saturating_add(cached);
         let too_much = CmmError::OutOfMemory {
             requested: pages,
             available,
@@ -105,7 +137,14 @@ impl Mm {
             let failed = if i % STOP_CHECK_PAGES == STOP_CHECK_PAGES - 1 && stop() {
                 Some(CmmError::Interrupted)
             } else {
-                match self.alloc_page_with(workload.owner(), PageInit::Workload, hv, mem) {
+                let owner = workload.owner();
+                let got = match cpu.as_mut() {
+                    Some(c) => {
+                        self.alloc_page_cached_with(c.again(), owner, PageInit::Workload, hv, mem)
+                    }
+                    None => self.alloc_page_with(owner, PageInit::Workload, hv, mem),
+                };
+                match got {
                     Ok(addr) => {
                         taken.push(addr);
                         None
@@ -119,7 +158,10 @@ impl Mm {
             if let Some(e) = failed {
                 for addr in taken {
                     // These were allocated just above; freeing cannot fail.
-                    let _ = self.free_page(addr, hv);
+                    let _ = match cpu.as_mut() {
+                        Some(c) => self.free_page_cached(c.again(), addr, hv),
+                        None => self.free_page(addr, hv),
+                    };
                 }
                 return Err(e);
             }
@@ -133,6 +175,28 @@ impl Mm {
         &mut self,
         pages: Option<u64>,
         workload: Workload,
+        hv: &mut dyn Backend,
+    ) -> Result<u64, CmmError> {
+        self.free_workload_via(pages, workload, None, hv)
+    }
+
+    /// [`Mm::free_workload`] through CPU `cpu.me`'s frame cache
+    /// ([`Mm::free_page_cached`]): the kernel's general path.
+    pub fn free_workload_cached(
+        &mut self,
+        pages: Option<u64>,
+        workload: Workload,
+        cpu: OnCpu<'_>,
+        hv: &mut dyn Backend,
+    ) -> Result<u64, CmmError> {
+        self.free_workload_via(pages, workload, Some(cpu), hv)
+    }
+
+    fn free_workload_via(
+        &mut self,
+        pages: Option<u64>,
+        workload: Workload,
+        mut cpu: Option<OnCpu<'_>>,
         hv: &mut dyn Backend,
     ) -> Result<u64, CmmError> {
         let counts = self.frames().counts();
@@ -150,7 +214,11 @@ impl Mm {
             let Some(pfn) = self.frames().next_in(workload.set(), after) else {
                 break;
             };
-            self.free_page(pfn_to_addr(pfn), hv)?;
+            let addr = pfn_to_addr(pfn);
+            match cpu.as_mut() {
+                Some(c) => self.free_page_cached(c.again(), addr, hv)?,
+                None => self.free_page(addr, hv)?,
+            };
             after = Some(pfn);
             freed += 1;
         }

@@ -277,6 +277,30 @@ impl FrameTable {
         Ok(owner)
     }
 
+    /// Gives used frame `pfn` to `owner` (a per-CPU cache's frame handed to a
+    /// workload, or back); returns who held it. Not a used frame: an error, and
+    /// nothing changes.
+    pub fn reassign(&mut self, pfn: u64, owner: Owner) -> Result<Owner, CmmError> {
+        let was = self.owner(pfn)?;
+        let i = self.index(pfn)?;
+        if was == owner {
+            return Ok(was);
+        }
+        if let Some(m) = self.owner_map(was) {
+            m.clear(i);
+        }
+        if let Some(c) = self.owner_count(was) {
+            dec(c);
+        }
+        if let Some(m) = self.owner_map(owner) {
+            m.set(i);
+        }
+        if let Some(c) = self.owner_count(owner) {
+            inc(c);
+        }
+        Ok(was)
+    }
+
     /// True if frame `pfn` was filled with the poison pattern when it was loaned.
     pub fn is_poisoned(&self, pfn: u64) -> bool {
         match (self.map.index_of(pfn), &self.poisoned) {

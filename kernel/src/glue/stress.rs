@@ -101,9 +101,8 @@ impl Figures {
 /// worker said it is done with it.
 struct Job<'j, 's> {
     shared: &'j Lock<Shared<'s>>,
+    /// Every CPU's frame cache, by CPU index.
     caches: &'j [CacheLock],
-    /// Which cache each CPU index uses (`usize::MAX`: the CPU takes no part).
-    slot: [usize; MAX_CPUS],
     mem: PhysMemory,
     stop: AtomicBool,
     seed: u64,
@@ -139,7 +138,6 @@ struct Page {
 struct Worker<'w, 'j, 's> {
     job: &'w Job<'j, 's>,
     me: usize,
-    slot: usize,
     mem: PhysMemory,
     rng: Rng,
     held: Vec<Page>,
@@ -156,7 +154,6 @@ impl<'w, 'j, 's> Worker<'w, 'j, 's> {
         Worker {
             job,
             me,
-            slot: job.slot[me],
             mem: job.mem.clone(),
             rng: Rng(job.seed ^ ((me as u64 + 1) << 40) | 1),
             held: Vec::with_capacity(MAX_HELD),
@@ -171,19 +168,19 @@ impl<'w, 'j, 's> Worker<'w, 'j, 's> {
     /// when empty (the other caches are drained into the table first if it has
     /// none, then the OOM notifier runs, as on one CPU).
     fn take(&mut self) -> Option<u64> {
-        if let Some(a) = self.job.caches[self.slot].0.lock().take() {
+        if let Some(a) = self.job.caches[self.me].0.lock().take() {
             return Some(a);
         }
         let mut sh = self.job.shared.lock();
         let sh = &mut *sh;
-        let mut mine = self.job.caches[self.slot].0.lock();
+        let mut mine = self.job.caches[self.me].0.lock();
         let got = if sh.mm.frames().counts().free == 0 {
             let mut guards: Vec<_> = self
                 .job
                 .caches
                 .iter()
                 .enumerate()
-                .filter(|&(i, _)| i != self.slot)
+                .filter(|&(i, _)| i != self.me)
                 .map(|(_, c)| c.0.lock())
                 .collect();
             let mut others: Vec<&mut FrameCache> = guards.iter_mut().map(|g| &mut **g).collect();
@@ -203,7 +200,7 @@ impl<'w, 'j, 's> Worker<'w, 'j, 's> {
     /// cache is over its high mark.
     fn put(&mut self, addr: u64) {
         let over = {
-            let mut c = self.job.caches[self.slot].0.lock();
+            let mut c = self.job.caches[self.me].0.lock();
             if c.put(addr).is_err() {
                 self.job.stray.fetch_add(1, Ordering::Relaxed);
             }
@@ -212,7 +209,7 @@ impl<'w, 'j, 's> Worker<'w, 'j, 's> {
         if over {
             let mut sh = self.job.shared.lock();
             let sh = &mut *sh;
-            let mut c = self.job.caches[self.slot].0.lock();
+            let mut c = self.job.caches[self.me].0.lock();
             if c.free_len() > CACHE_HIGH {
                 sh.mm.drain_cache(&mut c, CACHE_BATCH, sh.hv);
             }
@@ -284,7 +281,7 @@ impl<'w, 'j, 's> Worker<'w, 'j, 's> {
         }
         let mut sh = self.job.shared.lock();
         let sh = &mut *sh;
-        let mut c = self.job.caches[self.slot].0.lock();
+        let mut c = self.job.caches[self.me].0.lock();
         let n = c.free_len();
         sh.mm.drain_cache(&mut c, n, sh.hv);
         drop(c);
@@ -378,6 +375,7 @@ pub fn stress(sys: &mut System, ms: u64, cpus: Option<u64>) -> Result<(), String
     }
     let chosen = &online[..n];
     let before = sys.mm.frames().counts();
+    let cached_before = sys.cached_free();
     let poison_was = sys.mm.params().poison();
     sys.mm
         .set_param("poison", "1", &mut sys.hv, &mut sys.mem)
@@ -385,13 +383,11 @@ pub fn stress(sys: &mut System, ms: u64, cpus: Option<u64>) -> Result<(), String
     let walk = sys.hv.inner().model_ref().is_some() && !sys.hv.inner().follows_host();
     let max_target = before.total.saturating_mul(4096) / 4;
     let mut target = sys.mm.stats().loaned_pages.saturating_mul(4096);
-    let mut slot = [usize::MAX; MAX_CPUS];
-    for (k, &i) in chosen.iter().enumerate() {
-        slot[i] = k;
-    }
-    let caches: Vec<CacheLock> = chosen
-        .iter()
-        .map(|_| CacheLock(Lock::new(FrameCache::new())))
+    // Every CPU's own cache (the kernel's, by CPU index), each behind its own
+    // lock for the run.
+    let mut caches: Vec<CacheLock> = core::mem::take(&mut sys.caches)
+        .into_iter()
+        .map(|c| CacheLock(Lock::new(c)))
         .collect();
     let mem_copy = sys.mem.clone();
     let seed = crate::arch::cpu::timebase() | 1;
@@ -403,7 +399,6 @@ pub fn stress(sys: &mut System, ms: u64, cpus: Option<u64>) -> Result<(), String
     let job = Job {
         shared: &shared,
         caches: &caches,
-        slot,
         mem: mem_copy,
         stop: AtomicBool::new(false),
         seed,
@@ -467,6 +462,10 @@ pub fn stress(sys: &mut System, ms: u64, cpus: Option<u64>) -> Result<(), String
         .collect();
     let stray = job.stray.load(Ordering::Relaxed);
     drop(job);
+    sys.caches = caches
+        .iter_mut()
+        .map(|c| core::mem::take(c.0.get_mut()))
+        .collect();
     drop(caches);
     // Poison stays on for the check of every loaned page, then as it was.
     let v = sys.mm.verify(&mut sys.hv, &sys.mem);
@@ -474,9 +473,12 @@ pub fn stress(sys: &mut System, ms: u64, cpus: Option<u64>) -> Result<(), String
         let _ = sys.mm.set_param("poison", "0", &mut sys.hv, &mut sys.mem);
     }
     let after = sys.mm.frames().counts();
+    // Frames free in caches are used to the table: compare what is used
+    // without them.
+    let used_net = |used: u64, cached: u64| used.checked_sub(cached);
     let books = after.total == after.free + after.used + after.loaned
         && sys.mm.stats().loaned_pages == after.loaned
-        && after.used == before.used
+        && used_net(after.used, sys.cached_free()) == used_net(before.used, cached_before)
         && after.total == before.total
         && sys.mm.frames().check().is_ok()
         && stray == 0;

@@ -11,8 +11,9 @@
 
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
+use cmm::percpu::OnCpu;
 use cmm::vio::{VioBus, VioDevice};
-use cmm::{Mm, Owner, Params};
+use cmm::{CmmError, FrameCache, Mm, Owner, Params};
 use hcall::sysparm::CmoCharacteristics;
 use hcall::{Hypervisor, Simulation};
 use kernel::devtree::Platform;
@@ -74,6 +75,10 @@ pub struct System {
     pub des_mem_mb: Option<u64>,
     /// Frames, page hints, the balloon, the OOM chain and their stats.
     pub mm: Mm,
+    /// Every CPU's frame cache, by CPU index: every frame the kernel takes or
+    /// gives back goes through the running CPU's (docs/smp.md). Lent with the
+    /// memory manager; a `stress` run puts each behind its own lock.
+    pub caches: Vec<FrameCache>,
     /// Page contents.
     pub mem: PhysMemory,
     /// VIO entitled-memory accounting.
@@ -188,6 +193,9 @@ impl System {
             cmo: det.cmo,
             des_mem_mb: det.des_mem_mb,
             mm,
+            caches: (0..crate::percpu::MAX_CPUS)
+                .map(|_| FrameCache::new())
+                .collect(),
             mem: phys,
             vio,
             trace: false,
@@ -220,12 +228,19 @@ impl System {
     /// unused is done in slices): the idle loop must not cede then.
     pub fn background(&mut self) -> bool {
         let now_us = clock::now_us();
-        let (r, more) = run_background(&mut self.mm, &mut self.hv, &mut self.mem, &mut []);
+        let mut caches: Vec<&mut FrameCache> = self.caches.iter_mut().collect();
+        let (r, more) = run_background(&mut self.mm, &mut self.hv, &mut self.mem, &mut caches);
+        drop(caches);
         let faults = self.cmo_faults().faults;
         let ram = self.platform.ram_bytes();
         let mm = &self.mm;
+        let cached = cmm::percpu::cached_free(&self.caches);
         self.hv.inner_mut().balloon_stats(|| {
-            MemoryStats::from_kernel(ram, &mm.frames().counts(), mm.stats(), faults)
+            // Frames free in the CPUs' caches are free memory to the host too.
+            let mut counts = mm.frames().counts();
+            counts.free = counts.free.saturating_add(cached);
+            counts.used = counts.used.saturating_sub(cached);
+            MemoryStats::from_kernel(ram, &counts, mm.stats(), faults)
         });
         if r.shortfall_changed {
             match r.shortfall {
@@ -291,10 +306,29 @@ impl System {
         Err(alloc::format!("unknown parameter `{key}`"))
     }
 
-    /// Allocates one kernel page (with the OOM chain behind it).
+    /// Free frames sitting in the CPUs' caches (free memory in `meminfo`).
+    pub fn cached_free(&self) -> u64 {
+        cmm::percpu::cached_free(&self.caches)
+    }
+
+    /// Allocates one kernel page through the running CPU's frame cache (with
+    /// the other caches and the OOM chain behind it).
     pub fn alloc_kernel_page(&mut self) -> Option<u64> {
+        let cpu = OnCpu {
+            caches: &mut self.caches,
+            me: crate::percpu::current(),
+        };
         self.mm
-            .alloc_page(Owner::Kernel, &mut self.hv, &mut self.mem)
+            .alloc_page_cached(cpu, Owner::Kernel, &mut self.hv, &mut self.mem)
             .ok()
+    }
+
+    /// Gives a page back through the running CPU's frame cache.
+    pub fn free_kernel_page(&mut self, addr: u64) -> Result<Owner, CmmError> {
+        let cpu = OnCpu {
+            caches: &mut self.caches,
+            me: crate::percpu::current(),
+        };
+        self.mm.free_page_cached(cpu, addr, &mut self.hv)
     }
 }

@@ -123,7 +123,7 @@ fn hcalls(sys: &mut System, n: u64) -> CmdResult {
     }
     let batched = clock::ticks() - t0;
     for a in frames {
-        let _ = sys.mm.free_page(a, &mut sys.hv);
+        let _ = sys.free_kernel_page(a);
     }
     if got < n {
         return Err(alloc::format!("only {got} frames were free"));
@@ -168,7 +168,7 @@ fn stores(sys: &mut System, n: u64) -> CmdResult {
     }
     let again = clock::ticks() - t0;
     for a in frames {
-        let _ = sys.mm.free_page(a, &mut sys.hv);
+        let _ = sys.free_kernel_page(a);
     }
     println!("pages: {n}");
     println!("same_frame_ns: {}", clock::ticks_to_ns(same));

@@ -3,6 +3,7 @@
 
 use alloc::format;
 use alloc::string::ToString;
+use cmm::percpu::OnCpu;
 use cmm::Workload;
 use kernel::shell::CmmCommand;
 
@@ -14,7 +15,12 @@ use crate::{clock, println};
 /// `cmm [set <param> <value> | reset-oom | wait [<ms>]]`.
 pub fn cmm(sys: &mut System, c: CmmCommand<'_>) -> CmdResult {
     match c {
-        CmmCommand::Show => emit(|w| cmm::render::write_cmm_rows(w, &sys.mm)),
+        CmmCommand::Show => {
+            emit(|w| cmm::render::write_cmm_rows(w, &sys.mm))?;
+            // Of the used pages, those free in the CPUs' frame caches.
+            println!("percpu_cached_pages: {}", sys.cached_free());
+            Ok(())
+        }
         CmmCommand::Set { param, value } => {
             let (_, short) = sys
                 .mm
@@ -57,9 +63,13 @@ fn wait(sys: &mut System, ms: u64) -> CmdResult {
 
 /// `alloc <size> [cache]`.
 pub fn alloc(sys: &mut System, n: u64, kind: Workload) -> CmdResult {
+    let cpu = OnCpu {
+        caches: &mut sys.caches,
+        me: crate::percpu::current(),
+    };
     let got = sys
         .mm
-        .alloc_workload_until(n, kind, &mut sys.hv, &mut sys.mem, &mut || {
+        .alloc_workload_cached(n, kind, cpu, &mut sys.hv, &mut sys.mem, &mut || {
             crate::console::input::interrupt_pending()
         })
         .map_err(|e| e.to_string())?;
@@ -69,9 +79,13 @@ pub fn alloc(sys: &mut System, n: u64, kind: Workload) -> CmdResult {
 
 /// `free <size>|all [cache]`: `n` pages, or all of them.
 pub fn free(sys: &mut System, n: Option<u64>, kind: Workload) -> CmdResult {
+    let cpu = OnCpu {
+        caches: &mut sys.caches,
+        me: crate::percpu::current(),
+    };
     let freed = sys
         .mm
-        .free_workload(n, kind, &mut sys.hv)
+        .free_workload_cached(n, kind, cpu, &mut sys.hv)
         .map_err(|e| e.to_string())?;
     println!("freed_kb: {}", freed * 4);
     Ok(())

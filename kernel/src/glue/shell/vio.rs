@@ -33,7 +33,7 @@ impl PageSource for Pages {
 /// Frees every page the VIO code handed back (or did not use).
 fn give_back(sys: &mut System, p: Pages) {
     for addr in p.given.into_iter().chain(p.back) {
-        if let Err(e) = sys.mm.free_page(addr, &mut sys.hv) {
+        if let Err(e) = sys.free_kernel_page(addr) {
             log::error!("vio: page {addr:#x} could not be freed: {e}");
         }
     }
