@@ -290,7 +290,8 @@ fn stress_on_every_cpu_with_the_balloon_moving() {
 }
 
 /// `stress` on one CPU: the others take no IPI and stay ceded; Ctrl-C ends a
-/// stress on every CPU with the books still checked.
+/// stress on every CPU with the books still checked; `busy 3 <ms>` ends by
+/// each CPU's own timer.
 #[test]
 fn stress_on_one_cpu_leaves_the_others_ceded_and_ctrl_c_ends_it() {
     let mut vm = boot(Firmware::BootRom, None);
@@ -328,5 +329,35 @@ fn stress_on_one_cpu_leaves_the_others_ceded_and_ctrl_c_ends_it() {
     for i in 1..4 {
         assert_eq!(block(&c2, i)["ceding"], 1, "{}", c2.text());
     }
+
+    // A timed busy: each CPU's own timer, through its own decrementer, ends
+    // its spin; nothing else releases it.
+    assert_eq!(vm.ok("busy 3 500").get("busy_cpus"), 3);
+    let mut c3 = vm.ok("cpu");
+    for _ in 0..200 {
+        if (1..4).all(|i| block(&c3, i)["ceding"] == 1)
+            && (1..4).all(|i| {
+                block(&c3, i)["interrupts_decrementer"] > block(&c2, i)["interrupts_decrementer"]
+            })
+        {
+            break;
+        }
+        vm.ok("sleep 100");
+        c3 = vm.ok("cpu");
+    }
+    for i in 1..4 {
+        assert_eq!(
+            block(&c3, i)["ceding"],
+            1,
+            "cpu {i} still busy:\n{}",
+            c3.text()
+        );
+        assert!(
+            block(&c3, i)["interrupts_decrementer"] > block(&c2, i)["interrupts_decrementer"],
+            "cpu {i}'s decrementer did not fire:\n{}",
+            c3.text()
+        );
+    }
+    assert!(c3.get("prods") > c2.get("prods"), "{}", c3.text());
     assert_eq!(vm.poweroff(), 0);
 }

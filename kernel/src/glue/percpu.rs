@@ -18,8 +18,13 @@
 use core::arch::asm;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 
+use alloc::vec::Vec;
 use kernel::cpustats::CpuStats;
 pub use kernel::smp::MAX_CPUS;
+use kernel::timer::{decrementer_ticks, Timers};
+
+use crate::arch::{cpu as arch_cpu, trap};
+use crate::lock::Lock;
 
 /// One CPU's stack block (see the module comment; `arch::entry` uses the same
 /// numbers).
@@ -192,4 +197,47 @@ pub fn online() -> usize {
     (0..planned())
         .filter(|&i| cpu(i).state() == CpuState::Online)
         .count()
+}
+
+/// What a CPU's own timers wake it for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CpuWake {
+    /// The end of a timed `busy`.
+    BusyEnd,
+}
+
+/// Each CPU's own timers, by CPU index: armed, expired and turned into its
+/// own decrementer by that CPU only (the boot CPU's main loop has its own,
+/// `System::timers`). The lock keeps the decrementer handler out while the
+/// list changes; the handler itself never takes it.
+static TIMERS: [Lock<Timers<CpuWake>>; MAX_CPUS] = [const { Lock::new(Timers::new()) }; MAX_CPUS];
+
+/// Programs this CPU's decrementer for the earliest of its own timers (its
+/// largest value when none is armed).
+fn program_decrementer(t: &Timers<CpuWake>) {
+    trap::set_decrementer(decrementer_ticks(arch_cpu::timebase(), t.next_deadline()));
+}
+
+/// Arms this CPU's timer `key` for `deadline` (timebase ticks) and programs
+/// its decrementer.
+pub fn arm_timer(key: CpuWake, deadline: u64) {
+    let mut t = TIMERS[current()].lock();
+    t.arm(key, deadline);
+    program_decrementer(&t);
+}
+
+/// Disarms this CPU's timer `key`.
+pub fn cancel_timer(key: CpuWake) {
+    let mut t = TIMERS[current()].lock();
+    t.cancel(key);
+    program_decrementer(&t);
+}
+
+/// Takes this CPU's due timers, earliest first, and programs its decrementer
+/// for the next one.
+pub fn expire_timers() -> Vec<CpuWake> {
+    let mut t = TIMERS[current()].lock();
+    let due = t.expire(arch_cpu::timebase());
+    program_decrementer(&t);
+    due
 }

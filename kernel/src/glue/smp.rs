@@ -19,7 +19,7 @@
 //! loses the race to stop parks itself, so there is one report.
 
 use alloc::string::String;
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
 use hcall::raw::sc1::Sc1;
 use hcall::xics::{self, IPI_PRIORITY};
@@ -27,7 +27,7 @@ use kernel::cpustats::CpuStats;
 use kernel::smp::Plan;
 
 use crate::arch::{cpu, trap};
-use crate::percpu::{self, CpuState, MAX_CPUS};
+use crate::percpu::{self, CpuState, CpuWake, MAX_CPUS};
 use crate::{clock, idle, irq, rtas};
 
 extern "C" {
@@ -192,16 +192,35 @@ static BUSY: [Work; MAX_CPUS] =
 /// Which CPUs `busy` holds.
 static BUSY_HELD: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_CPUS];
 
+/// How long a `busy` spin lasts, in ms (0: until released).
+static BUSY_MS: AtomicU64 = AtomicU64::new(0);
+
+/// Spins, interrupts on, until `busy` releases it or, when `busy` gave a time,
+/// until this CPU's own timer for it expires (its own decrementer wakes it).
 fn spin_until_released(_: *const (), _: usize) {
+    let ms = BUSY_MS.load(Ordering::Acquire);
+    if ms > 0 {
+        let deadline = kernel::timer::after_ms(cpu::timebase(), ms, clock::hz());
+        percpu::arm_timer(CpuWake::BusyEnd, deadline);
+    }
+    let me = percpu::this();
     while !BUSY_RELEASE.load(Ordering::Acquire) {
+        if ms > 0
+            && me.dec_fired.swap(false, Ordering::AcqRel)
+            && percpu::expire_timers().contains(&CpuWake::BusyEnd)
+        {
+            break;
+        }
         core::hint::spin_loop();
     }
+    percpu::cancel_timer(CpuWake::BusyEnd);
 }
 
-/// `busy <n>`: hands the first `n` secondary CPUs a loop that spins, with
-/// interrupts on, until `busy 0` (or the machine stops); returns how many are
-/// busy now. Shows H_PROD/IPI hand-over and lets a test stop busy CPUs.
-pub fn busy(n: usize) -> Result<usize, String> {
+/// `busy <n> [ms]`: hands the first `n` secondary CPUs a loop that spins, with
+/// interrupts on, until `busy 0` (or, with `ms`, until each CPU's own timer
+/// ends it, or the machine stops); returns how many were made busy. Shows
+/// H_PROD/IPI hand-over and per-CPU timers, and lets a test stop busy CPUs.
+pub fn busy(n: usize, ms: Option<u64>) -> Result<usize, String> {
     let secondaries: alloc::vec::Vec<usize> = (1..percpu::planned())
         .filter(|&i| percpu::cpu(i).state() == CpuState::Online)
         .collect();
@@ -219,6 +238,7 @@ pub fn busy(n: usize) -> Result<usize, String> {
         }
     }
     BUSY_RELEASE.store(false, Ordering::Release);
+    BUSY_MS.store(ms.unwrap_or(0), Ordering::Release);
     for &i in secondaries.iter().take(n) {
         BUSY_HELD[i].store(true, Ordering::Release);
         hand_work(i, &BUSY[i]);
@@ -268,6 +288,9 @@ fn secondary_loop() -> ! {
         }
         if irq::events_pending() {
             irq::take_events();
+            // Its own timers: what is due (nothing waits on one outside
+            // `busy` yet), and the decrementer for the next.
+            percpu::expire_timers();
             trap::enable_interrupts();
             continue;
         }

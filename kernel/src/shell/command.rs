@@ -72,8 +72,14 @@ pub enum Command<'a> {
     Bench(BenchCommand),
     /// `cpu`: interrupts by kind, cedes and time ceded.
     Cpu,
-    /// `busy <n>`: the first n other CPUs spin until `busy 0`.
-    Busy(u64),
+    /// `busy <n> [ms]`: the first n other CPUs spin until `busy 0`, or each
+    /// until its own timer says `ms` have passed.
+    Busy {
+        /// How many CPUs.
+        cpus: u64,
+        /// For how long (`None`: until `busy 0`).
+        ms: Option<u64>,
+    },
     /// `stress <ms> [cpus]`: allocate, fill, verify and free on several CPUs
     /// while the balloon moves.
     Stress {

@@ -155,8 +155,8 @@ pub static COMMANDS: &[Spec] = &[
     },
     Spec {
         name: "busy",
-        usage: "busy <n>",
-        about: "the first n other CPUs spin (interrupts on) until `busy 0`",
+        usage: "busy <n> [ms]",
+        about: "the first n other CPUs spin (interrupts on) until `busy 0`, or for ms by their own timers",
         parse: busy,
     },
     Spec {
@@ -419,10 +419,18 @@ fn cpu<'a>(args: &[&'a str]) -> Result<Command<'a>, ArgError<'a>> {
 }
 
 fn busy<'a>(args: &[&'a str]) -> Result<Command<'a>, ArgError<'a>> {
-    let [n] = *args else {
-        return Err(ArgError::Usage);
+    let (n, ms) = match *args {
+        [n] => (n, None),
+        [n, ms] => (n, Some(number("[ms]", ms)?)),
+        _ => return Err(ArgError::Usage),
     };
-    Ok(Command::Busy(number("<n>", n)?))
+    if ms.is_some_and(|ms| ms == 0 || ms > MAX_WAIT_MS) {
+        return Err(ArgError::OutOfRange("[ms] must be 1..3600000"));
+    }
+    Ok(Command::Busy {
+        cpus: number("<n>", n)?,
+        ms,
+    })
 }
 
 fn stress<'a>(args: &[&'a str]) -> Result<Command<'a>, ArgError<'a>> {

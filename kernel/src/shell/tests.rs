@@ -163,8 +163,15 @@ fn good() -> Vec<(&'static str, Command<'static>)> {
                 cpus: None,
             },
         ),
-        ("busy 3", C::Busy(3)),
-        ("busy 0", C::Busy(0)),
+        ("busy 3", C::Busy { cpus: 3, ms: None }),
+        ("busy 0", C::Busy { cpus: 0, ms: None }),
+        (
+            "busy 2 300",
+            C::Busy {
+                cpus: 2,
+                ms: Some(300),
+            },
+        ),
         (
             "stress 100 2",
             C::Stress {
@@ -189,7 +196,10 @@ const BAD: &[(&str, &str)] = &[
     ("devtree dump dump", "usage: devtree [dump]"),
     ("sleep", "usage: sleep <ms>"),
     ("stress", "usage: stress <ms> [cpus]"),
-    ("busy", "usage: busy <n>"),
+    ("busy", "usage: busy <n> [ms]"),
+    ("busy 1 2 3", "usage: busy <n> [ms]"),
+    ("busy 1 0", "[ms] must be 1..3600000"),
+    ("busy 1 3600001", "[ms] must be 1..3600000"),
     ("stress 1 2 3", "usage: stress <ms> [cpus]"),
     ("stress 100 0", "[cpus] must be at least 1"),
     ("stress 3600001", "stress is limited to one hour"),

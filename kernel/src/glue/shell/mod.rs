@@ -51,8 +51,8 @@ pub fn run_command(sys: &mut System, cmd: Command<'_>) -> CmdResult {
         Command::Sysfs => report::sysfs(sys),
         Command::Bench(c) => bench::bench(sys, c),
         Command::Cpu => cpu::cpu(sys),
-        Command::Busy(n) => {
-            let n = crate::smp::busy(usize::try_from(n).unwrap_or(usize::MAX))?;
+        Command::Busy { cpus, ms } => {
+            let n = crate::smp::busy(usize::try_from(cpus).unwrap_or(usize::MAX), ms)?;
             crate::println!("busy_cpus: {n}");
             Ok(())
         }
