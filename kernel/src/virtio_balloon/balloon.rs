@@ -1,6 +1,9 @@
 //! The balloon protocol: [`BalloonState`] batches PFNs for the inflate queue (256
-//! per buffer), takes pages back through the deflate queue, and keeps `actual`
-//! (the pages the device holds) written back after every change. The device is
+//! per buffer), takes pages back through the deflate queue, and writes `actual`
+//! (the pages the device holds) back once per background pass
+//! ([`BalloonState::publish_actual`]), not after every buffer: under QEMU each
+//! of its four byte writes is a trip through the device model that cost as
+//! much as the guest's own work on a whole buffer (docs/virtio-balloon.md §5). The device is
 //! behind [`BalloonTransport`]; the glue's legacy virtio-pci driver implements it,
 //! the tests use a fake.
 
@@ -66,6 +69,8 @@ pub struct BalloonState {
     pending: [u32; PFNS_PER_BUFFER],
     pending_len: usize,
     inflated: u32,
+    /// The `actual` last written to the device (`None`: never).
+    written: Option<u32>,
     stats: BalloonStats,
 }
 
@@ -82,6 +87,7 @@ impl BalloonState {
             pending: [0; PFNS_PER_BUFFER],
             pending_len: 0,
             inflated: 0,
+            written: None,
             stats: BalloonStats {
                 inflate_buffers: 0,
                 deflate_buffers: 0,
@@ -125,8 +131,8 @@ impl BalloonState {
         Ok(())
     }
 
-    /// Sends the pending inflate buffer, if any, and writes `actual` after it.
-    /// The pages are dropped from the buffer even when the device fails (they
+    /// Sends the pending inflate buffer, if any (`actual` is written by
+    /// [`BalloonState::publish_actual`]). The pages are dropped from the buffer even when the device fails (they
     /// stay with the guest; the error is counted and returned).
     pub fn flush<T: BalloonTransport>(&mut self, t: &mut T) -> Result<(), T::Error> {
         if self.pending_len == 0 {
@@ -141,13 +147,24 @@ impl BalloonState {
                 self.inflated = self
                     .inflated
                     .saturating_add(u32::try_from(n).unwrap_or(u32::MAX));
-                t.write_actual(self.inflated);
                 Ok(())
             }
             Err(e) => {
                 self.stats.errors += 1;
                 Err(e)
             }
+        }
+    }
+
+    /// Writes `actual` (the pages the device holds) if it changed since it was
+    /// last written: once per background pass, after the buffers of the pass
+    /// were used. The host's `query-balloon` follows `actual`; the pages
+    /// themselves are the device's (or back with the guest) as soon as their
+    /// buffer was used.
+    pub fn publish_actual<T: BalloonTransport>(&mut self, t: &mut T) {
+        if self.written != Some(self.inflated) {
+            t.write_actual(self.inflated);
+            self.written = Some(self.inflated);
         }
     }
 
@@ -175,7 +192,7 @@ impl BalloonState {
     /// Takes `pfns` back before the guest reuses any of them: a page still in
     /// the pending inflate buffer is withdrawn (never sent); the others go to the
     /// device in deflate buffers of up to 256, each sent and used by the device
-    /// before the next, with `actual` written once after each. On a device error
+    /// before the next. On a device error
     /// the pages of the failed buffer and after it are not counted as deflated.
     pub fn deflate_batch<T: BalloonTransport>(
         &mut self,
@@ -207,7 +224,7 @@ impl BalloonState {
         Ok(())
     }
 
-    /// One deflate buffer, then `actual`.
+    /// One deflate buffer.
     fn send_deflate<T: BalloonTransport>(
         &mut self,
         t: &mut T,
@@ -219,7 +236,6 @@ impl BalloonState {
                 self.stats.deflate_buffers += 1;
                 self.stats.pages_deflated_total += u64::from(n);
                 self.inflated = self.inflated.saturating_sub(n);
-                t.write_actual(self.inflated);
                 Ok(())
             }
             Err(e) => {
@@ -315,14 +331,17 @@ mod tests {
             .all(|(q, p)| *q == Queue::Inflate && p.len() == 256));
         assert_eq!(b.pending(), 88);
         assert_eq!(b.inflated(), 512);
+        assert!(d.actual.is_empty(), "actual waits for the background pass");
         b.flush(&mut d).unwrap();
         assert_eq!(d.buffers[2].1.len(), 88);
         assert_eq!(b.inflated(), 600);
-        assert_eq!(d.actual, vec![256, 512, 600]);
-        // An empty flush sends nothing and writes nothing.
+        b.publish_actual(&mut d);
+        assert_eq!(d.actual, vec![600]);
+        // An empty flush sends nothing; an unchanged actual is not written.
         b.flush(&mut d).unwrap();
+        b.publish_actual(&mut d);
         assert_eq!(d.buffers.len(), 3);
-        assert_eq!(d.actual.len(), 3);
+        assert_eq!(d.actual.len(), 1);
         assert_eq!(b.stats().inflate_buffers, 3);
         assert_eq!(b.stats().pages_inflated_total, 600);
     }
@@ -341,12 +360,10 @@ mod tests {
         b.deflate(&mut d, 10).unwrap();
         assert_eq!(d.buffers.last().unwrap(), &(Queue::Deflate, vec![10]));
         assert_eq!(b.inflated(), 255);
-        assert_eq!(
-            *d.actual.last().unwrap(),
-            255,
-            "actual follows every deflate"
-        );
+        b.publish_actual(&mut d);
+        assert_eq!(*d.actual.last().unwrap(), 255);
         b.flush(&mut d).unwrap();
+        b.publish_actual(&mut d);
         assert_eq!(*d.actual.last().unwrap(), 298);
         assert!(!d.held.contains(&280));
         assert_eq!(d.held.len(), 255 + 43);
@@ -367,7 +384,8 @@ mod tests {
         assert!(b.inflate(&mut d, 255).is_err());
         assert_eq!(b.pending(), 0);
         assert_eq!(b.inflated(), 0);
-        assert!(d.actual.is_empty());
+        b.publish_actual(&mut d);
+        assert_eq!(d.actual, [0]);
         assert_eq!(b.stats().errors, 1);
     }
 
@@ -394,6 +412,7 @@ mod tests {
             }
         }
         b.flush(&mut d).unwrap();
+        b.publish_actual(&mut d);
         assert_eq!(d.held, loaned);
         assert_eq!(b.inflated() as usize, loaned.len());
         assert_eq!(*d.actual.last().unwrap(), b.inflated());

@@ -33,6 +33,11 @@ pub trait DeviceRegs {
     fn write_actual(&mut self, pages: u32);
     /// Microseconds on a clock that never goes back.
     fn now_us(&self) -> u64;
+    /// Nanoseconds on the same clock (what the device's busy time is measured
+    /// in; the glue reads the timebase).
+    fn now_ns(&self) -> u64 {
+        self.now_us().saturating_mul(1000)
+    }
     /// Called while waiting for the device (a spin hint on the target).
     fn relax(&mut self) {
         core::hint::spin_loop();
@@ -114,6 +119,8 @@ pub struct RingBalloon<'a, R> {
     stats: Option<(Ring<'a>, &'a mut [u8; STATS_BYTES])>,
     /// The error that stopped the transport.
     stopped: Option<DeviceError>,
+    /// Time the device held inflate and deflate buffers, cumulative (ns).
+    busy_ns: u64,
 }
 
 impl<'a, R: DeviceRegs> RingBalloon<'a, R> {
@@ -131,6 +138,7 @@ impl<'a, R: DeviceRegs> RingBalloon<'a, R> {
             pfns,
             stats,
             stopped: None,
+            busy_ns: 0,
         }
     }
 
@@ -181,21 +189,31 @@ impl<R: DeviceRegs> BalloonTransport for RingBalloon<'_, R> {
         let len = u32::try_from(4 * n).unwrap_or(u32::MAX);
         let ring = &mut self.rings[queue as usize];
         ring.publish(addr, len);
+        // The device holds the buffer from the notify until the kernel sees it
+        // used (under TCG QEMU handles the queue inside the notify's store).
+        let t0 = self.regs.now_ns();
         self.regs.notify(queue as u16);
         let deadline = self.regs.now_us().saturating_add(USE_TIMEOUT_US);
-        loop {
+        let r = loop {
             match self.rings[queue as usize].poll() {
-                Ok(Some(_)) => break,
+                Ok(Some(_)) => break Ok(()),
                 Ok(None) if self.regs.now_us() > deadline => {
-                    return Err(self.stop(DeviceError::Timeout(queue)));
+                    break Err(DeviceError::Timeout(queue));
                 }
                 Ok(None) => self.regs.relax(),
-                Err(v) => return Err(self.stop(DeviceError::Violation(Some(queue), v))),
+                Err(v) => break Err(DeviceError::Violation(Some(queue), v)),
             }
-        }
-        // Reading the ISR clears the device's interrupt line.
-        let _ = self.regs.read_isr();
-        Ok(())
+        };
+        let held = self.regs.now_ns().saturating_sub(t0);
+        self.busy_ns = self.busy_ns.saturating_add(held);
+        // The ISR is not read here: used-buffer interrupts are suppressed, and
+        // the interrupt handler reads (and so clears) it for configuration
+        // changes; one register read per buffer would be guest time for nothing.
+        r.map_err(|e| self.stop(e))
+    }
+
+    fn busy_ns(&self) -> u64 {
+        self.busy_ns
     }
 
     fn write_actual(&mut self, pages: u32) {

@@ -53,14 +53,14 @@ impl DeviceRegs for Regs {
     fn now_us(&self) -> u64 {
         clock::now_us()
     }
+    fn now_ns(&self) -> u64 {
+        clock::ticks_to_ns(clock::ticks())
+    }
 }
 
 /// The legacy balloon device, set up and running.
 pub struct LegacyBalloon {
     ring: RingBalloon<'static, Regs>,
-    /// Time the device held inflate and deflate buffers (ns, cumulative):
-    /// each `send` from handing the buffer over until the device used it.
-    busy_ns: u64,
     /// The reporting queue, when negotiated (see `reporting_queue.rs`).
     report: Option<super::reporting_queue::ReportQueue>,
     /// Where its INTx comes from (the host bridge's name, the devfn) and the
@@ -221,7 +221,6 @@ fn bring_up(
             stats.map(|(vq, buf)| (Ring::new(vq), buf)),
         ),
         report,
-        busy_ns: 0,
         irq: (
             bridge.name.clone(),
             f.devfn,
@@ -292,11 +291,7 @@ impl BalloonTransport for LegacyBalloon {
     type Error = DeviceError;
 
     fn send(&mut self, queue: Queue, pfns: &[u32]) -> Result<(), DeviceError> {
-        let t0 = clock::ticks();
-        let r = self.ring.send(queue, pfns);
-        let held = clock::ticks_to_ns(clock::ticks().wrapping_sub(t0));
-        self.busy_ns = self.busy_ns.saturating_add(held);
-        r
+        self.ring.send(queue, pfns)
     }
 
     fn write_actual(&mut self, pages: u32) {
@@ -308,7 +303,7 @@ impl BalloonTransport for LegacyBalloon {
     }
 
     fn busy_ns(&self) -> u64 {
-        self.busy_ns
+        self.ring.busy_ns()
     }
 
     fn stats_wanted(&mut self) -> bool {

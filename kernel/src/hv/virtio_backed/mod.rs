@@ -226,11 +226,15 @@ impl<H: ModelledPool, D: BalloonTransport> VirtioBacked<H, D> {
         }
     }
 
-    /// Sends the pending inflate buffer (so `actual` is current).
+    /// Sends the pending inflate buffer and writes `actual` if it changed
+    /// (once per background pass: see [`BalloonState::publish_actual`]).
     fn flush(&mut self) {
         if !self.broken {
             let r = self.state.flush(&mut self.dev);
             self.check(r);
+        }
+        if !self.broken {
+            self.state.publish_actual(&mut self.dev);
         }
     }
 
