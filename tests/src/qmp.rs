@@ -45,11 +45,21 @@ impl Qmp {
     /// 2 ms until it shows `target`: the time that took, or the last value seen
     /// after `limit`.
     pub fn follow_balloon(&mut self, target: u64, limit: Duration) -> Result<Duration, u64> {
+        self.follow_balloon_every(target, limit, Duration::from_millis(2))
+    }
+
+    /// [`Qmp::follow_balloon`], asking `query-balloon` again every `every`.
+    pub fn follow_balloon_every(
+        &mut self,
+        target: u64,
+        limit: Duration,
+        every: Duration,
+    ) -> Result<Duration, u64> {
         let t0 = Instant::now();
         self.balloon(target);
         let mut actual = self.query_balloon();
         while actual != target && t0.elapsed() < limit {
-            std::thread::sleep(Duration::from_millis(2));
+            std::thread::sleep(every);
             actual = self.query_balloon();
         }
         if actual == target {

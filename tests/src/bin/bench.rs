@@ -601,18 +601,7 @@ fn idle_and_reaction() {
 /// harness by as much; asking more often takes the host's processors from
 /// QEMU and slows the step itself).
 fn follow_closely(qmp: &mut Qmp, target: u64) -> Result<Duration, u64> {
-    let t0 = Instant::now();
-    qmp.balloon(target);
-    let mut actual = qmp.query_balloon();
-    while actual != target && t0.elapsed() < Duration::from_secs(30) {
-        std::thread::sleep(Duration::from_millis(1));
-        actual = qmp.query_balloon();
-    }
-    if actual == target {
-        Ok(t0.elapsed())
-    } else {
-        Err(actual)
-    }
+    qmp.follow_balloon_every(target, Duration::from_secs(30), Duration::from_millis(1))
 }
 
 /// QMP `balloon <target>` until `query-balloon` shows it (at most 30 s).
