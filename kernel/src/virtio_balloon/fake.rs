@@ -10,7 +10,7 @@ use alloc::vec::Vec;
 use core::cell::Cell;
 use core::ptr::NonNull;
 
-use super::ring::{DeviceRegs, Ring, RingBalloon};
+use super::ring::{DeviceRegs, ReportRing, Ring, RingBalloon};
 use super::stats::{STATS_BYTES, STATS_QUEUE};
 use super::virtqueue::{QueueLayout, SplitQueue};
 use super::{Queue, PFNS_PER_BUFFER};
@@ -42,11 +42,13 @@ pub enum Lie {
 pub struct FakeRegs {
     /// The lie it tells.
     pub lie: Lie,
-    queues: [(NonNull<u8>, QueueLayout); 3],
+    queues: [(NonNull<u8>, QueueLayout); 4],
     /// Pages it holds.
     pub held: BTreeSet<u32>,
     /// Every PFN it was given, by queue, in order.
     pub seen: Vec<(Queue, Vec<u32>)>,
+    /// Every free-page report it used: the chain's (address, length) ranges.
+    pub reports: Vec<Vec<(u64, u32)>>,
     /// Statistics buffers it received.
     pub stats_received: u64,
     /// The last `actual` written.
@@ -90,13 +92,47 @@ impl FakeRegs {
 
     /// The descriptor 0 the kernel published: (address, length).
     fn descriptor(&self, q: usize) -> (u64, u32) {
-        let (base, _) = self.queues[q];
-        // SAFETY: descriptor 0 is the first 16 bytes of the queue memory.
+        let (a, l, _, _) = self.descriptor_at(q, 0);
+        (a, l)
+    }
+
+    /// Descriptor `i` of queue `q`: (address, length, flags, next).
+    fn descriptor_at(&self, q: usize, i: usize) -> (u64, u32, u16, u16) {
+        let (base, layout) = self.queues[q];
+        assert!(
+            i < usize::from(layout.size),
+            "descriptor {i} past the table"
+        );
+        // SAFETY: descriptor `i` is inside the table at the start of the queue
+        // memory (checked above); the fields are aligned in 8-aligned memory.
         unsafe {
+            let d = base.as_ptr().add(16 * i);
             (
-                base.as_ptr().cast::<u64>().read_volatile(),
-                base.as_ptr().add(8).cast::<u32>().read_volatile(),
+                d.cast::<u64>().read_volatile(),
+                d.add(8).cast::<u32>().read_volatile(),
+                d.add(12).cast::<u16>().read_volatile(),
+                d.add(14).cast::<u16>().read_volatile(),
             )
+        }
+    }
+
+    /// The chain from descriptor 0 of queue `q`, every one device-writable:
+    /// its (address, length) ranges.
+    fn writable_chain(&self, q: usize) -> Vec<(u64, u32)> {
+        let mut out = Vec::new();
+        let mut i = 0usize;
+        loop {
+            let (addr, len, flags, next) = self.descriptor_at(q, i);
+            assert!(flags & 2 != 0, "a report buffer the device may not write");
+            out.push((addr, len));
+            if flags & 1 == 0 {
+                return out;
+            }
+            assert!(
+                out.len() < usize::from(self.queues[q].1.size),
+                "a looping chain"
+            );
+            i = usize::from(next);
         }
     }
 }
@@ -111,6 +147,24 @@ impl DeviceRegs for FakeRegs {
             self.stats_received += 1;
             if self.lie == Lie::EndlessStats {
                 self.write_used(q, 0, 0, avail);
+            }
+            return;
+        }
+        if q == usize::from(REPORT_QUEUE) {
+            let chain = self.writable_chain(q);
+            let total: u32 = chain.iter().map(|&(_, l)| l).sum();
+            match self.lie {
+                Lie::NeverUses => return,
+                Lie::UnknownId => return self.write_used(q, 7, 0, avail),
+                Lie::LenBeyondBuffer => return self.write_used(q, 0, total + 1, avail),
+                Lie::IndexJump => return self.write_used(q, 0, 0, avail.wrapping_add(300)),
+                _ => {}
+            }
+            self.reports.push(chain);
+            // QEMU uses a report with length 0 (it wrote nothing).
+            self.write_used(q, 0, 0, avail);
+            if self.lie == Lie::SameIdTwice {
+                self.replay = Some(q);
             }
             return;
         }
@@ -192,6 +246,9 @@ impl DeviceRegs for FakeRegs {
     }
 }
 
+/// The reporting queue's number in the fake (after the statistics queue).
+pub const REPORT_QUEUE: u16 = 3;
+
 /// Zeroed, 8-aligned memory that lives for the rest of the test run.
 fn leak(bytes: usize) -> NonNull<u8> {
     let words: &'static mut [u64] = Box::leak(vec![0u64; bytes.div_ceil(8)].into_boxed_slice());
@@ -201,8 +258,19 @@ fn leak(bytes: usize) -> NonNull<u8> {
 /// A device telling `lie`, wired to a [`RingBalloon`] with queues of 128 entries
 /// and, with `stats`, the statistics queue.
 pub fn device(lie: Lie, stats: bool) -> RingBalloon<'static, FakeRegs> {
+    device_with(lie, stats, false)
+}
+
+/// [`device`] with, when `reporting`, the free-page reporting queue (number
+/// [`REPORT_QUEUE`]) too: it tells the same lie on it.
+pub fn device_with(lie: Lie, stats: bool, reporting: bool) -> RingBalloon<'static, FakeRegs> {
     let layout = QueueLayout::legacy(128).expect("layout");
-    let mem = [leak(layout.bytes), leak(layout.bytes), leak(layout.bytes)];
+    let mem = [
+        leak(layout.bytes),
+        leak(layout.bytes),
+        leak(layout.bytes),
+        leak(layout.bytes),
+    ];
     // SAFETY: each block is zeroed, `layout.bytes` long, 8-aligned (enough on the
     // host), lives forever and is used by this queue and the fake device only.
     let ring = |i: usize| Ring::new(unsafe { SplitQueue::new(mem[i], layout, super::GUEST_ORDER) });
@@ -210,9 +278,15 @@ pub fn device(lie: Lie, stats: bool) -> RingBalloon<'static, FakeRegs> {
     let stats_buf: &'static mut [u8; STATS_BYTES] = Box::leak(Box::new([0; STATS_BYTES]));
     let regs = FakeRegs {
         lie,
-        queues: [(mem[0], layout), (mem[1], layout), (mem[2], layout)],
+        queues: [
+            (mem[0], layout),
+            (mem[1], layout),
+            (mem[2], layout),
+            (mem[3], layout),
+        ],
         held: BTreeSet::new(),
         seen: Vec::new(),
+        reports: Vec::new(),
         stats_received: 0,
         actual: 0,
         num_pages: 0,
@@ -221,10 +295,17 @@ pub fn device(lie: Lie, stats: bool) -> RingBalloon<'static, FakeRegs> {
         notifies: 0,
         replay: None,
     };
-    RingBalloon::new(
+    let dev = RingBalloon::new(
         regs,
         [ring(0), ring(1)],
         pfns,
         stats.then(|| (ring(2), stats_buf)),
-    )
+    );
+    if reporting {
+        // SAFETY: as for the other queues.
+        let q = unsafe { SplitQueue::new(mem[3], layout, super::GUEST_ORDER) };
+        dev.with_reporting(ReportRing::new(q, REPORT_QUEUE).expect("descriptors"))
+    } else {
+        dev
+    }
 }

@@ -9,8 +9,17 @@
 //! transport for good: it never touches the rings again, every later call fails
 //! with [`DeviceError::Stopped`], and the caller falls back to the model
 //! (`kernel::hv::VirtioBacked`).
+//!
+//! The free-page reporting queue, when negotiated ([`RingBalloon::with_reporting`]),
+//! goes through the same check: [`RingBalloon`] implements [`cmm::FreeReporter`],
+//! one report (a chain of device-writable descriptors from descriptor 0) in
+//! flight at a time; a lie or a report not used in time stops the whole
+//! device, and the report's blocks go back to the free list unreported.
 
+use alloc::vec::Vec;
 use core::fmt;
+
+use cmm::{ReportPoll, ReportRange};
 
 use super::stats::{STATS_BYTES, STATS_QUEUE};
 use super::used::{UsedElem, UsedTracker, Violation};
@@ -52,6 +61,10 @@ pub enum DeviceError {
     /// The device broke the virtqueue protocol on this queue (`None`: the
     /// statistics queue).
     Violation(Option<Queue>, Violation),
+    /// The device did not use a free-page report in time.
+    ReportTimeout,
+    /// The device broke the virtqueue protocol on the reporting queue.
+    ReportViolation(Violation),
     /// An earlier error stopped the transport.
     Stopped,
 }
@@ -67,6 +80,12 @@ impl fmt::Display for DeviceError {
             }
             DeviceError::Violation(None, v) => {
                 write!(f, "protocol violation on the statistics queue: {v}")
+            }
+            DeviceError::ReportTimeout => {
+                write!(f, "the device did not use a free page report in 1 s")
+            }
+            DeviceError::ReportViolation(v) => {
+                write!(f, "protocol violation on the reporting queue: {v}")
             }
             DeviceError::Stopped => f.write_str("the device was stopped after an error"),
         }
@@ -109,6 +128,35 @@ impl<'a> Ring<'a> {
     }
 }
 
+/// The free-page reporting queue: its ring, its number, the descriptors of
+/// the report being built and when the one in flight must have been used.
+pub struct ReportRing<'a> {
+    ring: Ring<'a>,
+    index: u16,
+    descs: Vec<(u64, u32)>,
+    deadline_us: Option<u64>,
+}
+
+impl<'a> ReportRing<'a> {
+    /// Queue number `index` on `queue`, its used-buffer interrupts
+    /// suppressed, taking up to [`super::reporting::MAX_RANGES`] ranges (fewer
+    /// if the queue is smaller). `None` if the descriptor list cannot be
+    /// allocated.
+    pub fn new(mut queue: SplitQueue<'a>, index: u16) -> Option<Self> {
+        queue.suppress_used_interrupts();
+        let n = super::reporting::MAX_RANGES.min(usize::from(queue.layout().size));
+        let mut descs = Vec::new();
+        descs.try_reserve_exact(n).ok()?;
+        descs.resize(n, (0, 0));
+        Some(ReportRing {
+            ring: Ring::new(queue),
+            index,
+            descs,
+            deadline_us: None,
+        })
+    }
+}
+
 /// The balloon device over its rings.
 pub struct RingBalloon<'a, R> {
     regs: R,
@@ -121,6 +169,8 @@ pub struct RingBalloon<'a, R> {
     stopped: Option<DeviceError>,
     /// Time the device held inflate and deflate buffers, cumulative (ns).
     busy_ns: u64,
+    /// The free-page reporting queue, when negotiated.
+    report: Option<ReportRing<'a>>,
 }
 
 impl<'a, R: DeviceRegs> RingBalloon<'a, R> {
@@ -139,7 +189,19 @@ impl<'a, R: DeviceRegs> RingBalloon<'a, R> {
             stats,
             stopped: None,
             busy_ns: 0,
+            report: None,
         }
+    }
+
+    /// The transport with the free-page reporting queue `report` too.
+    pub fn with_reporting(mut self, report: ReportRing<'a>) -> Self {
+        self.report = Some(report);
+        self
+    }
+
+    /// Whether free page reporting was negotiated and the device still works.
+    pub fn reporting_on(&self) -> bool {
+        self.stopped.is_none() && self.report.is_some()
     }
 
     /// The registers.
@@ -274,6 +336,87 @@ impl<R: DeviceRegs> BalloonTransport for RingBalloon<'_, R> {
                 return Err(self.stop(DeviceError::Violation(Some(queue), v)));
             }
         }
+        // The reporting queue, between reports, likewise.
+        if let Some(r) = self.report.as_mut() {
+            if r.deadline_us.is_none() {
+                if let Err(v) = r.ring.poll() {
+                    return Err(self.stop(DeviceError::ReportViolation(v)));
+                }
+            }
+        }
         Ok(())
+    }
+}
+
+impl<R: DeviceRegs> cmm::FreeReporter for RingBalloon<'_, R> {
+    fn max_ranges(&self) -> usize {
+        match (&self.report, self.stopped) {
+            (Some(r), None) => r.descs.len(),
+            _ => 0,
+        }
+    }
+
+    fn start(&mut self, ranges: &[ReportRange]) -> bool {
+        if self.stopped.is_some() {
+            return false;
+        }
+        let Some(r) = self.report.as_mut() else {
+            return false;
+        };
+        if r.deadline_us.is_some() {
+            return false;
+        }
+        // Nothing is in flight: anything the device wrote since is a lie.
+        if let Err(v) = r.ring.poll() {
+            self.stop(DeviceError::ReportViolation(v));
+            return false;
+        }
+        let Some(n) = super::reporting::descriptors(ranges, &mut r.descs) else {
+            return false;
+        };
+        let Some(chain) = r.descs.get(..n) else {
+            return false;
+        };
+        let total = chain
+            .iter()
+            .try_fold(0u32, |a, &(_, len)| a.checked_add(len))
+            .unwrap_or(u32::MAX);
+        if !r.ring.queue.publish_writable_chain(chain) {
+            return false;
+        }
+        r.ring.used.published(total);
+        r.deadline_us = Some(self.regs.now_us().saturating_add(USE_TIMEOUT_US));
+        let index = r.index;
+        self.regs.notify(index);
+        true
+    }
+
+    fn poll(&mut self) -> ReportPoll {
+        if self.stopped.is_some() {
+            return ReportPoll::Failed;
+        }
+        let Some(r) = self.report.as_mut() else {
+            return ReportPoll::Failed;
+        };
+        let Some(deadline) = r.deadline_us else {
+            return ReportPoll::Failed;
+        };
+        match r.ring.poll() {
+            Ok(Some(_)) => {
+                r.deadline_us = None;
+                ReportPoll::Used
+            }
+            Ok(None) if self.regs.now_us() > deadline => {
+                r.deadline_us = None;
+                self.stop(DeviceError::ReportTimeout);
+                ReportPoll::Failed
+            }
+            Ok(None) => ReportPoll::Busy,
+            Err(v) => {
+                r.deadline_us = None;
+                self.stop(DeviceError::ReportViolation(v));
+                ReportPoll::Failed
+            }
+        }
     }
 }

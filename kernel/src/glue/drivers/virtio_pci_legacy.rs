@@ -22,7 +22,7 @@ use kernel::devtree::Platform;
 use kernel::pci::{BarKind, Bridge, Function};
 use kernel::virtio_balloon::legacy::{self, LegacyRegisters, LegacyRegs};
 use kernel::virtio_balloon::reporting;
-use kernel::virtio_balloon::ring::{DeviceError, DeviceRegs, Ring, RingBalloon};
+use kernel::virtio_balloon::ring::{DeviceError, DeviceRegs, ReportRing, Ring, RingBalloon};
 use kernel::virtio_balloon::stats::{F_STATS_VQ, STATS_BYTES};
 use kernel::virtio_balloon::{
     BalloonTransport, Queue, QueueLayout, SplitQueue, DEVICE_BALLOON_MODERN,
@@ -61,8 +61,6 @@ impl DeviceRegs for Regs {
 /// The legacy balloon device, set up and running.
 pub struct LegacyBalloon {
     ring: RingBalloon<'static, Regs>,
-    /// The reporting queue, when negotiated (see `reporting_queue.rs`).
-    report: Option<super::reporting_queue::ReportQueue>,
     /// Where its INTx comes from (the host bridge's name, the devfn) and the
     /// address of the ISR register that acknowledges it.
     irq: (String, u8, usize),
@@ -178,7 +176,7 @@ fn bring_up(
         (None, q2)
     };
     let report = match (reporting::reporting_queue(accepted), report_vq) {
-        (Some(index), Some(vq)) => match super::reporting_queue::ReportQueue::new(vq, index) {
+        (Some(index), Some(vq)) => match ReportRing::new(vq, index) {
             Some(q) => Some(q),
             None => {
                 regs.set_status(legacy::STATUS_FAILED);
@@ -213,14 +211,17 @@ fn bring_up(
     // else: the 1024 bytes of a [u32; 256] fit, zero is a valid u32, and the
     // reference is the only one for the kernel's lifetime.
     let pfns = unsafe { &mut *mem.as_ptr().cast::<[u32; PFNS_PER_BUFFER]>() };
+    let ring = RingBalloon::new(
+        Regs { regs },
+        [Ring::new(inflate), Ring::new(deflate)],
+        pfns,
+        stats.map(|(vq, buf)| (Ring::new(vq), buf)),
+    );
     let mut dev = LegacyBalloon {
-        ring: RingBalloon::new(
-            Regs { regs },
-            [Ring::new(inflate), Ring::new(deflate)],
-            pfns,
-            stats.map(|(vq, buf)| (Ring::new(vq), buf)),
-        ),
-        report,
+        ring: match report {
+            Some(r) => ring.with_reporting(r),
+            None => ring,
+        },
         irq: (
             bridge.name.clone(),
             f.devfn,
@@ -232,7 +233,7 @@ fn bring_up(
     log::info!(
         "virtio-balloon: legacy device at I/O {io:#x}, host features {features:#010x}, queues {inflate_size}/{deflate_size}, statistics {}, free page reporting {}, num_pages {}",
         if stats_on { "on" } else { "off" },
-        if dev.report.is_some() { "on" } else { "off" },
+        if dev.reporting_on() { "on" } else { "off" },
         dev.num_pages()
     );
     Ok(dev)
@@ -255,35 +256,24 @@ fn setup_queue(
 
 impl LegacyBalloon {
     /// Whether free page reporting was negotiated and still works (a device
-    /// stopped after a protocol violation is not used for reports either).
+    /// stopped after a protocol violation or a timeout, on any queue, is not
+    /// used for reports either).
     pub fn reporting_on(&self) -> bool {
-        self.ring.stopped().is_none() && self.report.as_ref().is_some_and(|r| !r.is_broken())
+        self.ring.reporting_on()
     }
 }
 
 impl cmm::FreeReporter for LegacyBalloon {
     fn max_ranges(&self) -> usize {
-        self.report.as_ref().map_or(0, |r| r.max_ranges())
+        self.ring.max_ranges()
     }
 
     fn start(&mut self, ranges: &[cmm::ReportRange]) -> bool {
-        if self.ring.stopped().is_some() {
-            return false;
-        }
-        let Some(r) = self.report.as_mut() else {
-            return false;
-        };
-        if !r.publish(ranges) {
-            return false;
-        }
-        self.ring.regs_mut().notify(r.index());
-        true
+        self.ring.start(ranges)
     }
 
     fn poll(&mut self) -> cmm::ReportPoll {
-        self.report
-            .as_mut()
-            .map_or(cmm::ReportPoll::Failed, |r| r.poll())
+        self.ring.poll()
     }
 }
 

@@ -31,6 +31,8 @@ use crate::virtio_balloon::{
 #[cfg(test)]
 mod lies;
 #[cfg(test)]
+mod report_lies;
+#[cfg(test)]
 mod tests;
 
 /// The least time between two statistics reports, however often the device asks
