@@ -70,6 +70,8 @@ pub use oom::{OomNotifier, OomReport};
 pub use params::{Param, ParamValue, Params, Policy};
 pub use percpu::FrameCache;
 pub use render::MemInfo;
-pub use reporting::{FreeReporter, ReportPoll, ReportStats, ReportStep};
+pub use reporting::{
+    FreeReporter, HintReporter, ReportPoll, ReportStats, ReportStep, HINT_BLOCKS_PER_REPORT,
+};
 pub use stats::{CmmStats, Shortfall};
 pub use workload::{VerifyReport, Workload};

@@ -10,11 +10,19 @@
 //! per call, so a console command or an allocation never waits for it. While a
 //! report is in flight its blocks are off the free list: an allocation takes
 //! another block.
+//!
+//! One decision, two transports: on KVM/QEMU the virtio-balloon reporting
+//! queue (the kernel's ring transport implements [`FreeReporter`]); on PowerVM
+//! and the pool model, [`HintReporter`]: H_PAGE_INIT Unused for every page of
+//! each reported block ([`Mm::report_hints_step`]), driven by the same
+//! [`Mm::report_step`] from the same place in the background.
 
 use alloc::vec::Vec;
+use hcall::{Hypervisor, PageState};
 
 use crate::frames::ReportRange;
 use crate::mm::Mm;
+use crate::units::PAGE_SIZE;
 
 /// What became of a report in flight.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,6 +53,82 @@ pub(crate) struct Reporting {
     in_flight: Vec<usize>,
     ranges: Vec<ReportRange>,
     stats: ReportStats,
+    /// The hint transport: whole free blocks were marked reported once the
+    /// Unused walk after boot was through (the walk hinted them).
+    hints_primed: bool,
+    /// The hint transport met a refused hint and is no longer used.
+    hints_off: bool,
+}
+
+/// Blocks per report on the hint transport: 1024 page-state calls, as many
+/// as the Unused walk makes per background call.
+pub const HINT_BLOCKS_PER_REPORT: usize = 2;
+
+/// The PowerVM (and pool model) transport of a report: H_PAGE_INIT Unused for
+/// every page of each range, at once (the hypervisor may take the pages' backing
+/// without paging them out; the guest may use them again at any time, and the
+/// next allocation's Active hint says so). The report is used when every hint
+/// was accepted; a refused hint fails it (its blocks stay unreported) and the
+/// transport is not used again, so a hypervisor that refuses hints is not asked
+/// for the same blocks over and over.
+pub struct HintReporter<'a> {
+    hv: &'a mut dyn Hypervisor,
+    max: usize,
+    done: Option<bool>,
+}
+
+impl<'a> HintReporter<'a> {
+    /// Reports through `hv`, up to `max` blocks a report.
+    pub fn new(hv: &'a mut dyn Hypervisor, max: usize) -> Self {
+        HintReporter {
+            hv,
+            max,
+            done: None,
+        }
+    }
+}
+
+impl FreeReporter for HintReporter<'_> {
+    fn max_ranges(&self) -> usize {
+        self.max
+    }
+
+    fn start(&mut self, ranges: &[ReportRange]) -> bool {
+        if self.done.is_some() {
+            return false;
+        }
+        let mut ok = true;
+        let mut addrs = [0u64; 256];
+        'ranges: for r in ranges {
+            let end = r.addr.saturating_add(r.len);
+            let mut at = r.addr;
+            while at < end {
+                let mut n = 0;
+                while n < addrs.len() && at < end {
+                    addrs[n] = at;
+                    n += 1;
+                    at = at.saturating_add(PAGE_SIZE);
+                }
+                if self
+                    .hv
+                    .set_page_states(&addrs[..n], PageState::Unused)
+                    .is_err()
+                {
+                    ok = false;
+                    break 'ranges;
+                }
+            }
+        }
+        self.done = Some(ok);
+        true
+    }
+
+    fn poll(&mut self) -> ReportPoll {
+        match self.done.take() {
+            Some(true) => ReportPoll::Used,
+            _ => ReportPoll::Failed,
+        }
+    }
 }
 
 /// The report counters ([`Mm::report_stats`]).
@@ -122,6 +206,30 @@ impl Mm {
         }
         r.in_flight.clear();
         r.ranges.clear();
+    }
+
+    /// [`Mm::report_step`] over the hint transport ([`HintReporter`], up to
+    /// [`HINT_BLOCKS_PER_REPORT`] blocks a report), for a hypervisor that takes
+    /// page-usage hints and no virtio reporting queue. Nothing until the Unused
+    /// walk after boot is through; then, once, every whole free block is marked
+    /// reported (the walk, the frees and the returns hinted every free page
+    /// Unused already), so only blocks that are whole and free again after
+    /// reuse are reported. After a refused hint the transport is off for good.
+    pub fn report_hints_step(&mut self, hv: &mut dyn Hypervisor, max_reports: u64) -> ReportStep {
+        if self.reporting.hints_off || self.unused_hints_pending() {
+            return ReportStep::default();
+        }
+        if !self.reporting.hints_primed {
+            self.reporting.hints_primed = true;
+            self.frames_mut().mark_free_blocks_reported();
+        }
+        let failures = self.reporting.stats.failures;
+        let mut t = HintReporter::new(hv, HINT_BLOCKS_PER_REPORT);
+        let step = self.report_step(&mut t, max_reports);
+        if self.reporting.stats.failures != failures {
+            self.reporting.hints_off = true;
+        }
+        step
     }
 
     /// The report counters.

@@ -12,6 +12,7 @@ use std::rc::Rc;
 
 use cmm::{FrameState, FreeReporter, Owner, ReportPoll, ReportRange, Workload};
 use common::{Content, Request, World};
+use hcall::PageState;
 use proptest::prelude::*;
 
 const BLOCK: u64 = 512;
@@ -449,4 +450,82 @@ proptest! {
         prop_assert_eq!(&o.reported, &whole_free_blocks(&w));
         prop_assert_eq!(w.verify().corrupt_pages, 0);
     }
+}
+
+/// Runs the hint transport until it has nothing more to do; returns the
+/// page-state calls it made.
+fn report_hints_all(w: &mut World) -> u64 {
+    let calls = w.hv.page_state_calls;
+    for _ in 0..10_000 {
+        let step = w.mm.report_hints_step(&mut w.hv, 1);
+        assert!(!w.mm.report_in_flight(), "the hint transport holds nothing");
+        w.check_invariants();
+        if !step.more {
+            return w.hv.page_state_calls - calls;
+        }
+    }
+    panic!("the hint transport never settled");
+}
+
+/// The same decision over the other transport: page-usage hints (H_PAGE_INIT
+/// Unused for every page of a whole free block), as on PowerVM and the pool
+/// model. Nothing before the Unused walk after boot is through; then the free
+/// blocks count as reported (the walk hinted them); a block whole and free
+/// again after reuse is hinted once, two blocks a report; a refused hint fails
+/// the report (its blocks stay free and unreported) and turns the transport off.
+#[test]
+fn the_hint_transport_reports_whole_blocks_freed_after_reuse() {
+    let mut w = World::new(16384, 16, 0);
+    assert!(w.mm.unused_hints_pending());
+    assert_eq!(report_hints_all(&mut w), 0, "not before the walk");
+    while w.mm.unused_hints_pending() {
+        w.mm.hint_unused_step(&mut w.hv, 1024);
+    }
+    assert_eq!(report_hints_all(&mut w), 0, "the walk hinted everything");
+    assert_eq!(w.mm.frames().report_counts().reported_blocks, 31);
+    assert_eq!(w.mm.report_stats().reports, 0);
+
+    // Reuse some blocks, free them again: each whole block is hinted once more.
+    w.alloc(1500, Workload::Working).unwrap();
+    let reused = w.mm.frames().report_counts().reused_blocks;
+    assert!((2..=5).contains(&reused), "{reused}");
+    w.free(None, Workload::Working).unwrap();
+    let whole_again: BTreeSet<u64> = whole_free_blocks(&w)
+        .into_iter()
+        .filter(|&b| w.mm.frames().report_flags(b * BLOCK) == Some((false, false)))
+        .collect();
+    assert_eq!(whole_again.len() as u64, reused);
+    // Pretend the frees' own hints were lost: the report sets them again.
+    for &b in &whole_again {
+        for p in b * BLOCK..(b + 1) * BLOCK {
+            w.hv.book
+                .borrow_mut()
+                .states
+                .insert(p * 4096, PageState::Active);
+        }
+    }
+    assert_eq!(report_hints_all(&mut w), reused * BLOCK);
+    assert_eq!(w.mm.report_stats().reports, reused.div_ceil(2));
+    assert_eq!(w.mm.report_stats().ranges, reused);
+    for &b in &whole_again {
+        assert_eq!(w.mm.frames().report_flags(b * BLOCK), Some((true, false)));
+        for p in b * BLOCK..(b + 1) * BLOCK {
+            assert_eq!(w.hv.book.borrow().state(p * 4096), PageState::Unused);
+        }
+    }
+    assert_eq!(w.mm.frames().counts().free, w.mm.frames().counts().total);
+
+    // A hypervisor that refuses a hint: the report fails, nothing is lost,
+    // and the transport is not used again.
+    w.alloc(600, Workload::Working).unwrap();
+    w.free(None, Workload::Working).unwrap();
+    w.hv.fail_page_state = 1;
+    w.hv.pass_before_fail = 100;
+    let calls = report_hints_all(&mut w);
+    assert_eq!(calls, 101, "stopped at the refused hint");
+    assert_eq!(w.mm.report_stats().failures, 1);
+    assert_eq!(w.mm.frames().counts().reporting, 0);
+    assert_eq!(w.mm.frames().counts().free, w.mm.frames().counts().total);
+    assert_eq!(report_hints_all(&mut w), 0, "the transport is off");
+    w.check_invariants();
 }

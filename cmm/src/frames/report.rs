@@ -171,6 +171,28 @@ impl FrameTable {
         blocks.len()
     }
 
+    /// Marks every whole free block that is neither held nor reported as
+    /// reported (a transport already told the hypervisor of all free memory:
+    /// the hint transport after the Unused walk). Returns how many.
+    pub fn mark_free_blocks_reported(&mut self) -> u64 {
+        let whole = u16::try_from(BLOCK_LEN).unwrap_or(u16::MAX);
+        let mut n = 0u64;
+        for b in 0..self.blocks.len() {
+            if self.blocks.frames_in(b) == whole
+                && self.blocks.count(BlockCounter::Free, b) == whole
+                && !self.report.is_reported(b)
+                && !self.report.is_held(b)
+                && self.block_addr(b).is_some()
+            {
+                self.report.reported.set(b);
+                n += 1;
+            }
+        }
+        let rc = &mut self.report.counts;
+        rc.reported_blocks = rc.reported_blocks.saturating_add(n);
+        n
+    }
+
     /// The device is through with the held `blocks`: their frames go back on the
     /// free list, and they are marked reported if `used` (the device used the
     /// report) or left unreported (it failed). Blocks not held are skipped.

@@ -34,8 +34,8 @@ const HINTS_PER_CALL: u64 = 1024;
 const ENTRIES_PER_CALL: usize = 1024;
 
 /// Free-page reports started per background call (each up to the queue's
-/// size in 2 MiB blocks: 64 MiB with QEMU's 32-entry queue), so a console
-/// command waits for one report at most.
+/// size in 2 MiB blocks: 64 MiB with QEMU's 32-entry queue; two blocks on the
+/// hint transport), so a console command waits for one report at most.
 const REPORTS_PER_CALL: u64 = 1;
 
 /// How the kernel was entered.
@@ -111,8 +111,12 @@ pub fn run_background(
     }
     let mut more = hint.hinted > 0 && !hint.finished;
     more |= crate::glue::mmu::enter_pending(ENTRIES_PER_CALL);
-    if let Some(dev) = hv.inner_mut().balloon_device() {
-        more |= mm.report_step(dev, REPORTS_PER_CALL).more;
+    // One reporting decision, two transports: the virtio reporting queue when
+    // the device took the feature, page-usage hints (H_PAGE_INIT Unused)
+    // otherwise (docs/free-page-reporting.md).
+    match hv.inner_mut().balloon_device() {
+        Some(dev) if dev.reporting_on() => more |= mm.report_step(dev, REPORTS_PER_CALL).more,
+        _ => more |= mm.report_hints_step(hv, REPORTS_PER_CALL).more,
     }
     hv.inner_mut().balloon_sync();
     (r, more)

@@ -43,6 +43,14 @@ pub fn version(sys: &mut System) -> CmdResult {
         if sys.reporting_on() { "on" } else { "off" }
     );
     println!(
+        "report_transport: {}",
+        if sys.reporting_on() {
+            "virtio"
+        } else {
+            "hints"
+        }
+    );
+    println!(
         "cpus: {}/{}",
         crate::percpu::online(),
         crate::percpu::present()
