@@ -198,7 +198,11 @@ impl Mm {
         hv: &mut dyn Backend,
         mem: &mut dyn PageMemory,
     ) -> Result<u64, CmmError> {
-        let pfn = match self.frames.alloc(owner) {
+        let pfn = match self
+            .frames
+            .alloc(owner)
+            .or_else(|| self.alloc_after_report(owner, hv))
+        {
             Some(pfn) => pfn,
             None => {
                 let freed = self.out_of_memory(hv, mem).freed_pages;
@@ -256,6 +260,18 @@ impl Mm {
             self.count_hint_failure();
         }
         self.frames.release(pfn)
+    }
+
+    /// No frame was free: if a free-page report holds some, waits for that
+    /// report only (the device's own bound), takes its blocks back and tries
+    /// once more. `None` if no report was in flight or nothing came free.
+    fn alloc_after_report(&mut self, owner: Owner, hv: &mut dyn Backend) -> Option<u64> {
+        if !self.report_in_flight() {
+            return None;
+        }
+        let used = hv.wait_report()?;
+        self.finish_report(used);
+        self.frames.alloc(owner)
     }
 
     pub(crate) fn frames_mut(&mut self) -> &mut FrameTable {

@@ -194,7 +194,7 @@ impl Mm {
         step
     }
 
-    fn finish_report(&mut self, used: bool) {
+    pub(crate) fn finish_report(&mut self, used: bool) {
         let (frames, r) = self.frames_and_reporting();
         frames.report_done(&r.in_flight, used);
         let s = &mut r.stats;

@@ -393,7 +393,17 @@ proptest! {
     ) {
         // 16 MiB, 40 frames reserved.
         let mut w = World::new(4096, 40, 0);
-        let mut dev = FakeDevice::new(&w, max);
+        let dev = Rc::new(RefCell::new(FakeDevice::new(&w, max)));
+        // An allocation that finds nothing free while a report holds frames
+        // waits for that report (the device uses it after its busy polls).
+        let d = dev.clone();
+        w.hv.report_wait = Some(Box::new(move || loop {
+            match d.borrow_mut().poll() {
+                ReportPoll::Busy => continue,
+                ReportPoll::Used => return Some(true),
+                ReportPoll::Failed => return Some(false),
+            }
+        }));
         let mut o = Oracle::default();
         let mut kernel: Vec<u64> = Vec::new();
         let mut handed_out: BTreeMap<u64, &'static str> = BTreeMap::new();
@@ -421,13 +431,13 @@ proptest! {
                     w.poll();
                 }
                 Op::Report(n) => {
-                    w.mm.report_step(&mut dev, n);
+                    w.mm.report_step(&mut *dev.borrow_mut(), n);
                 }
-                Op::Busy(n) => dev.busy = n,
-                Op::FailNext => dev.fail_next = true,
+                Op::Busy(n) => dev.borrow_mut().busy = n,
+                Op::FailNext => dev.borrow_mut().fail_next = true,
             }
-            o.absorb(&w, &dev);
-            o.check(&w, &dev);
+            o.absorb(&w, &dev.borrow());
+            o.check(&w, &dev.borrow());
             // Everything handed out (allocated or loaned) is not held.
             handed_out.clear();
             for p in w.mm.frames().all_frames() {
@@ -437,15 +447,15 @@ proptest! {
                     _ => {}
                 }
             }
-            let held = dev.book.borrow().held.clone();
+            let held = dev.borrow().book.borrow().held.clone();
             for p in held {
                 prop_assert!(!handed_out.contains_key(&(p / 4096)), "{p:#x} handed out while held");
             }
             w.check_contents(&kernel);
         }
         // Let the device finish: nothing stays held, every whole free block ends up reported.
-        dev.busy = 0;
-        report_all(&mut w, &mut dev, &mut o);
+        dev.borrow_mut().busy = 0;
+        report_all(&mut w, &mut dev.borrow_mut(), &mut o);
         prop_assert_eq!(w.mm.frames().counts().reporting, 0);
         prop_assert_eq!(&o.reported, &whole_free_blocks(&w));
         prop_assert_eq!(w.verify().corrupt_pages, 0);
@@ -527,5 +537,68 @@ fn the_hint_transport_reports_whole_blocks_freed_after_reuse() {
     assert_eq!(w.mm.frames().counts().reporting, 0);
     assert_eq!(w.mm.frames().counts().free, w.mm.frames().counts().total);
     assert_eq!(report_hints_all(&mut w), 0, "the transport is off");
+    w.check_invariants();
+}
+
+/// An allocation that finds every free frame held by a report in flight waits
+/// for that report only (through the backend's `wait_report`), then takes a
+/// frame of it; no frame is handed out while the device holds it. With a
+/// frame free elsewhere it does not wait at all.
+#[test]
+fn an_allocation_waits_only_for_the_report_holding_its_frames() {
+    // 16 MiB, 16 frames reserved: block 0 has 496 free frames, 7 whole blocks.
+    let mut w = World::new(4096, 16, 0);
+    let dev = Rc::new(RefCell::new(FakeDevice::new(&w, 8)));
+    dev.borrow_mut().busy = u32::MAX;
+    let step = w.mm.report_step(&mut *dev.borrow_mut(), 1);
+    assert_eq!(step.started, 1);
+    assert!(w.mm.report_in_flight());
+    assert_eq!(w.mm.frames().counts().reporting, 7 * BLOCK);
+    // The device: busy for a few more polls, then it uses the report; every
+    // wait is for this one report.
+    let d = dev.clone();
+    w.hv.report_wait = Some(Box::new(move || {
+        let mut d = d.borrow_mut();
+        d.busy_left = d.busy_left.min(3);
+        loop {
+            match d.poll() {
+                ReportPoll::Busy => continue,
+                ReportPoll::Used => return Some(true),
+                ReportPoll::Failed => return Some(false),
+            }
+        }
+    }));
+    // The fragment of block 0 first: no wait.
+    let mut held_then = Vec::new();
+    for _ in 0..496 {
+        let a =
+            w.mm.alloc_page(Owner::Kernel, &mut w.hv, &mut w.mem)
+                .unwrap();
+        assert!(!dev.borrow().book.borrow().held.contains(&a));
+        held_then.push(a);
+    }
+    assert_eq!(w.hv.report_waits, 0, "waited with frames free");
+    // The next one: only the report's blocks are left.
+    let a =
+        w.mm.alloc_page(Owner::Kernel, &mut w.hv, &mut w.mem)
+            .unwrap();
+    assert_eq!(w.hv.report_waits, 1);
+    assert!(dev.borrow().book.borrow().held.is_empty());
+    assert!(!w.mm.report_in_flight());
+    assert!(a >= BLOCK_BYTES, "{a:#x}");
+    assert_eq!(w.mm.report_stats().reports, 1);
+    // The page came back zero from the host and is initialised anyway.
+    assert_eq!(w.verify().corrupt_pages, 0);
+    w.check_invariants();
+    // Nothing in flight and nothing free: no wait, the OOM chain's answer.
+    for _ in 0..(7 * BLOCK - 1) {
+        w.mm.alloc_page(Owner::Kernel, &mut w.hv, &mut w.mem)
+            .unwrap();
+    }
+    assert!(w
+        .mm
+        .alloc_page(Owner::Kernel, &mut w.hv, &mut w.mem)
+        .is_err());
+    assert_eq!(w.hv.report_waits, 1, "waited with no report in flight");
     w.check_invariants();
 }

@@ -132,6 +132,15 @@ pub trait Simulation {
     /// Lets the backend's time reach `now_us` (microseconds on the kernel's clock).
     /// A real hypervisor runs by itself.
     fn advance(&mut self, now_us: u64);
+
+    /// Waits for the free-page report a device behind the backend holds (at
+    /// most the device's timeout): `Some(true)` once the device used it,
+    /// `Some(false)` if it failed; `None` when there is no such device or no
+    /// report in flight. An allocation that finds no free frame while a report
+    /// holds some waits for that report only (docs/free-page-reporting.md).
+    fn wait_report(&mut self) -> Option<bool> {
+        None
+    }
 }
 
 /// A whole backend as the balloon holds it: the PAPR calls and the simulation

@@ -114,6 +114,9 @@ impl<H: Simulation, C> Simulation for Retrying<H, C> {
     fn advance(&mut self, now_us: u64) {
         self.inner.advance(now_us)
     }
+    fn wait_report(&mut self) -> Option<bool> {
+        self.inner.wait_report()
+    }
 }
 
 #[cfg(test)]

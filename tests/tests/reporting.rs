@@ -123,6 +123,9 @@ fn reporting_off_or_no_device_changes_nothing() {
         let v = vm.ok("version");
         assert_eq!(v.field("free_page_reporting").as_deref(), Some("off"));
         assert_eq!(v.field("report_transport").as_deref(), Some("hints"));
+        // After the Unused walk every free block counts as reported (the walk
+        // hinted it); blocks freed again after reuse are reported as hints.
+        vm.wait_hinted();
         vm.ok("alloc 512M");
         let touched = vm.vm_rss_kb();
         vm.oks(&["free all", "sleep 500"]);

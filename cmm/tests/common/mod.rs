@@ -83,6 +83,11 @@ pub struct FakeHv {
     pub drop_contents_on_reclaim: bool,
     pub get_mpp_calls: u64,
     pub page_state_calls: u64,
+    /// What `wait_report` does: a test's fake reporting device, if any.
+    #[allow(clippy::type_complexity)]
+    pub report_wait: Option<Box<dyn FnMut() -> Option<bool>>>,
+    /// `wait_report` calls.
+    pub report_waits: u64,
 }
 
 impl FakeHv {
@@ -99,6 +104,8 @@ impl FakeHv {
             drop_contents_on_reclaim: false,
             get_mpp_calls: 0,
             page_state_calls: 0,
+            report_wait: None,
+            report_waits: 0,
         }
     }
 
@@ -206,6 +213,11 @@ impl Simulation for FakeHv {
         if book.state(addr) == PageState::Loaned {
             book.touched_loaned += 1;
         }
+    }
+
+    fn wait_report(&mut self) -> Option<bool> {
+        self.report_waits += 1;
+        self.report_wait.as_mut().and_then(|f| f())
     }
 }
 

@@ -185,6 +185,9 @@ impl<R: RawHcall, D: BalloonTransport> Simulation for Backend<R, D> {
     fn advance(&mut self, now_us: u64) {
         self.inner().advance(now_us)
     }
+    fn wait_report(&mut self) -> Option<bool> {
+        self.inner().wait_report()
+    }
 }
 
 #[cfg(test)]

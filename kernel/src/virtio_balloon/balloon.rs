@@ -36,6 +36,11 @@ pub trait BalloonTransport {
     fn send_stats(&mut self, entries: &[u8; STATS_BYTES]) {
         let _ = entries;
     }
+    /// Waits for the free-page report in flight, if any (see
+    /// `hcall::Simulation::wait_report`); a device without reporting has none.
+    fn wait_report(&mut self) -> Option<bool> {
+        None
+    }
     /// A failure the device showed outside a [`BalloonTransport::send`] (a lie
     /// found between buffers, on the statistics queue): `Err` once the device
     /// must no longer be used.

@@ -278,6 +278,20 @@ impl<R: DeviceRegs> BalloonTransport for RingBalloon<'_, R> {
         self.busy_ns
     }
 
+    /// Polls the report in flight until the device used it, failed or timed
+    /// out (the transport's usual 1 s bound).
+    fn wait_report(&mut self) -> Option<bool> {
+        use cmm::FreeReporter;
+        self.report.as_ref()?.deadline_us?;
+        loop {
+            match self.poll() {
+                ReportPoll::Busy => self.regs.relax(),
+                ReportPoll::Used => return Some(true),
+                ReportPoll::Failed => return Some(false),
+            }
+        }
+    }
+
     fn write_actual(&mut self, pages: u32) {
         if self.stopped.is_none() {
             self.regs.write_actual(pages);

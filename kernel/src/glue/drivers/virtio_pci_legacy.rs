@@ -296,6 +296,10 @@ impl BalloonTransport for LegacyBalloon {
         self.ring.busy_ns()
     }
 
+    fn wait_report(&mut self) -> Option<bool> {
+        self.ring.wait_report()
+    }
+
     fn stats_wanted(&mut self) -> bool {
         self.ring.stats_wanted()
     }

@@ -409,4 +409,11 @@ impl<H: ModelledPool, D: BalloonTransport> Simulation for VirtioBacked<H, D> {
         self.flush();
         self.inner.advance(now_us)
     }
+    /// The device's report in flight, while the device is used.
+    fn wait_report(&mut self) -> Option<bool> {
+        if self.broken {
+            return None;
+        }
+        self.dev.wait_report()
+    }
 }
