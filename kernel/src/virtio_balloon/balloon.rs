@@ -136,6 +136,27 @@ impl BalloonState {
         Ok(())
     }
 
+    /// Queues `pfns` for the inflate queue (a slice at a time into the
+    /// buffer); sends each buffer as it fills.
+    pub fn inflate_batch<T: BalloonTransport>(
+        &mut self,
+        t: &mut T,
+        mut pfns: &[u32],
+    ) -> Result<(), T::Error> {
+        while !pfns.is_empty() {
+            let room = PFNS_PER_BUFFER - self.pending_len;
+            let n = room.min(pfns.len());
+            let (now, rest) = pfns.split_at(n);
+            self.pending[self.pending_len..self.pending_len + n].copy_from_slice(now);
+            self.pending_len += n;
+            pfns = rest;
+            if self.pending_len == PFNS_PER_BUFFER {
+                self.flush(t)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Sends the pending inflate buffer, if any (`actual` is written by
     /// [`BalloonState::publish_actual`]). The pages are dropped from the buffer even when the device fails (they
     /// stay with the guest; the error is counted and returned).

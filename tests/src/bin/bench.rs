@@ -524,15 +524,29 @@ fn balloon_steps() {
     println!("issue 21: QMP balloon steps, 1 GiB guest (guest share = step - device time):");
     let mut from = 1024;
     for to in [768u64, 1024, 256, 1024] {
-        let busy0 = vm.ok("hv").get("device_busy_ns");
+        let hv0 = vm.ok("hv");
         let took = follow_closely(&mut qmp, to * MIB);
-        let busy = (vm.ok("hv").get("device_busy_ns") - busy0) as f64 / 1e9;
+        let hv1 = vm.ok("hv");
+        let delta = |row: &str| (hv1.get(row) - hv0.get(row)) as f64 / 1e9;
+        let busy = delta("device_busy_ns");
+        let round = delta("balloon_round_ns");
         let name = format!("balloon_{from}_to_{to}_s");
         match took {
             Ok(t) => {
                 let t = t.as_secs_f64();
                 row(&name, format!("{t:.3}"), "");
                 row("  device held the buffers (s)", format!("{busy:.3}"), "");
+                row(
+                    "  guest work in the rounds (s)",
+                    format!("{:.3}", (round - busy).max(0.0)),
+                    "",
+                );
+                // QMP's balloon command, the interrupt, waking, query-balloon.
+                row(
+                    "  outside the rounds (s)",
+                    format!("{:.3}", (t - round).max(0.0)),
+                    "",
+                );
                 row(
                     "  guest share",
                     format!("{:.1} %", 100.0 * (t - busy).max(0.0) / t),

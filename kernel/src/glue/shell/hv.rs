@@ -25,6 +25,8 @@ pub fn hv(sys: &mut System, cmd: &HvCommand<'_>) -> CmdResult {
     if *cmd == HvCommand::Show {
         let runs = cmm::runs::WholeRuns::of_loaned(sys.mm.frames());
         emit(|w| runs.write_rows(w))?;
+        let round = crate::sys::ROUND_NS.load(core::sync::atomic::Ordering::Relaxed);
+        println!("balloon_round_ns: {round}");
     }
     Ok(())
 }

@@ -201,31 +201,23 @@ impl<H: ModelledPool, D: BalloonTransport> VirtioBacked<H, D> {
             .iter()
             .zip(was_loaned)
             .filter_map(|(&a, &w)| Some((pfn_of(a).ok()?, w)));
-        match state {
-            PageState::Loaned => {
-                for (pfn, was) in pfns {
-                    if !was {
-                        let r = self.state.inflate(&mut self.dev, pfn);
-                        self.check(r);
-                        if self.broken {
-                            return;
-                        }
-                    }
-                }
-            }
-            PageState::Active | PageState::Unused => {
-                let mut buf = [0u32; PFNS_PER_BUFFER];
-                let mut n = 0;
-                for (pfn, was) in pfns {
-                    if was && n < PFNS_PER_BUFFER {
-                        buf[n] = pfn;
-                        n += 1;
-                    }
-                }
-                let r = self.state.deflate_batch(&mut self.dev, &buf[..n]);
-                self.check(r);
+        // The pages that change sides: loans of pages not loaned, returns of
+        // loaned ones (at most one buffer's worth: the caller's chunks).
+        let moving = matches!(state, PageState::Loaned);
+        let mut buf = [0u32; PFNS_PER_BUFFER];
+        let mut n = 0;
+        for (pfn, was) in pfns {
+            if was != moving && n < PFNS_PER_BUFFER {
+                buf[n] = pfn;
+                n += 1;
             }
         }
+        let r = if moving {
+            self.state.inflate_batch(&mut self.dev, &buf[..n])
+        } else {
+            self.state.deflate_batch(&mut self.dev, &buf[..n])
+        };
+        self.check(r);
     }
 
     /// Sends the pending inflate buffer and writes `actual` if it changed
