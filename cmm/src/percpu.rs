@@ -211,6 +211,20 @@ impl Mm {
         done
     }
 
+    /// Gives every free frame of `caches` back to the table; returns how many.
+    pub fn drain_caches<'c>(
+        &mut self,
+        caches: impl IntoIterator<Item = &'c mut FrameCache>,
+        hv: &mut dyn Backend,
+    ) -> u64 {
+        let mut back = 0u64;
+        for c in caches {
+            let len = c.free_len();
+            back = back.saturating_add(self.drain_cache(c, len, hv) as u64);
+        }
+        back
+    }
+
     /// The balloon's periodic work with per-CPU caches: [`Mm::step`]; if the round
     /// fell short for want of free frames while `caches` hold some, they are
     /// drained to the table and the round runs again at once, so the loan target
@@ -222,14 +236,28 @@ impl Mm {
         hv: &mut dyn Backend,
         mem: &mut dyn PageMemory,
     ) -> StepReport {
+        let mut reach = |mm: &mut Mm, hv: &mut dyn Backend| {
+            mm.drain_caches(caches.iter_mut().map(|c| &mut **c), hv)
+        };
+        self.step_reaching_caches(now_ms, &mut reach, hv, mem)
+    }
+
+    /// [`Mm::step_with_caches`] for a kernel that takes the caches only when it
+    /// must: `reach` is called only when the round fell short for want of free
+    /// frames; it drains every cache into the table ([`Mm::drain_cache`], the
+    /// caches' locks taken then) and returns how many frames came back. When
+    /// some did, the round runs again at once. So the CPUs allocating from
+    /// their caches are not held up by a round that did not need them.
+    pub fn step_reaching_caches(
+        &mut self,
+        now_ms: u64,
+        reach: &mut dyn FnMut(&mut Mm, &mut dyn Backend) -> u64,
+        hv: &mut dyn Backend,
+        mem: &mut dyn PageMemory,
+    ) -> StepReport {
         let r = self.step(now_ms, hv, mem);
-        let cached: usize = caches.iter().map(|c| c.free_len()).sum();
-        if r.shortfall != Some(Shortfall::NoFreeFrame) || cached == 0 {
+        if r.shortfall != Some(Shortfall::NoFreeFrame) || reach(self, hv) == 0 {
             return r;
-        }
-        for c in caches.iter_mut() {
-            let len = c.free_len();
-            self.drain_cache(c, len, hv);
         }
         self.poll_now();
         let again = self.step(now_ms, hv, mem);

@@ -155,27 +155,8 @@ impl Sim {
     /// manager's lock) when empty; fills it with its pattern.
     fn cpu_alloc(&mut self, i: usize) {
         if self.caches[i].free_len() == 0 {
-            let before = self.snapshot();
-            let (mine, mut rest) = others(&mut self.caches, i);
-            let got = self.w.mm.refill_cache(
-                mine,
-                CACHE_BATCH,
-                &mut rest,
-                &mut self.w.hv,
-                &mut self.w.mem,
-            );
             // Others drained first (table empty), then maybe the OOM chain.
-            for (j, b) in before.iter().enumerate() {
-                if j != i {
-                    self.note_drained(j, b);
-                }
-            }
-            self.note_balloon(&[]);
-            let added: Vec<u64> = self.caches[i].free_frames()[before[i].len()..].to_vec();
-            assert_eq!(added.len(), got);
-            for a in added {
-                self.move_frame(a, At::Free, At::Cached(i));
-            }
+            self.refill(i);
         }
         if let Some(a) = self.caches[i].take() {
             self.move_frame(a, At::Cached(i), At::Held(i));
@@ -338,21 +319,7 @@ fn random_interleavings_lose_duplicate_or_loan_no_cached_frame() {
 fn the_balloon_reaches_frames_sitting_in_caches() {
     let mut sim = Sim::new(1);
     // Every CPU takes frames until the table has few free ones left.
-    while sim.w.mm.frames().counts().free > 200 {
-        for i in 0..CPUS {
-            let before = sim.snapshot();
-            let (mine, mut rest) = others(&mut sim.caches, i);
-            let got =
-                sim.w
-                    .mm
-                    .refill_cache(mine, CACHE_BATCH, &mut rest, &mut sim.w.hv, &mut sim.w.mem);
-            let added: Vec<u64> = sim.caches[i].free_frames()[before[i].len()..].to_vec();
-            assert_eq!(added.len(), got);
-            for a in added {
-                sim.move_frame(a, At::Free, At::Cached(i));
-            }
-        }
-    }
+    sim.fill_caches_until(200);
     let cached: usize = sim.caches.iter().map(FrameCache::free_len).sum();
     assert!(cached > 3000, "{cached}");
     let m = sim.w.mm.meminfo_with(cached as u64);
@@ -466,6 +433,32 @@ impl Sim {
             } else {
                 // Refilled and taken in the same call.
                 self.move_frame(a, At::Free, At::Held(mine));
+            }
+        }
+    }
+
+    /// CPU `i` refills its cache with a batch (the other caches drained first
+    /// when the table is empty, then maybe the OOM chain), told to the oracle.
+    fn refill(&mut self, i: usize) {
+        let before = self.snapshot();
+        let (mine, mut rest) = others(&mut self.caches, i);
+        let got = self.w.mm.refill_cache(
+            mine,
+            CACHE_BATCH,
+            &mut rest,
+            &mut self.w.hv,
+            &mut self.w.mem,
+        );
+        self.note_refill(i, &before, None);
+        assert_eq!(self.caches[i].free_len(), before[i].len() + got);
+    }
+
+    /// Every CPU refills its cache a batch at a time, in turn, until the table
+    /// has at most `left` free frames.
+    fn fill_caches_until(&mut self, left: u64) {
+        while self.w.mm.frames().counts().free > left {
+            for i in 0..CPUS {
+                self.refill(i);
             }
         }
     }
@@ -677,4 +670,40 @@ fn the_workload_through_caches_keeps_the_books_and_meminfo() {
         sim.w.loaned(),
         c.free
     );
+}
+
+#[test]
+fn a_round_takes_the_caches_only_when_it_is_short_of_free_frames() {
+    let mut sim = Sim::new(1);
+    // The caches take frames until the table keeps about 1000 free.
+    sim.fill_caches_until(1000);
+    let free = sim.w.mm.frames().counts().free;
+    let cached = cached_free(&sim.caches);
+    assert!(cached > 2000, "{cached}");
+    let mut calls = 0;
+    let round = |sim: &mut Sim, want: u64, calls: &mut u32| {
+        sim.w.hv.request = Request::LoanPages(want);
+        sim.w.now_ms += sim.w.mm.params().delay_ms();
+        let before = sim.snapshot();
+        let caches = &mut sim.caches;
+        let mut reach = |mm: &mut cmm::Mm, hv: &mut dyn hcall::Backend| {
+            *calls += 1;
+            mm.drain_caches(caches.iter_mut(), hv)
+        };
+        sim.w
+            .mm
+            .step_reaching_caches(sim.w.now_ms, &mut reach, &mut sim.w.hv, &mut sim.w.mem);
+        sim.note_balloon(&before);
+        sim.check();
+    };
+    // Within the table's free frames: the caches are not asked for.
+    round(&mut sim, free / 2, &mut calls);
+    assert_eq!(calls, 0);
+    assert_eq!(sim.w.loaned(), free / 2);
+    assert_eq!(cached_free(&sim.caches), cached);
+    // Beyond them: asked once, and the loan is reached in the same round.
+    round(&mut sim, free + 1000, &mut calls);
+    assert_eq!(calls, 1);
+    assert_eq!(sim.w.loaned(), free + 1000);
+    assert_eq!(cached_free(&sim.caches), 0);
 }

@@ -344,9 +344,16 @@ fn background(job: &Job<'_, '_>, rng: &mut Rng, walk: bool, target: &mut u64, ma
         // A new request: the balloon follows it now, not at its next poll.
         sh.mm.poll_now();
     }
-    let mut guards: Vec<_> = job.caches.iter().map(|c| c.0.lock()).collect();
-    let mut caches: Vec<&mut FrameCache> = guards.iter_mut().map(|g| &mut **g).collect();
-    crate::sys::run_background(sh.mm, sh.hv, sh.mem, &mut caches);
+    // The caches' locks only when the round needs their frames: the workers
+    // keep taking and putting pages while it runs.
+    let mut reach = |mm: &mut Mm, hv: &mut dyn hcall::Backend| {
+        let mut back = 0u64;
+        for c in job.caches {
+            back = back.saturating_add(mm.drain_caches([&mut *c.0.lock()], hv));
+        }
+        back
+    };
+    crate::sys::run_background(sh.mm, sh.hv, sh.mem, &mut reach);
 }
 
 fn write_rows(c: &Counts, indent: &str) {

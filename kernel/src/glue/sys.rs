@@ -97,20 +97,20 @@ pub struct System {
 }
 
 /// The background work on the memory manager: the model's time steps, the
-/// balloon's round when due (reaching into `caches`, the per-CPU frame caches
-/// of a `stress` run, when it needs their frames), a slice of the hints after
-/// boot, the virtio balloon's bookkeeping. Returns the round's report and
+/// balloon's round when due (calling `reach` to drain the per-CPU frame caches
+/// into the table only when the round needs their frames), a slice of the hints
+/// after boot, the virtio balloon's bookkeeping. Returns the round's report and
 /// whether hinting left work that should go on at once.
 pub fn run_background(
     mm: &mut Mm,
     hv: &mut Hv,
     mem: &mut PhysMemory,
-    caches: &mut [&mut cmm::FrameCache],
+    reach: &mut dyn FnMut(&mut Mm, &mut dyn hcall::Backend) -> u64,
 ) -> (cmm::StepReport, bool) {
     let now_us = clock::now_us();
     hv.advance(now_us);
     let t0 = clock::ticks();
-    let r = mm.step_with_caches(now_us / 1000, caches, hv, mem);
+    let r = mm.step_reaching_caches(now_us / 1000, reach, hv, mem);
     if r.pages_loaned > 0 || r.pages_returned > 0 {
         // The round moved pages: the host sees `actual` now, before the rest
         // of the background work (a QMP balloon step ends when it does).
@@ -245,9 +245,10 @@ impl System {
     /// unused is done in slices): the idle loop must not cede then.
     pub fn background(&mut self) -> bool {
         let now_us = clock::now_us();
-        let mut caches: Vec<&mut FrameCache> = self.caches.iter_mut().collect();
-        let (r, more) = run_background(&mut self.mm, &mut self.hv, &mut self.mem, &mut caches);
-        drop(caches);
+        let caches = &mut self.caches;
+        let mut reach =
+            |mm: &mut Mm, hv: &mut dyn hcall::Backend| mm.drain_caches(caches.iter_mut(), hv);
+        let (r, more) = run_background(&mut self.mm, &mut self.hv, &mut self.mem, &mut reach);
         let faults = self.cmo_faults().faults;
         let ram = self.platform.ram_bytes();
         let mm = &self.mm;
