@@ -266,12 +266,24 @@ impl Mm {
     /// report only (the device's own bound), takes its blocks back and tries
     /// once more. `None` if no report was in flight or nothing came free.
     fn alloc_after_report(&mut self, owner: Owner, hv: &mut dyn Backend) -> Option<u64> {
-        if !self.report_in_flight() {
+        if !self.take_back_report(hv) {
             return None;
         }
-        let used = hv.wait_report()?;
-        self.finish_report(used);
         self.frames.alloc(owner)
+    }
+
+    /// If a free-page report holds frames, waits for that report only (the
+    /// device's own bound) and takes its blocks back to the free list. False
+    /// if no report was in flight or the wait gave nothing.
+    pub(crate) fn take_back_report(&mut self, hv: &mut dyn Backend) -> bool {
+        if !self.report_in_flight() {
+            return false;
+        }
+        let Some(used) = hv.wait_report() else {
+            return false;
+        };
+        self.finish_report(used);
+        true
     }
 
     pub(crate) fn frames_mut(&mut self) -> &mut FrameTable {

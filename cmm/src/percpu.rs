@@ -141,8 +141,9 @@ impl Mm {
     /// Moves up to `n` free frames from the table into `cache`, each hinted
     /// Active (failure counted, ignored). When the table has no free frame, it
     /// first takes the free frames of `others` (the other CPUs' caches) back to
-    /// the table, then runs the OOM notifier chain once, as one allocation on one
-    /// CPU would. Returns how many frames the cache got; 0 counts an allocation
+    /// the table, then waits for a free-page report in flight to give its
+    /// frames back, then runs the OOM notifier chain once, as one allocation on
+    /// one CPU would. Returns how many frames the cache got; 0 counts an allocation
     /// failure.
     pub fn refill_cache(
         &mut self,
@@ -157,6 +158,10 @@ impl Mm {
                 let len = o.free_len();
                 self.drain_cache(o, len, hv);
             }
+        }
+        if self.frames().counts().free == 0 {
+            // Frames held by a free-page report in flight come back first.
+            self.take_back_report(hv);
         }
         if self.frames().counts().free == 0 {
             self.out_of_memory(hv, mem);

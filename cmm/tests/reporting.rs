@@ -540,6 +540,23 @@ fn the_hint_transport_reports_whole_blocks_freed_after_reuse() {
     w.check_invariants();
 }
 
+/// The device's side of `wait_report`: busy for a few more polls, then it
+/// uses the report; every wait is for the one report in flight.
+fn device_wait(dev: &Rc<RefCell<FakeDevice>>) -> Box<dyn FnMut() -> Option<bool>> {
+    let d = dev.clone();
+    Box::new(move || {
+        let mut d = d.borrow_mut();
+        d.busy_left = d.busy_left.min(3);
+        loop {
+            match d.poll() {
+                ReportPoll::Busy => continue,
+                ReportPoll::Used => return Some(true),
+                ReportPoll::Failed => return Some(false),
+            }
+        }
+    })
+}
+
 /// An allocation that finds every free frame held by a report in flight waits
 /// for that report only (through the backend's `wait_report`), then takes a
 /// frame of it; no frame is handed out while the device holds it. With a
@@ -556,18 +573,7 @@ fn an_allocation_waits_only_for_the_report_holding_its_frames() {
     assert_eq!(w.mm.frames().counts().reporting, 7 * BLOCK);
     // The device: busy for a few more polls, then it uses the report; every
     // wait is for this one report.
-    let d = dev.clone();
-    w.hv.report_wait = Some(Box::new(move || {
-        let mut d = d.borrow_mut();
-        d.busy_left = d.busy_left.min(3);
-        loop {
-            match d.poll() {
-                ReportPoll::Busy => continue,
-                ReportPoll::Used => return Some(true),
-                ReportPoll::Failed => return Some(false),
-            }
-        }
-    }));
+    w.hv.report_wait = Some(device_wait(&dev));
     // The fragment of block 0 first: no wait.
     let mut held_then = Vec::new();
     for _ in 0..496 {
@@ -600,5 +606,37 @@ fn an_allocation_waits_only_for_the_report_holding_its_frames() {
         .alloc_page(Owner::Kernel, &mut w.hv, &mut w.mem)
         .is_err());
     assert_eq!(w.hv.report_waits, 1, "waited with no report in flight");
+    w.check_invariants();
+}
+
+/// The kernel's general path through a per-CPU cache waits for the report
+/// the same way: a refill that finds the table empty (and the other caches
+/// too) waits for the report in flight before the OOM chain, and no frame the
+/// device holds is handed out.
+#[test]
+fn an_allocation_through_a_cache_waits_for_the_report_before_the_oom_chain() {
+    let mut w = World::new(4096, 16, 0);
+    let dev = Rc::new(RefCell::new(FakeDevice::new(&w, 8)));
+    dev.borrow_mut().busy = u32::MAX;
+    assert_eq!(w.mm.report_step(&mut *dev.borrow_mut(), 1).started, 1);
+    w.hv.report_wait = Some(device_wait(&dev));
+    let mut caches = vec![cmm::FrameCache::new(), cmm::FrameCache::new()];
+    for _ in 0..497 {
+        let cpu = cmm::percpu::OnCpu {
+            caches: &mut caches,
+            me: 1,
+        };
+        let a =
+            w.mm.alloc_page_cached(cpu, Owner::Kernel, &mut w.hv, &mut w.mem)
+                .unwrap();
+        assert!(!dev.borrow().book.borrow().held.contains(&a));
+    }
+    assert_eq!(w.hv.report_waits, 1);
+    assert!(!w.mm.report_in_flight());
+    assert_eq!(
+        w.mm.stats().oom_events,
+        0,
+        "the OOM chain ran before the wait"
+    );
     w.check_invariants();
 }
