@@ -95,11 +95,11 @@ host-test: setup
 	cargo test --workspace --exclude lpar-cmm-tests
 
 test: kernel lint qemu-bpo
-	cargo test --workspace
-	$(MAKE) --no-print-directory test-le
+	tests/suites.sh "$(LE_SUITE)" "$(LE_SKIP)"
 
-# The little-endian suite: the QEMU tests of every subsystem, booting the
-# little-endian image (boot on -bios/VOF/SLOF, -smp 4 on each, balloon, VIO, 4G
+# `make test` runs every test of the workspace and, side by side with it
+# (tests/suites.sh), the little-endian suite: the QEMU tests of every subsystem,
+# booting the little-endian image (boot on -bios/VOF/SLOF, -smp 4 on each, balloon, VIO, 4G
 # with a 256M RMA,
 # virtio-balloon host mode, statistics and free page reporting, the real amsstat,
 # the pool manager reading the guests' statistics). Three tests stay big-endian only, to keep
@@ -107,7 +107,7 @@ test: kernel lint qemu-bpo
 # paths (the little-endian suite runs it on -bios, and boots every path), the
 # three-guest pool scenario (the suite starts and follows guests with the pool
 # manager) and the SMT boot on the backports QEMU (the suite boots -smp 4).
-LE_SUITE := boot of_boot smp balloon vio lpar virtio_balloon reporting amsstat pool
+LE_SUITE := boot of_boot smp balloon vio lpar virtio_balloon reporting pool amsstat
 LE_SKIP  := a_256m_rma_on_4g_boots_on_every_path three_guests_share_one_pool smt_threads_on_newer_qemu
 test-le: kernel
 	LPAR_CMM_ENDIAN=le cargo test -p lpar-cmm-tests $(addprefix --test ,$(LE_SUITE)) \
