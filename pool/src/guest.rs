@@ -283,9 +283,21 @@ impl Guest {
         })
     }
 
-    /// The QMP session (None once the guest is gone).
-    pub fn qmp(&mut self) -> Option<&mut Qmp> {
-        self.qmp.as_mut()
+    /// Takes the QMP session made at start or attach (the manager hands it to
+    /// the guest's [`crate::link::Link`]).
+    pub fn take_qmp(&mut self) -> Option<Qmp> {
+        self.qmp.take()
+    }
+
+    /// The QMP socket.
+    pub fn sock(&self) -> &Path {
+        &self.sock
+    }
+
+    /// Names the QEMU's process when the socket is not QEMU's own (a relay in
+    /// between): its RSS and CPU time are read, and its end noticed, by this pid.
+    pub fn set_pid(&mut self, pid: u32) {
+        self.pid = Some(pid);
     }
 
     /// The balloon device's QOM path.
@@ -335,19 +347,6 @@ impl Guest {
             Some(c) => c.kill().map_err(|e| e.to_string()),
             None => Err(format!("{}: not started by the manager", self.name)),
         }
-    }
-
-    /// Forgets the QMP session (the guest is gone, or the connection broke).
-    pub fn disconnect(&mut self) {
-        self.qmp = None;
-    }
-
-    /// Connects to the QMP socket again (once, without waiting), replies
-    /// within `reply_timeout`.
-    pub fn reconnect(&mut self, reply_timeout: Duration) -> Result<(), QmpError> {
-        self.qmp = None;
-        self.qmp = Some(Qmp::connect(&self.sock, Duration::ZERO, reply_timeout)?);
-        Ok(())
     }
 
     /// Whether the guest's QEMU is gone: a started one exited, an attached one's

@@ -6,6 +6,8 @@
 //! - [`config`]: the TOML configuration, checked before anything starts.
 //! - [`qmp`]: the QMP client (every failure an error, never a panic).
 //! - [`guest`]: starting a guest's QEMU, or attaching to one by its QMP socket.
+//! - [`link`]: one guest's QMP session in a thread of its own, so that no tick
+//!   waits for a guest.
 //! - [`stats`]: the guest's virtio-balloon statistics as QMP returns them.
 //! - [`manager`]: one tick: observe, divide, set the balloon targets, record.
 //! - [`table`], [`trace`]: the live table, the CSV trace and the SVG plot.
@@ -13,6 +15,7 @@
 
 pub mod config;
 pub mod guest;
+pub mod link;
 pub mod manager;
 pub mod policy;
 pub mod proc;

@@ -1,24 +1,34 @@
-//! The manager's loop body: each [`Manager::tick`] observes every guest (QMP
-//! `query-balloon`, its balloon statistics, its QEMU's RSS), runs the
-//! pool policy ([`PoolPolicy`]), sets the changed balloon targets with QMP `balloon`, and records a
-//! [`Sample`] per partition. A guest whose QEMU is gone is dead: its memory
-//! returns to the pool and the others go on.
+//! The manager's loop body: each [`Manager::tick`] reads what every guest last
+//! answered (QMP `query-balloon`, its balloon statistics) and its QEMU's RSS,
+//! runs the pool policy ([`PoolPolicy`]), hands the changed balloon targets to
+//! the guests' links, and records a [`Sample`] per partition. A guest whose
+//! QEMU is gone is dead: its memory returns to the pool and the others go on.
 //!
-//! No tick waits long for one guest: each QMP command may take at most a reply
-//! budget (a quarter of the tick, 200 ms to 1 s). A guest that does not answer
-//! within it (stopped with SIGSTOP, say) is **unresponsive**: the policy freezes
-//! its allotment, and the following ticks only probe it, with a much shorter
-//! timeout, until it answers again and rejoins. A monitor connection that closes
-//! while QEMU lives is connected again at the next tick (unresponsive meanwhile).
+//! **No tick waits for a guest.** Each guest's QMP session runs in a thread of
+//! its own ([`Link`]); a tick only takes the answer to the poll the previous
+//! tick asked for and asks for the next, and hands new targets over without
+//! waiting for QEMU to take them. A guest whose answer has not come is left out
+//! of this tick (**late**: its allotment frozen, its state unchanged); one that
+//! has not answered for [`silence_limit`] is **unresponsive** (stopped with
+//! SIGSTOP, say): the policy freezes it with what it may hold committed, until
+//! it answers again and rejoins. A session that closes while QEMU lives is made
+//! again by its link (the guest is late, then unresponsive, meanwhile).
+//!
+//! Conservation counts what was sent: a target handed to a link stays
+//! committed (`in_flight`) until a poll shows that QEMU had acknowledged a newer
+//! one before the guest's balloon was read, so memory taken back from a guest
+//! is granted to another only once the guest has been told and has given it.
 //! Replies that are malformed or carry the id of an earlier command are not
-//! taken as answers; a reply line of more than 1 MiB drops the connection.
+//! taken as answers; a reply line of more than 1 MiB drops the session.
 
 use std::time::{Duration, Instant};
 
+use std::collections::VecDeque;
+
 use crate::config::{Action, Config};
 use crate::guest::Guest;
+use crate::link::{Link, Setup};
 use crate::policy::{Observation, PoolPolicy, State, TickReport, PAGE};
-use crate::qmp::QmpError;
 use crate::stats::GuestStats;
 
 /// Seconds between the guests' statistics reports (QEMU's polling interval).
@@ -77,14 +87,52 @@ impl std::fmt::Display for Summary {
     }
 }
 
+/// One guest's side of the manager: its link and the books of what was asked.
+#[derive(Debug)]
+struct Talk {
+    /// The guest's QMP session (None once it is dead).
+    link: Option<Link>,
+    /// The number of the poll asked last, and when it was asked.
+    asked: u64,
+    asked_at: Instant,
+    /// The number of the last target handed over.
+    target_no: u64,
+    /// Targets handed over, (number, pages), that the guest may still follow.
+    targets: VecDeque<(u64, u64)>,
+    /// Since when the guest has been unresponsive (None while it answers).
+    silent_since: Option<Instant>,
+}
+
+impl Talk {
+    fn ask(&mut self) {
+        self.asked += 1;
+        self.asked_at = Instant::now();
+        if let Some(l) = &self.link {
+            l.ask_poll(self.asked);
+        }
+    }
+
+    /// The highest target (pages) the guest may still follow.
+    fn in_flight(&self) -> u64 {
+        self.targets.iter().map(|&(_, p)| p).max().unwrap_or(0)
+    }
+
+    /// A poll sent after target `acked_before` was acknowledged: the guest
+    /// follows that one or a newer one, never an older one again.
+    fn settle(&mut self, acked_before: u64) {
+        if acked_before > 0 {
+            self.targets.retain(|&(n, _)| n >= acked_before);
+        }
+    }
+}
+
 /// The pool manager.
 #[derive(Debug)]
 pub struct Manager {
     cfg: Config,
     policy: Box<dyn PoolPolicy>,
+    talk: Vec<Talk>,
     guests: Vec<Guest>,
-    /// The balloon value last sent to each guest.
-    sent: Vec<Option<u64>>,
     /// The last statistics of each guest.
     stats: Vec<GuestStats>,
     /// Why each dead guest died (None while it lives).
@@ -96,42 +144,32 @@ pub struct Manager {
     peak_rss_total: u64,
     cpu_at_start: Vec<Option<f64>>,
     messages: Vec<String>,
-    /// Since when each guest has not answered (None while it answers).
-    silent_since: Vec<Option<Instant>>,
     /// Times a guest became unresponsive, and times one rejoined.
     unresponsive_episodes: u64,
     rejoined: u64,
+    /// Guest-ticks left out because the answer was late.
+    late_answers: u64,
     /// The longest tick so far.
     longest_tick: Duration,
 }
 
-/// How long one QMP command of a guest that answers may take, for a tick of
-/// `tick_ms`.
-pub fn reply_budget(tick_ms: u64) -> Duration {
-    Duration::from_millis((tick_ms / 4).clamp(200, 1000))
+/// How long a guest may leave a poll unanswered before it is unresponsive:
+/// four ticks, 1 s to 10 s.
+pub fn silence_limit(tick_ms: u64) -> Duration {
+    Duration::from_millis(tick_ms.saturating_mul(4).clamp(1000, 10_000))
 }
 
-/// How long a probe of an unresponsive guest may take. A guest that sends
-/// anything within it (a late reply, an event) is alive and gets the full
-/// [`reply_budget`] at once.
-pub fn probe_budget(tick_ms: u64) -> Duration {
-    Duration::from_millis((tick_ms / 20).clamp(20, 100))
-}
-
-/// What talking to one guest this tick came to.
-enum Heard {
-    /// It answered.
-    Answer(Observation),
-    /// It did not answer in time, or its connection is being re-made.
-    Silent(String),
-    /// Its QEMU is gone.
-    Gone(String),
+/// How long a guest's link waits for one reply before it sends the command
+/// again (the tick never waits for it).
+pub fn link_reply_timeout(tick_ms: u64) -> Duration {
+    silence_limit(tick_ms)
 }
 
 impl Manager {
-    /// Takes over `guests` (one per configured partition, in order): sets their
-    /// initial balloon targets and turns on their statistics.
-    pub fn new(cfg: Config, guests: Vec<Guest>) -> Result<Manager, String> {
+    /// Takes over `guests` (one per configured partition, in order): starts
+    /// their links (which turn on their statistics), asks for their first
+    /// answers and hands them their initial balloon targets.
+    pub fn new(cfg: Config, mut guests: Vec<Guest>) -> Result<Manager, String> {
         if guests.len() != cfg.partitions.len() {
             return Err(format!(
                 "{} guests for {} partitions",
@@ -145,11 +183,32 @@ impl Manager {
             .iter()
             .map(|g| g.pid().and_then(crate::proc::cpu_seconds))
             .collect();
+        let tick_ms = cfg.tick_ms;
+        let talk = guests
+            .iter_mut()
+            .map(|g| {
+                let setup = Setup {
+                    sock: g.sock().to_path_buf(),
+                    balloon: g.balloon_path().to_string(),
+                    stats_interval: STATS_INTERVAL_S,
+                    reply_timeout: link_reply_timeout(tick_ms),
+                    retry: Duration::from_millis(tick_ms.clamp(100, 1000)),
+                };
+                Talk {
+                    link: Some(Link::spawn(g.take_qmp(), setup)),
+                    asked: 0,
+                    asked_at: Instant::now(),
+                    target_no: 0,
+                    targets: VecDeque::new(),
+                    silent_since: None,
+                }
+            })
+            .collect();
         let mut m = Manager {
             cfg,
             policy,
+            talk,
             guests,
-            sent: vec![None; n],
             stats: vec![GuestStats::default(); n],
             death: vec![None; n],
             ever_uncooperative: vec![false; n],
@@ -159,21 +218,13 @@ impl Manager {
             peak_rss_total: 0,
             cpu_at_start,
             messages: Vec::new(),
-            silent_since: vec![None; n],
             unresponsive_episodes: 0,
             rejoined: 0,
+            late_answers: 0,
             longest_tick: Duration::ZERO,
         };
-        for i in 0..n {
-            let path = m.guests[i].balloon_path().to_string();
-            if let Some(q) = m.guests[i].qmp() {
-                if let Err(e) = q.set_stats_interval(&path, STATS_INTERVAL_S) {
-                    m.note(format!(
-                        "{}: statistics not available: {e}",
-                        m.guests[i].name
-                    ));
-                }
-            }
+        for t in &mut m.talk {
+            t.ask();
         }
         m.apply();
         Ok(m)
@@ -236,7 +287,8 @@ impl Manager {
                 self.guests[i].name
             ));
             self.death[i] = Some(reason);
-            self.guests[i].disconnect();
+            self.talk[i].link = None;
+            self.talk[i].targets.clear();
         }
     }
 
@@ -268,162 +320,107 @@ impl Manager {
         }
     }
 
-    /// Drops the manager's QMP connection to guest `i` (a monitor connection
-    /// closing under it; the next tick connects again).
-    pub fn drop_connection(&mut self, i: usize) {
-        if let Some(g) = self.guests.get_mut(i) {
-            g.disconnect();
-        }
-    }
-
-    /// Talks to guest `i`: its balloon, then its statistics.
-    fn hear(&mut self, i: usize) -> Heard {
-        let tick_ms = self.cfg.tick_ms;
-        let budget = if self.silent_since[i].is_some() {
-            probe_budget(tick_ms)
-        } else {
-            reply_budget(tick_ms)
+    /// What guest `i` said since the last tick, without waiting for it.
+    fn observe(&mut self, i: usize) -> Observation {
+        let dead = Observation {
+            dead: true,
+            ..Observation::default()
         };
+        if self.death[i].is_some() {
+            return dead;
+        }
         if let Some(reason) = self.guests[i].gone() {
-            return Heard::Gone(reason);
+            self.kill_guest(i, reason);
+            return dead;
         }
-        if self.guests[i].qmp().is_none() {
-            if let Err(e) = self.guests[i].reconnect(budget) {
-                return Heard::Silent(format!("QMP connection lost, cannot connect again: {e}"));
-            }
-            self.note(format!("{}: QMP connected again", self.guests[i].name));
-        }
-        let path = self.guests[i].balloon_path().to_string();
-        let Some(q) = self.guests[i].qmp() else {
-            return Heard::Silent("no QMP connection".into());
+        let name = self.guests[i].name.clone();
+        let (events, answer) = match &self.talk[i].link {
+            Some(l) => (l.take_events(), l.take_answer()),
+            None => (Vec::new(), None),
         };
-        q.set_reply_timeout(budget);
-        let lines_before = q.lines_received();
-        let mut reply = q.query_balloon();
-        if matches!(reply, Err(QmpError::Timeout(_))) && q.lines_received() > lines_before {
-            // It is sending again (late replies first): give it the full budget.
-            q.set_reply_timeout(reply_budget(tick_ms));
-            reply = q.query_balloon();
+        for e in events {
+            self.note(format!("{name}: {e}"));
         }
-        q.set_reply_timeout(reply_budget(tick_ms));
-        let held = match reply {
+        let t = &mut self.talk[i];
+        let Some(poll) = answer.filter(|p| p.number == t.asked) else {
+            let in_flight = t.in_flight();
+            if t.asked_at.elapsed() < silence_limit(self.cfg.tick_ms) {
+                self.late_answers += 1;
+                return Observation {
+                    late: true,
+                    in_flight,
+                    ..Observation::default()
+                };
+            }
+            if t.silent_since.is_none() {
+                t.silent_since = Some(t.asked_at);
+                self.unresponsive_episodes += 1;
+                let waited = t.asked_at.elapsed().as_secs_f64();
+                self.note(format!(
+                    "{name}: unresponsive (no answer for {waited:.1} s); its allotment is frozen until it answers"
+                ));
+            }
+            return Observation {
+                unresponsive: true,
+                in_flight,
+                ..Observation::default()
+            };
+        };
+        t.settle(poll.acked_before);
+        t.ask();
+        let in_flight = t.in_flight();
+        if let Some(since) = t.silent_since.take() {
+            self.rejoined += 1;
+            self.note(format!(
+                "{name}: answers again after {:.1} s; it rejoins the pool",
+                since.elapsed().as_secs_f64()
+            ));
+        }
+        let held = match poll.held {
             Ok(b) => b / PAGE,
-            Err(QmpError::Timeout(d)) => {
-                return Heard::Silent(format!("no answer within {} ms", d.as_millis()))
-            }
-            Err(e @ (QmpError::Garbled(_) | QmpError::Command { .. })) => {
-                // It answers, but not with a figure: nothing new this tick.
-                self.note(format!("{}: {e}", self.guests[i].name));
-                return Heard::Answer(Observation::default());
-            }
             Err(e) => {
-                self.guests[i].disconnect();
-                return match self.guests[i].gone() {
-                    Some(reason) => Heard::Gone(reason),
-                    None => Heard::Silent(e.to_string()),
+                // It answers, but not with a figure: nothing new this tick.
+                self.note(format!("{name}: {e}"));
+                return Observation {
+                    in_flight,
+                    ..Observation::default()
                 };
             }
         };
         let mut obs = Observation {
             held: Some(held),
+            in_flight,
             ..Observation::default()
         };
-        match q.guest_stats(&path) {
-            Ok(v) => {
-                let s = GuestStats::parse(&v);
-                obs.used = s.used().map(|u| u / PAGE);
-                obs.pressure = s.pressure_since(&self.stats[i]);
-                self.stats[i] = s;
-            }
-            Err(QmpError::Timeout(d)) => {
-                return Heard::Silent(format!("no answer within {} ms", d.as_millis()))
-            }
-            Err(_) => {}
+        if let Some(v) = poll.stats {
+            let s = GuestStats::parse(&v);
+            obs.used = s.used().map(|u| u / PAGE);
+            obs.pressure = s.pressure_since(&self.stats[i]);
+            self.stats[i] = s;
         }
-        Heard::Answer(obs)
+        obs
     }
 
-    fn observe(&mut self, i: usize) -> Observation {
-        if self.death[i].is_some() {
-            return Observation {
-                dead: true,
-                ..Observation::default()
-            };
-        }
-        match self.hear(i) {
-            Heard::Answer(obs) => {
-                if let Some(since) = self.silent_since[i].take() {
-                    self.rejoined += 1;
-                    self.note(format!(
-                        "{}: answers again after {:.1} s; it rejoins the pool",
-                        self.guests[i].name,
-                        since.elapsed().as_secs_f64()
-                    ));
-                }
-                obs
-            }
-            Heard::Silent(why) => {
-                if self.silent_since[i].is_none() {
-                    self.silent_since[i] = Some(Instant::now());
-                    self.unresponsive_episodes += 1;
-                    self.note(format!(
-                        "{}: unresponsive ({why}); its allotment is frozen until it answers",
-                        self.guests[i].name
-                    ));
-                }
-                Observation {
-                    unresponsive: true,
-                    ..Observation::default()
-                }
-            }
-            Heard::Gone(reason) => {
-                self.kill_guest(i, reason);
-                Observation {
-                    dead: true,
-                    ..Observation::default()
-                }
-            }
-        }
-    }
-
-    /// Sends every changed allotment as the guest's balloon target (not to an
-    /// unresponsive guest: its allotment is frozen, and it is sent when it
-    /// answers again).
+    /// Hands every changed allotment to its guest's link as the balloon target,
+    /// without waiting (not to an unresponsive guest: its allotment is frozen).
     fn apply(&mut self) {
-        for i in 0..self.guests.len() {
+        for (i, t) in self.talk.iter_mut().enumerate() {
             let p = &self.policy.partitions()[i];
-            if self.death[i].is_some() || p.state == State::Dead || self.silent_since[i].is_some() {
+            if self.death[i].is_some() || p.state == State::Dead || t.silent_since.is_some() {
                 continue;
             }
+            let Some(link) = &t.link else { continue };
             let bytes = p.allotment.saturating_mul(PAGE);
-            if self.sent[i] == Some(bytes) {
+            if link.target() == Some(bytes) {
                 continue;
             }
-            let Some(q) = self.guests[i].qmp() else {
-                continue;
-            };
-            match q.balloon(bytes) {
-                Ok(()) => self.sent[i] = Some(bytes),
-                Err(QmpError::Timeout(_)) => {
-                    // Not taken: sent again at the next tick it answers.
-                    self.sent[i] = None;
-                }
-                Err(QmpError::Command { .. } | QmpError::Garbled(_)) => self.sent[i] = None,
-                Err(e) => {
-                    self.guests[i].disconnect();
-                    self.sent[i] = None;
-                    if let Some(reason) = self.guests[i].gone() {
-                        self.kill_guest(i, reason);
-                    } else {
-                        let name = self.guests[i].name.clone();
-                        self.note(format!("{name}: {e}; connecting again at the next tick"));
-                    }
-                }
-            }
+            t.target_no += 1;
+            t.targets.push_back((t.target_no, p.allotment));
+            link.send_target(t.target_no, bytes);
         }
     }
 
-    /// One tick: events, observations, policy, targets, samples.
+    /// One tick: events, answers, policy, targets, samples. Waits for no guest.
     pub fn tick(&mut self) -> TickReport {
         let started = Instant::now();
         self.run_events();
@@ -506,6 +503,7 @@ impl Manager {
             self.unresponsive_episodes.to_string(),
         );
         row("rejoined", self.rejoined.to_string());
+        row("late_answers", self.late_answers.to_string());
         row("longest_tick_ms", self.longest_tick.as_millis().to_string());
         let errors: u64 = self.guests.iter().map(|g| g.console().errors).sum();
         row("console_errors", errors.to_string());

@@ -22,7 +22,12 @@
 //! - a guest that does not answer (stopped, or its monitor lost while its QEMU
 //!   lives) is **unresponsive**: its allotment and share are frozen, what it may
 //!   hold (`max(allotment, held)`) stays committed, and the others are divided
-//!   the rest; it takes part again as soon as it answers;
+//!   the rest; it takes part again as soon as it answers. A guest whose answer
+//!   is merely late is left out of one tick the same way, its state unchanged;
+//! - a target sent to a guest but not yet known to be replaced by a newer one
+//!   it acknowledged may still be followed: it stays committed (`in_flight`),
+//!   so memory taken back from a guest is granted to others only once the
+//!   guest has been told.
 //! - a dead guest's memory returns to the pool at once.
 //!
 //! Initial allotments (before any guest runs) are the division of the whole pool
@@ -86,6 +91,14 @@ pub struct Observation {
     /// QEMU lives): its allotment and share stay as they are, nothing is
     /// taken from or given to it, and what it may hold stays committed.
     pub unresponsive: bool,
+    /// The guest's answer is late this tick (not yet long enough to call it
+    /// unresponsive): it is left out of this tick as an unresponsive one is,
+    /// but its state is not changed.
+    pub late: bool,
+    /// The highest balloon target (pages) the guest may still be following
+    /// besides its allotment: one sent before its `held` was read and not yet
+    /// known to be replaced. It may grow to it, so it stays committed (0: none).
+    pub in_flight: u64,
 }
 
 /// How a partition stands.
@@ -130,6 +143,9 @@ pub struct Partition {
     pub held: u64,
     /// Its demand as the last tick used it (clamped to `[entitled, logical]`).
     pub demand: u64,
+    /// The highest target it may still be following besides its allotment
+    /// ([`Observation::in_flight`]).
+    pub in_flight: u64,
     /// Consecutive ticks it held more than its allotment.
     pub lagging_ticks: u32,
     /// How it stands.
@@ -146,9 +162,16 @@ impl Partition {
         self.state != State::Dead
     }
 
-    /// What it holds beyond its allotment (not yet given back).
+    /// What it may hold: what it holds, its allotment or a target it may still
+    /// be following, whichever is highest.
+    pub fn committed(&self) -> u64 {
+        self.allotment.max(self.held).max(self.in_flight)
+    }
+
+    /// What it holds, or may still take, beyond its allotment (not yet given
+    /// back).
     pub fn excess(&self) -> u64 {
-        self.held.saturating_sub(self.allotment)
+        self.committed() - self.allotment
     }
 }
 
@@ -309,6 +332,7 @@ impl Policy {
                 share,
                 held: spec.logical,
                 demand: spec.logical,
+                in_flight: 0,
                 lagging_ticks: 0,
                 state: State::Following,
                 spec,
@@ -332,13 +356,13 @@ impl Policy {
             .fold(0u64, |a, p| a.saturating_add(p.allotment))
     }
 
-    /// Pages free now: `pool − Σ max(allotment, held)`.
+    /// Pages free now: `pool − Σ max(allotment, held, in flight)`.
     pub fn free(&self) -> u64 {
         let committed = self
             .parts
             .iter()
             .filter(|p| p.alive())
-            .fold(0u64, |a, p| a.saturating_add(p.allotment.max(p.held)));
+            .fold(0u64, |a, p| a.saturating_add(p.committed()));
         self.pool.saturating_sub(committed)
     }
 
@@ -348,6 +372,8 @@ impl Policy {
     pub fn tick(&mut self, obs: &[Observation]) -> TickReport {
         let before: Vec<u64> = self.parts.iter().map(|p| p.allotment).collect();
         let mut taken_by_death = 0u64;
+        // Left out of this tick: unresponsive or late.
+        let mut frozen_now = vec![false; self.parts.len()];
         for (i, p) in self.parts.iter_mut().enumerate() {
             let o = obs.get(i).copied().unwrap_or_default();
             if !p.alive() {
@@ -362,8 +388,12 @@ impl Policy {
                 p.demand = 0;
                 continue;
             }
-            if o.unresponsive {
-                p.state = State::Unresponsive;
+            p.in_flight = o.in_flight;
+            if o.unresponsive || o.late {
+                if o.unresponsive {
+                    p.state = State::Unresponsive;
+                }
+                frozen_now[i] = true;
                 continue;
             }
             if let Some(h) = o.held {
@@ -404,15 +434,17 @@ impl Policy {
             .iter()
             .filter(|p| p.state == State::Uncooperative)
             .fold(0u64, |a, p| a.saturating_add(p.excess()));
-        // An unresponsive guest is left out of the division: what it may hold
-        // (its allotment, or more if it held more) stays committed to it.
+        // An unresponsive (or late) guest is left out of the division: what it
+        // may hold (its allotment, or more if it held more or may still follow
+        // a higher target) stays committed to it.
         let frozen: u64 = self
             .parts
             .iter()
-            .filter(|p| p.state == State::Unresponsive)
-            .fold(0u64, |a, p| a.saturating_add(p.allotment.max(p.held)));
+            .zip(&frozen_now)
+            .filter(|(p, &f)| f && p.alive())
+            .fold(0u64, |a, (p, _)| a.saturating_add(p.committed()));
         let live: Vec<usize> = (0..self.parts.len())
-            .filter(|&i| self.parts[i].alive() && self.parts[i].state != State::Unresponsive)
+            .filter(|&i| self.parts[i].alive() && !frozen_now[i])
             .collect();
         let claims: Vec<Claim> = live
             .iter()

@@ -182,6 +182,12 @@ impl Qmp {
         self.lines
     }
 
+    /// A second handle on the session's socket, to shut it down from another
+    /// thread while this one waits for a reply.
+    pub fn stream_handle(&self) -> Option<UnixStream> {
+        self.stream.try_clone().ok()
+    }
+
     /// How long each command may wait for its reply from now on.
     pub fn set_reply_timeout(&mut self, d: Duration) {
         self.reply_timeout = d;

@@ -19,6 +19,7 @@ pub mod linux;
 pub mod pool_guest;
 pub mod qemu;
 pub mod qmp;
+pub mod relay;
 pub mod reply;
 pub mod scenario;
 pub mod trace;

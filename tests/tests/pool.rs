@@ -8,10 +8,10 @@
 //! manager attaches to them by their QMP sockets and ticks in a thread.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use lpar_cmm_tests::pool_guest::Ticker;
 use lpar_cmm_tests::Qemu;
 use lpar_pool::config::Config;
 use lpar_pool::guest::Guest;
@@ -19,7 +19,7 @@ use lpar_pool::manager::{Manager, Sample};
 use lpar_pool::policy::State;
 
 const MIB: u64 = 1 << 20;
-const TICK_MS: u64 = 100;
+const TICK: Duration = Duration::from_millis(100);
 /// What a guest's QEMU holds beyond the guest memory it backs: QEMU itself and
 /// its TCG translation cache (about 70 MiB per guest at boot, measured).
 const OVERHEAD_PER_GUEST: u64 = 128 * MIB;
@@ -54,68 +54,6 @@ fn sock(tag: &str) -> PathBuf {
 
 fn boot(name: &str) -> (Qemu, PathBuf) {
     lpar_cmm_tests::pool_guest::boot("pool", name)
-}
-
-/// The manager, ticking in a thread until dropped.
-struct Ticker {
-    m: Arc<Mutex<Manager>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Ticker {
-    fn start(m: Manager) -> Ticker {
-        let m = Arc::new(Mutex::new(m));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (m2, s2) = (m.clone(), stop.clone());
-        let thread = std::thread::spawn(move || {
-            while !s2.load(Ordering::Relaxed) {
-                m2.lock().unwrap_or_else(|e| e.into_inner()).tick();
-                std::thread::sleep(Duration::from_millis(TICK_MS));
-            }
-        });
-        Ticker {
-            m,
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    /// Waits (at most `secs`) until `pred` holds for the last tick's samples.
-    fn wait(&self, what: &str, secs: u64, pred: impl Fn(&[Sample]) -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            {
-                let m = self.m.lock().unwrap();
-                let last = m.last_samples();
-                if last.len() == 3 && pred(last) {
-                    return;
-                }
-                if Instant::now() > deadline {
-                    let t = lpar_pool::table::render(m.config(), last);
-                    panic!("timed out waiting for {what}:\n{t}");
-                }
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-
-    fn samples(&self) -> Vec<Sample> {
-        self.m.lock().unwrap().samples().to_vec()
-    }
-
-    fn last(&self) -> Vec<Sample> {
-        self.m.lock().unwrap().last_samples().to_vec()
-    }
-}
-
-impl Drop for Ticker {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
 }
 
 /// Partition `p` got its share and holds no more than its allotment.
@@ -174,7 +112,7 @@ fn three_guests_share_one_pool() {
     a.ok("alloc 100M");
     let mut b = b;
     b.ok("alloc 100M");
-    let t = Ticker::start(Manager::new(cfg, guests).expect("manager"));
+    let t = Ticker::start(Manager::new(cfg, guests).expect("manager"), TICK);
     // The initial allotments divide the whole pool: 256 MiB each. The guests
     // follow them at once.
     let initial = 256 * MIB;

@@ -54,10 +54,12 @@ pub fn qmp(data: &[u8]) {
 
 /// The policy over random ticks: up to four partitions (checked as the manager
 /// checks them), then observations of any kind (absurd ones included: more held
-/// than logical memory, more used than held, silence, death): the allotments
-/// never exceed the pool, no tick reports a conservation violation, a live
-/// partition's allotment stays within its logical memory, an unresponsive one
-/// keeps its allotment, and a dead one holds nothing.
+/// than logical memory, more used than held, silence, late answers, targets in
+/// flight, death): the allotments never exceed the pool, no tick reports a
+/// conservation violation or grants more than was free at its start (targets
+/// in flight counted), a live partition's allotment stays within its logical
+/// memory, an unresponsive or late one keeps its allotment, and a dead one
+/// holds nothing.
 pub fn pool_policy(data: &[u8]) {
     let mut b = Bytes::new(data);
     let pool = u64::from(b.u16()) + 1;
@@ -91,6 +93,8 @@ pub fn pool_policy(data: &[u8]) {
                     used: figure(&mut b, flags & 2 == 2),
                     pressure: flags & 4 == 4,
                     unresponsive: flags & 0x18 == 0x18,
+                    late: flags & 0x18 == 0x08,
+                    in_flight: figure(&mut b, flags & 0x20 == 0x20).unwrap_or(0),
                 }
             })
             .collect();
@@ -98,7 +102,14 @@ pub fn pool_policy(data: &[u8]) {
         let r = policy.tick(&obs);
         assert!(!r.violation, "conservation violated");
         assert!(r.allotted <= policy.pool());
-        for (p, a) in policy.partitions().iter().zip(before) {
+        assert!(
+            r.granted <= r.free_at_start,
+            "granted more than was free: {r:?}"
+        );
+        for ((p, a), o) in policy.partitions().iter().zip(before).zip(&obs) {
+            if o.late && p.state != State::Dead {
+                assert_eq!(p.allotment, a, "a late partition's allotment moved");
+            }
             if p.state == State::Unresponsive {
                 assert_eq!(
                     p.allotment, a,

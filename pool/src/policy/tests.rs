@@ -345,7 +345,7 @@ fn observe(p: &Policy, step: &Step) -> Vec<Observation> {
             held: Some(held_after(q.held, q.allotment, f)),
             used: Some(u),
             pressure: pr,
-            unresponsive: false,
+            ..Observation::default()
         })
         .collect()
 }
@@ -469,4 +469,49 @@ fn an_unresponsive_guest_is_frozen_and_the_others_are_served() {
         "b did not give back memory it no longer needs"
     );
     assert_eq!(p.violations(), 0);
+}
+
+#[test]
+fn a_target_still_in_flight_is_not_granted_to_others() {
+    let mut p = three();
+    // a wants much more, b and c little: b's and c's allotments go down. They
+    // follow at once, but the manager has not yet heard them acknowledge the
+    // lower targets: the previous ones (256 MiB) are still in flight.
+    let mut granted = 0;
+    for _ in 0..5 {
+        let mut o = follow(&p, &[500 * MIB, 10 * MIB, 10 * MIB]);
+        o[1].in_flight = 256 * MIB;
+        o[2].in_flight = 256 * MIB;
+        let r = p.tick(&o);
+        granted += r.granted;
+        assert_eq!(r.free_at_start, 0, "{r:?}");
+    }
+    assert_eq!(granted, 0, "memory still promised to b and c was granted");
+    assert!(p.partitions()[1].allotment < 256 * MIB);
+    // Once acknowledged, what came back is free and a is granted from it.
+    let r = p.tick(&follow(&p, &[500 * MIB, 10 * MIB, 10 * MIB]));
+    assert_eq!(r.free_at_start, 2 * 5 * 384);
+    assert_eq!(r.granted, 384);
+    assert_eq!(p.violations(), 0);
+}
+
+#[test]
+fn a_late_guest_is_left_out_of_one_tick_without_changing_its_state() {
+    let mut p = three();
+    for _ in 0..50 {
+        p.tick(&follow(&p, &[500 * MIB, 10 * MIB, 10 * MIB]));
+    }
+    let b = p.partitions()[1].clone();
+    let mut o = follow(&p, &[500 * MIB, 10 * MIB, 10 * MIB]);
+    o[1] = Observation {
+        late: true,
+        ..Observation::default()
+    };
+    let r = p.tick(&o);
+    assert!(!r.violation);
+    let after = &p.partitions()[1];
+    assert_eq!(after.state, b.state);
+    assert_eq!((after.allotment, after.share), (b.allotment, b.share));
+    // The others moved.
+    assert_ne!(p.partitions()[0].allotment, 0);
 }
