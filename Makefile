@@ -142,12 +142,14 @@ fmt:
 	cargo fmt --all
 
 # Coverage-guided fuzzing on stable Rust (cargo fuzz, no sanitizer; installed with
-# cargo when missing): every target in fuzz/fuzz_targets/ for FUZZ_SECONDS each
-# (FUZZ_TARGETS="fdt qmp" for some), then a table of executions, exec/s, coverage
-# and crashes. Not part of make test, which replays the committed corpus instead.
-FUZZ_SECONDS ?= 60
+# cargo when missing): every target in fuzz/fuzz_targets/ for FUZZ_SECONDS each,
+# FUZZ_JOBS at a time (default one per core; FUZZ_TARGETS="fdt qmp" for some),
+# then a table of executions, exec/s, coverage and crashes with the host's load.
+# Not part of make test, which replays the committed corpus instead.
+FUZZ_SECONDS ?= 180
+FUZZ_JOBS ?= $(shell nproc)
 fuzz: setup
-	FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz/run.sh
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_JOBS=$(FUZZ_JOBS) fuzz/run.sh
 
 # Folds what the last make fuzz found into the committed corpus, minimised.
 fuzz-corpus:

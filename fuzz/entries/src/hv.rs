@@ -30,10 +30,16 @@ pub fn small_model() -> PoolModel<Quiet> {
     PoolModel::new(Quiet, MODEL_BYTES).expect("model")
 }
 
-fn rows(m: &PoolModel<Quiet>) -> String {
-    let mut s = String::new();
-    m.render(&mut s).expect("render");
-    s
+/// The model's rows, rendered into `buf` (kept between calls: the fuzzer
+/// renders twice per command, and reusing the buffers saves the allocations).
+fn rows_into(m: &PoolModel<Quiet>, buf: &mut String) {
+    buf.clear();
+    m.render(buf).expect("render");
+}
+
+thread_local! {
+    static BUFS: core::cell::RefCell<(String, String, String)> =
+        const { core::cell::RefCell::new((String::new(), String::new(), String::new())) };
 }
 
 /// The model's books (the invariants its own property tests check, through its
@@ -70,11 +76,15 @@ pub fn apply_checked(m: &mut PoolModel<Quiet>, cmd: &HvCommand<'_>) {
     if matches!(cmd, HvCommand::Step(n) if *n > MAX_STEPS) {
         return;
     }
-    let before = rows(m);
-    let mut out = String::new();
-    if m.apply(cmd, &mut out).is_err() {
-        assert_eq!(rows(m), before, "a refused `hv` command changed the model");
-    }
+    BUFS.with(|b| {
+        let (before, after, out) = &mut *b.borrow_mut();
+        rows_into(m, before);
+        out.clear();
+        if m.apply(cmd, out).is_err() {
+            rows_into(m, after);
+            assert_eq!(after, before, "a refused `hv` command changed the model");
+        }
+    });
     check_books(m);
 }
 

@@ -54,12 +54,20 @@ pub fn write_facts(w: &mut dyn Write, p: &Platform, fdt_bytes: usize) -> fmt::Re
 /// Writes the blob as `fdt: <hex>` lines of [`DUMP_BYTES_PER_LINE`] bytes (the
 /// last one shorter), then `fdt_bytes: N`.
 pub fn write_dump(w: &mut dyn Write, blob: &[u8]) -> fmt::Result {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    // One line at a time into a buffer: one write per line, not one per byte.
+    let mut line = [0u8; 5 + 2 * DUMP_BYTES_PER_LINE + 1];
+    line[..5].copy_from_slice(b"fdt: ");
     for chunk in blob.chunks(DUMP_BYTES_PER_LINE) {
-        w.write_str("fdt: ")?;
-        for b in chunk {
-            write!(w, "{b:02x}")?;
+        let mut n = 5;
+        for &b in chunk {
+            line[n] = HEX[usize::from(b >> 4)];
+            line[n + 1] = HEX[usize::from(b & 15)];
+            n += 2;
         }
-        writeln!(w)?;
+        line[n] = b'\n';
+        // Only ASCII was written.
+        w.write_str(core::str::from_utf8(&line[..=n]).map_err(|_| fmt::Error)?)?;
     }
     writeln!(w, "fdt_bytes: {}", blob.len())
 }
