@@ -28,6 +28,7 @@ pub mod cas;
 pub mod cpustats;
 pub mod devtree;
 pub mod hv;
+pub mod irq_storm;
 #[allow(unsafe_code)] // the spin lock hands out its data under the lock (UnsafeCell)
 pub mod lock;
 pub mod meminfo;

@@ -20,7 +20,7 @@ pub mod legacy;
 pub mod reporting;
 pub mod ring;
 pub mod stats;
-pub mod storm;
+pub use crate::irq_storm as storm;
 pub mod used;
 #[allow(unsafe_code)] // volatile access to rings the device reads and writes
 pub mod virtqueue;
