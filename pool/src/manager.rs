@@ -366,6 +366,11 @@ impl Manager {
                 ..Observation::default()
             };
         };
+        let told = t
+            .targets
+            .iter()
+            .find(|&&(n, _)| n == poll.acked_before)
+            .map(|&(_, pages)| pages);
         t.settle(poll.acked_before);
         t.ask();
         let in_flight = t.in_flight();
@@ -389,6 +394,7 @@ impl Manager {
         };
         let mut obs = Observation {
             held: Some(held),
+            told,
             in_flight,
             ..Observation::default()
         };

@@ -95,6 +95,10 @@ pub struct Observation {
     /// unresponsive): it is left out of this tick as an unresponsive one is,
     /// but its state is not changed.
     pub late: bool,
+    /// The balloon target (pages) QEMU had when `held` was read, if known. A
+    /// guest lags only if it held more than that (and than its allotment): its
+    /// figure may be older than the latest, lower target.
+    pub told: Option<u64>,
     /// The highest balloon target (pages) the guest may still be following
     /// besides its allotment: one sent before its `held` was read and not yet
     /// known to be replaced. It may grow to it, so it stays committed (0: none).
@@ -409,7 +413,8 @@ impl Policy {
                     None => hi,
                 }
             };
-            if p.held > p.allotment {
+            let bar = o.told.map_or(p.allotment, |t| t.max(p.allotment));
+            if p.held > bar {
                 // While its allotment is still rising toward its share, the lag is
                 // the capped rate's, not the guest's: the bound is not counted.
                 if p.share <= p.allotment {

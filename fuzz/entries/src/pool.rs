@@ -95,6 +95,7 @@ pub fn pool_policy(data: &[u8]) {
                     unresponsive: flags & 0x18 == 0x18,
                     late: flags & 0x18 == 0x08,
                     in_flight: figure(&mut b, flags & 0x20 == 0x20).unwrap_or(0),
+                    told: figure(&mut b, flags & 0x40 == 0x40),
                 }
             })
             .collect();

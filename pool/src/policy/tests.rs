@@ -515,3 +515,25 @@ fn a_late_guest_is_left_out_of_one_tick_without_changing_its_state() {
     // The others moved.
     assert_ne!(p.partitions()[0].allotment, 0);
 }
+
+#[test]
+fn a_guest_that_followed_the_target_it_was_told_is_not_lagging() {
+    let mut p = three();
+    // b's allotment falls tick after tick (its demand is small); each figure
+    // it reports was read while the previous, higher target was in force, and
+    // it holds exactly that one: it follows, however long the fall lasts.
+    let mut told = p.partitions()[1].allotment;
+    for _ in 0..100 {
+        let mut o = follow(&p, &[500 * MIB, 10 * MIB, 10 * MIB]);
+        o[1].held = Some(told);
+        o[1].told = Some(told);
+        p.tick(&o);
+        assert_eq!(p.partitions()[1].state, State::Following);
+        told = p.partitions()[1].allotment;
+    }
+    // Without knowing what it was told, the same figures look like a lag.
+    let mut o = follow(&p, &[500 * MIB, 10 * MIB, 10 * MIB]);
+    o[1].held = Some(told + MIB);
+    p.tick(&o);
+    assert_eq!(p.partitions()[1].state, State::Lagging);
+}
