@@ -17,6 +17,7 @@
 //! - [`timer`]: tickless timers: many deadlines, the earliest programs the decrementer.
 //! - [`xics`]: interrupt source numbers from the device tree (VIO, PCI INTx).
 //! - [`text`]: console line editing, command tokenising, size and boot-argument parsing.
+//! - [`irq_storm`]: the interrupt storm guard: when to turn a source off, when to retry.
 #![cfg_attr(not(test), no_std)]
 // `unsafe` only in the modules named below: the spin lock and the two that touch
 // device memory.
@@ -28,7 +29,6 @@ pub mod cas;
 pub mod cpustats;
 pub mod devtree;
 pub mod hv;
-pub mod irq_storm;
 #[allow(unsafe_code)] // the spin lock hands out its data under the lock (UnsafeCell)
 pub mod lock;
 pub mod meminfo;
@@ -41,3 +41,6 @@ pub mod text;
 pub mod timer;
 pub mod virtio_balloon;
 pub mod xics;
+
+// Kept apart from the list above (alphabetical within it).
+pub mod irq_storm;
