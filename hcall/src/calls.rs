@@ -12,7 +12,7 @@ use crate::hypervisor::{check, SetMppOutcome};
 use crate::mpp::{MppData, MppXData};
 use crate::opcodes;
 use crate::page::{PageInitFlags, PageState, PAGE_SIZE};
-use crate::raw::RawHcall;
+use crate::raw::{call_values, RawHcall};
 use crate::retry::{Clock, RetryPolicy};
 use crate::status::{HStatus, HcallError};
 
@@ -88,14 +88,14 @@ pub fn encode_mpp_x(d: &MppXData) -> [u64; 9] {
 
 /// H_GET_MPP.
 pub fn get_mpp(raw: &mut impl RawHcall) -> Result<MppData, HcallError> {
-    let (status, regs) = raw.hcall(opcodes::H_GET_MPP, &[]);
+    let (status, regs) = call_values(raw, opcodes::H_GET_MPP, &[]);
     check("H_GET_MPP", status)?;
     Ok(decode_mpp(&regs))
 }
 
 /// H_GET_MPP_X.
 pub fn get_mpp_x(raw: &mut impl RawHcall) -> Result<MppXData, HcallError> {
-    let (status, regs) = raw.hcall(opcodes::H_GET_MPP_X, &[]);
+    let (status, regs) = call_values(raw, opcodes::H_GET_MPP_X, &[]);
     check("H_GET_MPP_X", status)?;
     Ok(decode_mpp_x(&regs))
 }
@@ -119,38 +119,54 @@ pub fn set_mpp(
     entitled: u64,
     weight: u8,
 ) -> Result<SetMppOutcome, HcallError> {
-    let (status, _) = raw.hcall(opcodes::H_SET_MPP, &[entitled, u64::from(weight)]);
+    let (status, _) = call_values(raw, opcodes::H_SET_MPP, &[entitled, u64::from(weight)]);
     set_mpp_outcome(status)
 }
 
 /// H_PAGE_INIT(flags, dest, src): the raw form.
-pub fn page_init(
+///
+/// # Safety
+///
+/// `dest` (and `src` for a copy) is the real address of a 4 KiB page the caller
+/// owns and nothing else uses while the hypervisor changes it: its contents (zero,
+/// copy) or its CMO state (a page made Loaned may lose its contents, so nothing
+/// may touch it until it is made Active again).
+pub unsafe fn page_init(
     raw: &mut impl RawHcall,
     flags: PageInitFlags,
     dest: u64,
     src: u64,
 ) -> Result<(), HcallError> {
-    let (status, _) = raw.hcall(opcodes::H_PAGE_INIT, &[flags.bits(), dest, src]);
+    // SAFETY: the caller owns `dest` and `src` as this function's contract says,
+    // which is the contract of `RawHcall::hcall` for H_PAGE_INIT.
+    let (status, _) = unsafe { raw.hcall(opcodes::H_PAGE_INIT, &[flags.bits(), dest, src]) };
     check("H_PAGE_INIT", status)
 }
 
 /// H_PAGE_INIT with only a page-state change for the 4 KiB page at `addr`.
-pub fn set_page_state(
+///
+/// # Safety
+///
+/// As [`page_init`] for `addr`: the caller owns the page, and after a change to
+/// Loaned touches it no more until it is Active again.
+pub unsafe fn set_page_state(
     raw: &mut impl RawHcall,
     addr: u64,
     state: PageState,
 ) -> Result<(), HcallError> {
-    page_init(raw, state.flags(), addr, 0)
+    // SAFETY: the caller's contract is `page_init`'s for `addr`.
+    unsafe { page_init(raw, state.flags(), addr, 0) }
 }
 
 /// H_PAGE_INIT(H_ZERO_PAGE) on the 4 KiB page at `addr`.
-pub fn zero_page(raw: &mut impl RawHcall, addr: u64) -> Result<(), HcallError> {
-    page_init(raw, PageInitFlags::ZERO_PAGE, addr, 0)
-}
-
-/// H_PAGE_INIT(H_COPY_PAGE): copies the 4 KiB page at `src` to `dest`.
-pub fn copy_page(raw: &mut impl RawHcall, dest: u64, src: u64) -> Result<(), HcallError> {
-    page_init(raw, PageInitFlags::COPY_PAGE, dest, src)
+///
+/// # Safety
+///
+/// As [`page_init`]: the caller owns the page and nothing reads it while it is
+/// zeroed.
+pub unsafe fn zero_page(raw: &mut impl RawHcall, addr: u64) -> Result<(), HcallError> {
+    // SAFETY: the caller's contract is `page_init`'s for `addr`.
+    unsafe { page_init(raw, PageInitFlags::ZERO_PAGE, addr, 0) }
 }
 
 /// True if `addr` is the start of a 4 KiB page.
@@ -159,27 +175,28 @@ pub const fn is_page_aligned(addr: u64) -> bool {
 }
 
 /// H_PUT_TCE(liobn, ioba, tce).
-pub fn put_tce(raw: &mut impl RawHcall, liobn: u32, ioba: u64, tce: u64) -> Result<(), HcallError> {
-    let (status, _) = raw.hcall(opcodes::H_PUT_TCE, &[u64::from(liobn), ioba, tce]);
+///
+/// # Safety
+///
+/// A TCE with permission bits lets the device behind `liobn` read or write the
+/// real page it names: the caller owns that page for the device until the entry
+/// is cleared (`tce` 0), and uses it only as the device's buffer meanwhile.
+pub unsafe fn put_tce(
+    raw: &mut impl RawHcall,
+    liobn: u32,
+    ioba: u64,
+    tce: u64,
+) -> Result<(), HcallError> {
+    // SAFETY: the caller owns the page for the device, this function's contract.
+    let (status, _) = unsafe { raw.hcall(opcodes::H_PUT_TCE, &[u64::from(liobn), ioba, tce]) };
     check("H_PUT_TCE", status)
 }
 
 /// H_GET_TCE(liobn, ioba) → the TCE (r4).
 pub fn get_tce(raw: &mut impl RawHcall, liobn: u32, ioba: u64) -> Result<u64, HcallError> {
-    let (status, regs) = raw.hcall(opcodes::H_GET_TCE, &[u64::from(liobn), ioba]);
+    let (status, regs) = call_values(raw, opcodes::H_GET_TCE, &[u64::from(liobn), ioba]);
     check("H_GET_TCE", status)?;
     Ok(regs[0])
-}
-
-/// H_REGISTER_VPA(flags, cpu, addr): the raw form (the kernel owns the VPA memory).
-pub fn register_vpa(
-    raw: &mut impl RawHcall,
-    flags: u64,
-    cpu: u64,
-    addr: u64,
-) -> Result<(), HcallError> {
-    let (status, _) = raw.hcall(opcodes::H_REGISTER_VPA, &[flags, cpu, addr]);
-    check("H_REGISTER_VPA", status)
 }
 
 /// H_SET_MODE resource 4: the byte order interrupts are taken in (LPCR[ILE] on
@@ -190,23 +207,39 @@ pub const SET_MODE_RESOURCE_LE: u64 = 4;
 /// now on (mflags 1 little-endian, 0 big-endian). One call; PowerVM may answer
 /// long-busy (the change is partition-wide), so the kernel makes it under the
 /// retry policy ([`set_interrupt_order_retrying`]).
-pub fn set_interrupt_order(raw: &mut impl RawHcall, order: ByteOrder) -> Result<(), HcallError> {
+///
+/// # Safety
+///
+/// Every interrupt vector the kernel has in place, and everything it calls,
+/// runs in byte order `order` (the image's own), on every processor.
+pub unsafe fn set_interrupt_order(
+    raw: &mut impl RawHcall,
+    order: ByteOrder,
+) -> Result<(), HcallError> {
     let mflags = match order {
         ByteOrder::Big => 0,
         ByteOrder::Little => 1,
     };
-    let (status, _) = raw.hcall(opcodes::H_SET_MODE, &[mflags, SET_MODE_RESOURCE_LE, 0, 0]);
+    // SAFETY: resource 4 takes no address; the mode it sets is the caller's
+    // contract.
+    let (status, _) =
+        unsafe { raw.hcall(opcodes::H_SET_MODE, &[mflags, SET_MODE_RESOURCE_LE, 0, 0]) };
     check("H_SET_MODE", status)
 }
 
 /// [`set_interrupt_order`] under the default retry policy: busy and long-busy
 /// answers are waited out on `clock`.
-pub fn set_interrupt_order_retrying(
+///
+/// # Safety
+///
+/// As [`set_interrupt_order`].
+pub unsafe fn set_interrupt_order_retrying(
     raw: &mut impl RawHcall,
     clock: &mut impl Clock,
     order: ByteOrder,
 ) -> Result<(), HcallError> {
-    RetryPolicy::default().run(clock, || set_interrupt_order(&mut *raw, order))
+    // SAFETY: the caller's contract is `set_interrupt_order`'s.
+    RetryPolicy::default().run(clock, || unsafe { set_interrupt_order(&mut *raw, order) })
 }
 
 #[cfg(test)]
@@ -224,8 +257,10 @@ mod tests {
     #[test]
     fn set_mode_interrupt_order_and_long_busy() {
         let mut raw = Scripted::default();
-        set_interrupt_order(&mut raw, ByteOrder::Little).unwrap();
-        set_interrupt_order(&mut raw, ByteOrder::Big).unwrap();
+        // SAFETY: a scripted fake; no memory is touched.
+        unsafe { set_interrupt_order(&mut raw, ByteOrder::Little) }.unwrap();
+        // SAFETY: a scripted fake; no memory is touched.
+        unsafe { set_interrupt_order(&mut raw, ByteOrder::Big) }.unwrap();
         assert_eq!(
             raw.calls,
             [
@@ -237,12 +272,15 @@ mod tests {
         // calls again.
         let mut raw = Scripted::reply(HStatus::from_raw(9901), [0; 9]);
         let mut clock = crate::retry::tests::FakeClock::default();
-        set_interrupt_order_retrying(&mut raw, &mut clock, ByteOrder::Little).unwrap();
+        // SAFETY: a scripted fake; no memory is touched.
+        unsafe { set_interrupt_order_retrying(&mut raw, &mut clock, ByteOrder::Little) }.unwrap();
         assert_eq!(raw.calls.len(), 2);
         assert_eq!(clock.delays, [10_000]);
         // A refusal is returned at once.
         let mut raw = Scripted::reply(HStatus::Parameter, [0; 9]);
-        let e = set_interrupt_order_retrying(&mut raw, &mut clock, ByteOrder::Little).unwrap_err();
+        // SAFETY: a scripted fake; no memory is touched.
+        let e = unsafe { set_interrupt_order_retrying(&mut raw, &mut clock, ByteOrder::Little) }
+            .unwrap_err();
         assert_eq!((e.call, e.status), ("H_SET_MODE", HStatus::Parameter));
         assert_eq!(raw.calls.len(), 1);
     }
@@ -365,17 +403,18 @@ mod tests {
     #[test]
     fn page_init_flags_and_arguments() {
         let mut raw = Scripted::default();
-        set_page_state(&mut raw, 0x1000, PageState::Loaned).unwrap();
-        set_page_state(&mut raw, 0x2000, PageState::Unused).unwrap();
-        set_page_state(&mut raw, 0x3000, PageState::Active).unwrap();
-        zero_page(&mut raw, 0x4000).unwrap();
-        copy_page(&mut raw, 0x5000, 0x6000).unwrap();
-        let want: [(u64, [u64; 3]); 5] = [
+        // SAFETY: a scripted fake; no memory is touched.
+        unsafe {
+            set_page_state(&mut raw, 0x1000, PageState::Loaned).unwrap();
+            set_page_state(&mut raw, 0x2000, PageState::Unused).unwrap();
+            set_page_state(&mut raw, 0x3000, PageState::Active).unwrap();
+            zero_page(&mut raw, 0x4000).unwrap();
+        }
+        let want: [(u64, [u64; 3]); 4] = [
             (opcodes::H_PAGE_INIT, [0x0000_000F_0000_0000, 0x1000, 0]),
             (opcodes::H_PAGE_INIT, [0x0000_000E_0000_0000, 0x2000, 0]),
             (opcodes::H_PAGE_INIT, [0x0000_0008_0000_0000, 0x3000, 0]),
             (opcodes::H_PAGE_INIT, [0x8000, 0x4000, 0]),
-            (opcodes::H_PAGE_INIT, [0x4000, 0x5000, 0x6000]),
         ];
         for (got, (op, args)) in raw.calls.iter().zip(want) {
             assert_eq!(got.0, op);
@@ -383,7 +422,8 @@ mod tests {
         }
         let mut raw = Scripted::reply(HStatus::Parameter, [0; 9]);
         assert_eq!(
-            zero_page(&mut raw, 0x10),
+            // SAFETY: a scripted fake; no memory is touched.
+            unsafe { zero_page(&mut raw, 0x10) },
             Err(HcallError {
                 call: "H_PAGE_INIT",
                 status: HStatus::Parameter
@@ -395,7 +435,8 @@ mod tests {
     #[test]
     fn tce_calls() {
         let mut raw = Scripted::default();
-        put_tce(&mut raw, 0x7100_0002, 0x2000, 0x1234_5003).unwrap();
+        // SAFETY: a scripted fake; no memory is touched.
+        unsafe { put_tce(&mut raw, 0x7100_0002, 0x2000, 0x1234_5003) }.unwrap();
         assert_eq!(
             raw.calls[0],
             (
@@ -408,21 +449,12 @@ mod tests {
         assert_eq!(raw.calls[0], (opcodes::H_GET_TCE, alloc::vec![5, 0x1000]));
         let mut raw = Scripted::reply(HStatus::NotEnoughResources, [0; 9]);
         assert_eq!(
-            put_tce(&mut raw, 1, 0, 3).unwrap_err().status,
+            // SAFETY: a scripted fake; no memory is touched.
+            unsafe { put_tce(&mut raw, 1, 0, 3) }.unwrap_err().status,
             HStatus::NotEnoughResources
         );
         let mut raw = Scripted::reply(HStatus::Parameter, regs(&[9]));
         assert_eq!(get_tce(&mut raw, 1, 0).unwrap_err().call, "H_GET_TCE");
-    }
-
-    #[test]
-    fn register_vpa_passes_its_arguments() {
-        let mut raw = Scripted::default();
-        register_vpa(&mut raw, 1 << 45, 0, 0x8000).unwrap();
-        assert_eq!(
-            raw.calls[0],
-            (opcodes::H_REGISTER_VPA, alloc::vec![1 << 45, 0, 0x8000])
-        );
     }
 
     proptest! {

@@ -55,7 +55,8 @@ impl Scripted {
 }
 
 impl RawHcall for Scripted {
-    fn hcall(&mut self, opcode: u64, args: &[u64]) -> (HStatus, [u64; 9]) {
+    /// Records the call; touches no memory, whatever the arguments say.
+    unsafe fn hcall(&mut self, opcode: u64, args: &[u64]) -> (HStatus, [u64; 9]) {
         self.calls.push((opcode, args.to_vec()));
         self.replies
             .pop_front()

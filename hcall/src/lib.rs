@@ -24,8 +24,11 @@
 //! The model of the PowerVM pool that answers these calls on QEMU is the
 //! `powervm-sim` crate.
 #![cfg_attr(not(test), no_std)]
-// `unsafe` only where a call's contract is stated: the `sc 1` itself and the
-// page table hcalls, which change what addresses mean.
+// `unsafe` only where a call's contract is stated, in the modules allowed below:
+// the raw call (`raw`, with `sc 1`), the typed calls that take a real address or
+// change how the partition runs (`calls`, `mmu`, `rtas`, `vpa`), `Phyp`, whose
+// builder answers for the addresses its safe methods pass on, and the fake raw
+// call.
 #![deny(unsafe_code)]
 
 extern crate alloc;
@@ -35,26 +38,32 @@ extern crate alloc;
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
 
+#[allow(unsafe_code)] // H_PAGE_INIT, H_PUT_TCE, H_SET_MODE: unsafe fns with contracts
 pub mod calls;
 pub mod endian;
 #[cfg(any(test, feature = "fake"))]
+#[allow(unsafe_code)] // a raw call that records and touches no memory
 pub mod fake;
 pub mod hypervisor;
 pub mod lparcfg;
-#[allow(unsafe_code)]
+#[allow(unsafe_code)] // H_ENTER, H_REMOVE, H_REGISTER_PROC_TBL change translations
 pub mod mmu;
 pub mod mpp;
 pub mod mpp_check;
 pub mod opcodes;
 pub mod page;
+#[allow(unsafe_code)] // `Phyp::new` answers for the page addresses of its safe methods
 pub mod phyp;
+#[allow(unsafe_code)] // the raw call is unsafe; `call_values` makes the value-only ones
 pub mod raw;
 pub mod retry;
 pub mod retrying;
+#[allow(unsafe_code)] // KVMPPC_H_RTAS: the buffer's real address
 pub mod rtas;
 pub mod status;
 pub mod sysparm;
 pub mod term;
+#[allow(unsafe_code)] // H_REGISTER_VPA: the area's real address
 pub mod vpa;
 pub mod xics;
 

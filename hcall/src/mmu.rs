@@ -8,7 +8,7 @@
 //! change is sound. Reading is not.
 
 use crate::opcodes::{H_ENTER, H_READ, H_REGISTER_PROC_TBL, H_REMOVE};
-use crate::raw::RawHcall;
+use crate::raw::{call_values, RawHcall};
 use crate::status::raw::H_NOT_FOUND;
 use crate::status::{HStatus, HcallError};
 
@@ -46,14 +46,16 @@ pub unsafe fn enter<R: RawHcall + ?Sized>(
     ptex: u64,
     hpte: RawHpte,
 ) -> Result<u64, HcallError> {
-    let (status, rets) = raw.hcall(H_ENTER, &[0, ptex, hpte.v, hpte.r]);
+    // SAFETY: the caller owns the page and the virtual page is free, this
+    // function's contract.
+    let (status, rets) = unsafe { raw.hcall(H_ENTER, &[0, ptex, hpte.v, hpte.r]) };
     check("H_ENTER", status)?;
     Ok(rets[0])
 }
 
 /// H_READ with [`H_READ_4`]: the four entries from `ptex & !3`.
 pub fn read4<R: RawHcall + ?Sized>(raw: &mut R, ptex: u64) -> Result<[RawHpte; 4], HcallError> {
-    let (status, rets) = raw.hcall(H_READ, &[H_READ_4, ptex]);
+    let (status, rets) = call_values(raw, H_READ, &[H_READ_4, ptex]);
     check("H_READ", status)?;
     Ok(core::array::from_fn(|i| RawHpte {
         v: rets[2 * i],
@@ -72,7 +74,8 @@ pub unsafe fn remove<R: RawHcall + ?Sized>(
     raw: &mut R,
     ptex: u64,
 ) -> Result<Option<RawHpte>, HcallError> {
-    let (status, rets) = raw.hcall(H_REMOVE, &[0, ptex, 0]);
+    // SAFETY: nothing depends on the translation, this function's contract.
+    let (status, rets) = unsafe { raw.hcall(H_REMOVE, &[0, ptex, 0]) };
     if status.to_raw() == H_NOT_FOUND {
         return Ok(None);
     }
@@ -86,7 +89,9 @@ pub unsafe fn remove<R: RawHcall + ?Sized>(
 /// H_REGISTER_PROC_TBL saying the partition uses the hashed page table with
 /// segments (ISA 3.0 processors ask before the first H_ENTER).
 pub fn register_hash_with_segments<R: RawHcall + ?Sized>(raw: &mut R) -> Result<(), HcallError> {
-    let (status, _) = raw.hcall(H_REGISTER_PROC_TBL, &[PROC_TABLE_NEW_HASH, 0, 0, 0]);
+    // SAFETY: "hash with segments" names no table (base and size 0), and it is
+    // the MMU mode the kernel runs in: no translation it relies on changes.
+    let (status, _) = unsafe { raw.hcall(H_REGISTER_PROC_TBL, &[PROC_TABLE_NEW_HASH, 0, 0, 0]) };
     check("H_REGISTER_PROC_TBL", status)
 }
 

@@ -51,39 +51,68 @@ pub const H_REGISTER_PROC_TBL: u64 = 0x37C;
 /// KVMPPC_H_RTAS: QEMU/KVM's hcall that runs an RTAS call described by a buffer in r4.
 pub const KVMPPC_H_RTAS: u64 = 0xF000;
 
+/// The hcalls whose arguments are all plain values: the hypervisor reads and
+/// writes no memory of the partition for them and changes no translation or mode
+/// of it, so [`crate::raw::call_values`] makes them without `unsafe`.
+pub const VALUES_ONLY: [u64; 15] = [
+    H_READ,
+    H_GET_TCE,
+    H_EOI,
+    H_CPPR,
+    H_IPI,
+    H_XIRR,
+    H_GET_TERM_CHAR,
+    H_PUT_TERM_CHAR,
+    H_CEDE,
+    H_CONFER,
+    H_PROD,
+    H_VIO_SIGNAL,
+    H_SET_MPP,
+    H_GET_MPP,
+    H_GET_MPP_X,
+];
+
+/// The hcalls that take a real address or change how the partition runs: each is
+/// made by an `unsafe fn` that states its contract.
+pub const TAKES_ADDRESSES: [u64; 8] = [
+    H_REMOVE,
+    H_ENTER,
+    H_PUT_TCE,
+    H_PAGE_INIT,
+    H_REGISTER_VPA,
+    H_SET_MODE,
+    H_REGISTER_PROC_TBL,
+    KVMPPC_H_RTAS,
+];
+
+/// True if `opcode` is one of [`VALUES_ONLY`].
+pub fn takes_only_values(opcode: u64) -> bool {
+    VALUES_ONLY.contains(&opcode)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// Every opcode is in exactly one of the two lists, and all are multiples of
+    /// four.
     #[test]
-    fn opcodes_are_multiples_of_four() {
-        for op in [
-            H_REMOVE,
-            H_ENTER,
-            H_READ,
-            H_REGISTER_PROC_TBL,
-            H_GET_TCE,
-            H_PUT_TCE,
-            H_PAGE_INIT,
-            H_GET_TERM_CHAR,
-            H_PUT_TERM_CHAR,
-            H_REGISTER_VPA,
-            H_EOI,
-            H_CPPR,
-            H_IPI,
-            H_XIRR,
-            H_CEDE,
-            H_CONFER,
-            H_PROD,
-            H_VIO_SIGNAL,
-            H_SET_MPP,
-            H_GET_MPP,
-            H_GET_MPP_X,
-            H_SET_MODE,
-            KVMPPC_H_RTAS,
-        ] {
+    fn every_opcode_is_classified_once() {
+        let all: alloc::vec::Vec<u64> = VALUES_ONLY
+            .iter()
+            .chain(&TAKES_ADDRESSES)
+            .copied()
+            .collect();
+        assert_eq!(all.len(), 23, "one entry per opcode above");
+        for (k, op) in all.iter().enumerate() {
             assert_eq!(op % 4, 0, "{op:#x}");
+            assert!(!all[k + 1..].contains(op), "{op:#x} listed twice");
         }
+        for op in TAKES_ADDRESSES {
+            assert!(!takes_only_values(op), "{op:#x}");
+        }
+        assert!(takes_only_values(H_GET_MPP));
         assert_eq!(H_GET_MPP, 0x2D4);
+        assert!(!takes_only_values(0x2D8), "an unknown opcode is not");
     }
 }

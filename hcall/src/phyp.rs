@@ -22,14 +22,34 @@ pub struct Phyp<R: RawHcall> {
 
 impl<R: RawHcall> Phyp<R> {
     /// Wraps a raw hcall path.
-    pub fn new(raw: R) -> Self {
+    ///
+    /// # Safety
+    ///
+    /// The [`Hypervisor`] methods are safe to call, so whoever builds a `Phyp`
+    /// answers for the addresses its callers will pass: every page address given
+    /// to `set_page_state(s)` or `zero_page`, and every page a `put_tce` entry
+    /// names, is a 4 KiB page of the partition's memory that belongs to the
+    /// caller of that method (the frame table's owner, for the balloon): nothing
+    /// else uses a page while it is zeroed, a page made Loaned is not touched
+    /// until it is Active again, and a page in a TCE is the device's until the
+    /// entry is cleared.
+    pub unsafe fn new(raw: R) -> Self {
         Phyp { raw }
     }
 
     /// The raw hcall path, to see what was called.
-    #[cfg(test)]
-    fn raw(&mut self) -> &mut R {
+    #[cfg(any(test, feature = "fake"))]
+    pub fn raw(&mut self) -> &mut R {
         &mut self.raw
+    }
+}
+
+#[cfg(any(test, feature = "fake"))]
+impl Phyp<crate::fake::Scripted> {
+    /// Over a scripted fake, which answers from its queue and touches no memory,
+    /// so any address is harmless.
+    pub fn scripted(raw: crate::fake::Scripted) -> Self {
+        Phyp { raw }
     }
 }
 
@@ -47,7 +67,9 @@ impl<R: RawHcall> Hypervisor for Phyp<R> {
     }
 
     fn set_page_state(&mut self, addr: u64, state: PageState) -> Result<(), HcallError> {
-        calls::set_page_state(&mut self.raw, addr, state)
+        // SAFETY: the page belongs to this method's caller, the contract of
+        // `Phyp::new`.
+        unsafe { calls::set_page_state(&mut self.raw, addr, state) }
     }
 
     /// PAPR has no batched H_PAGE_INIT: one call per page.
@@ -56,11 +78,15 @@ impl<R: RawHcall> Hypervisor for Phyp<R> {
     }
 
     fn zero_page(&mut self, addr: u64) -> Result<(), HcallError> {
-        calls::zero_page(&mut self.raw, addr)
+        // SAFETY: the page belongs to this method's caller, the contract of
+        // `Phyp::new`.
+        unsafe { calls::zero_page(&mut self.raw, addr) }
     }
 
     fn put_tce(&mut self, liobn: u32, ioba: u64, tce: u64) -> Result<(), HcallError> {
-        calls::put_tce(&mut self.raw, liobn, ioba, tce)
+        // SAFETY: the page the entry names is the device's, the contract of
+        // `Phyp::new`.
+        unsafe { calls::put_tce(&mut self.raw, liobn, ioba, tce) }
     }
 
     fn get_tce(&mut self, liobn: u32, ioba: u64) -> Result<u64, HcallError> {
@@ -96,7 +122,7 @@ mod tests {
         raw.replies.push_back((HStatus::Function, [7; 9]));
         raw.replies.push_back((HStatus::Constrained, [0; 9]));
         raw.replies.push_back((HStatus::Parameter, [0; 9]));
-        let mut hv = Phyp::new(raw);
+        let mut hv = Phyp::scripted(raw);
         assert_eq!(hv.kind(), BackendKind::Phyp);
         let m = hv.get_mpp().unwrap();
         assert_eq!((m.loan_request, m.mapped_mem), (-4096, None));
@@ -139,7 +165,7 @@ mod tests {
         let mut raw = Scripted::reply(HStatus::Success, [0; 9]);
         raw.replies.push_back((HStatus::Success, [0; 9]));
         raw.replies.push_back((HStatus::Hardware, [0; 9]));
-        let mut hv = Phyp::new(raw);
+        let mut hv = Phyp::scripted(raw);
         let e = hv
             .set_page_states(&[0x1000, 0x2000, 0x3000, 0x4000], PageState::Loaned)
             .unwrap_err();
@@ -167,7 +193,7 @@ mod tests {
 
     #[test]
     fn usable_as_a_trait_object() {
-        let mut hv = Phyp::new(Scripted::default());
+        let mut hv = Phyp::scripted(Scripted::default());
         let dynhv: &mut dyn crate::Backend = &mut hv;
         assert_eq!(dynhv.kind(), BackendKind::Phyp);
         assert!(dynhv.get_tce(1, 0).is_ok());

@@ -107,8 +107,17 @@ pub fn read_rets(buf: &[u8], rets: &mut [u32]) -> usize {
 }
 
 /// Makes the KVMPPC_H_RTAS hcall on the buffer at real address `buf_addr`.
-pub fn call(raw: &mut impl RawHcall, buf_addr: u64) -> Result<(), HcallError> {
-    let (status, _) = raw.hcall(opcodes::KVMPPC_H_RTAS, &[buf_addr]);
+///
+/// # Safety
+///
+/// `buf_addr` is the real address of an argument buffer built by [`build`] that
+/// the caller owns for the call: RTAS reads it and writes its result cells, and
+/// reads or writes any memory an argument of the call names (a work area, a
+/// message), which the caller owns too.
+pub unsafe fn call(raw: &mut impl RawHcall, buf_addr: u64) -> Result<(), HcallError> {
+    // SAFETY: the caller owns the buffer and what it names, this function's
+    // contract.
+    let (status, _) = unsafe { raw.hcall(opcodes::KVMPPC_H_RTAS, &[buf_addr]) };
     check("KVMPPC_H_RTAS", status)
 }
 
@@ -227,13 +236,15 @@ mod tests {
     #[test]
     fn call_passes_the_address() {
         let mut raw = Scripted::default();
-        call(&mut raw, 0x1234_5000).unwrap();
+        // SAFETY: a scripted fake; no memory is touched.
+        unsafe { call(&mut raw, 0x1234_5000) }.unwrap();
         assert_eq!(
             raw.calls[0],
             (opcodes::KVMPPC_H_RTAS, alloc::vec![0x1234_5000])
         );
         let mut raw = Scripted::reply(HStatus::Parameter, [0; 9]);
-        let e: RtasError = call(&mut raw, 0).unwrap_err().into();
+        // SAFETY: a scripted fake; no memory is touched.
+        let e: RtasError = unsafe { call(&mut raw, 0) }.unwrap_err().into();
         assert_eq!(
             e,
             RtasError::Hcall(HcallError {

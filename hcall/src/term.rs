@@ -6,7 +6,7 @@
 
 use crate::hypervisor::check;
 use crate::opcodes;
-use crate::raw::RawHcall;
+use crate::raw::{call_values, RawHcall};
 use crate::status::HcallError;
 
 /// Most bytes one call moves.
@@ -49,7 +49,7 @@ pub fn put_term_chars(
         return Ok(0);
     }
     let (hi, lo, n) = pack_term_chars(bytes);
-    let (status, _) = raw.hcall(opcodes::H_PUT_TERM_CHAR, &[unit, n as u64, hi, lo]);
+    let (status, _) = call_values(raw, opcodes::H_PUT_TERM_CHAR, &[unit, n as u64, hi, lo]);
     check("H_PUT_TERM_CHAR", status)?;
     Ok(n)
 }
@@ -61,7 +61,7 @@ pub fn get_term_chars(
     unit: u64,
     out: &mut [u8],
 ) -> Result<usize, HcallError> {
-    let (status, regs) = raw.hcall(opcodes::H_GET_TERM_CHAR, &[unit]);
+    let (status, regs) = call_values(raw, opcodes::H_GET_TERM_CHAR, &[unit]);
     check("H_GET_TERM_CHAR", status)?;
     Ok(unpack_term_chars(regs[0], regs[1], regs[2], out))
 }

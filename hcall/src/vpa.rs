@@ -20,11 +20,10 @@
 //! Registration passes flags `1 << 45` (function 1: register the VPA), the
 //! processor's hardware id and the real address. Facts: docs/interrupts.md.
 
-use crate::calls::register_vpa;
 use crate::endian::FIRMWARE;
 use crate::hypervisor::{check, CmoFaultStats};
 use crate::opcodes;
-use crate::raw::RawHcall;
+use crate::raw::{call_values, RawHcall};
 use crate::status::HcallError;
 
 /// Size of the area lpar-cmm registers (as Linux does).
@@ -78,21 +77,33 @@ pub fn cmo_faults(area: &[u8; VPA_SIZE]) -> CmoFaultStats {
 
 /// H_REGISTER_VPA for the processor `cpu` (its hardware id) with the area at real
 /// address `addr`.
-pub fn register(raw: &mut impl RawHcall, cpu: u32, addr: u64) -> Result<(), HcallError> {
-    register_vpa(raw, REGISTER_VPA_FLAGS, u64::from(cpu), addr)
+///
+/// # Safety
+///
+/// `addr` is the real address of a [`VPA_SIZE`]-byte area, placed as
+/// [`placement_ok`] says and filled by [`init_area`], that the caller owns and
+/// keeps for the hypervisor, which writes it while the processor runs, until the
+/// area is deregistered (lpar-cmm never does: the area lives as long as the
+/// kernel). The kernel reads and writes it only with volatile accesses.
+pub unsafe fn register(raw: &mut impl RawHcall, cpu: u32, addr: u64) -> Result<(), HcallError> {
+    let args = [REGISTER_VPA_FLAGS, u64::from(cpu), addr];
+    // SAFETY: the caller gives the area to the hypervisor as this function's
+    // contract says, which is `RawHcall::hcall`'s for H_REGISTER_VPA.
+    let (status, _) = unsafe { raw.hcall(opcodes::H_REGISTER_VPA, &args) };
+    check("H_REGISTER_VPA", status)
 }
 
 /// H_CEDE: returns after an interrupt became pending (the hypervisor enables
 /// external interrupts, `MSR[EE]`, itself) or after H_PROD.
 pub fn cede(raw: &mut impl RawHcall) -> Result<(), HcallError> {
-    let (status, _) = raw.hcall(opcodes::H_CEDE, &[]);
+    let (status, _) = call_values(raw, opcodes::H_CEDE, &[]);
     check("H_CEDE", status)
 }
 
 /// H_PROD: wakes the virtual processor `server` if it is ceded (or makes its
 /// next H_CEDE return at once).
 pub fn prod(raw: &mut impl RawHcall, server: u32) -> Result<(), HcallError> {
-    let (status, _) = raw.hcall(opcodes::H_PROD, &[u64::from(server)]);
+    let (status, _) = call_values(raw, opcodes::H_PROD, &[u64::from(server)]);
     check("H_PROD", status)
 }
 
@@ -120,7 +131,7 @@ pub fn confer(raw: &mut impl RawHcall, to: ConferTo) -> Result<(), HcallError> {
         } => [u64::from(server), u64::from(yield_count)],
         ConferTo::All => [u64::MAX, 0],
     };
-    let (status, _) = raw.hcall(opcodes::H_CONFER, &args);
+    let (status, _) = call_values(raw, opcodes::H_CONFER, &args);
     check("H_CONFER", status)
 }
 
@@ -165,7 +176,8 @@ mod tests {
     #[test]
     fn register_and_cede_registers() {
         let mut raw = Scripted::default();
-        register(&mut raw, 0, 0x40_0000).unwrap();
+        // SAFETY: a scripted fake; no memory is touched.
+        unsafe { register(&mut raw, 0, 0x40_0000) }.unwrap();
         cede(&mut raw).unwrap();
         assert_eq!(
             raw.calls,

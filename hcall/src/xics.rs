@@ -14,7 +14,7 @@
 
 use crate::hypervisor::check;
 use crate::opcodes;
-use crate::raw::RawHcall;
+use crate::raw::{call_values, RawHcall};
 use crate::status::HcallError;
 
 /// The CPPR that accepts interrupts of every priority.
@@ -47,20 +47,20 @@ impl Xirr {
 
 /// H_CPPR: sets this processor's current priority.
 pub fn set_cppr(raw: &mut impl RawHcall, cppr: u8) -> Result<(), HcallError> {
-    let (status, _) = raw.hcall(opcodes::H_CPPR, &[u64::from(cppr)]);
+    let (status, _) = call_values(raw, opcodes::H_CPPR, &[u64::from(cppr)]);
     check("H_CPPR", status)
 }
 
 /// H_XIRR: accepts the most favoured pending interrupt.
 pub fn accept(raw: &mut impl RawHcall) -> Result<Xirr, HcallError> {
-    let (status, regs) = raw.hcall(opcodes::H_XIRR, &[]);
+    let (status, regs) = call_values(raw, opcodes::H_XIRR, &[]);
     check("H_XIRR", status)?;
     Ok(Xirr((regs[0] & 0xffff_ffff) as u32))
 }
 
 /// H_EOI: ends the interrupt `xirr` (restoring its previous CPPR).
 pub fn end_of_interrupt(raw: &mut impl RawHcall, xirr: Xirr) -> Result<(), HcallError> {
-    let (status, _) = raw.hcall(opcodes::H_EOI, &[u64::from(xirr.0)]);
+    let (status, _) = call_values(raw, opcodes::H_EOI, &[u64::from(xirr.0)]);
     check("H_EOI", status)
 }
 
@@ -74,13 +74,21 @@ pub const IPI_CLEAR: u8 = 0xff;
 /// `server` (or clears it with [`IPI_CLEAR`]). Issue a memory barrier first
 /// so the receiver sees the work it is sent for.
 pub fn ipi(raw: &mut impl RawHcall, server: u32, priority: u8) -> Result<(), HcallError> {
-    let (status, _) = raw.hcall(opcodes::H_IPI, &[u64::from(server), u64::from(priority)]);
+    let (status, _) = call_values(
+        raw,
+        opcodes::H_IPI,
+        &[u64::from(server), u64::from(priority)],
+    );
     check("H_IPI", status)
 }
 
 /// H_VIO_SIGNAL: enables (`true`) or disables a VIO device's interrupt.
 pub fn vio_signal(raw: &mut impl RawHcall, unit: u32, enable: bool) -> Result<(), HcallError> {
-    let (status, _) = raw.hcall(opcodes::H_VIO_SIGNAL, &[u64::from(unit), u64::from(enable)]);
+    let (status, _) = call_values(
+        raw,
+        opcodes::H_VIO_SIGNAL,
+        &[u64::from(unit), u64::from(enable)],
+    );
     check("H_VIO_SIGNAL", status)
 }
 

@@ -17,7 +17,7 @@ const WATCHED: u64 = 64;
 
 /// A model whose entitlement (4 MiB) lets the pool shrink below its memory.
 fn model() -> PoolModel<Scripted> {
-    let mut m = PoolModel::new(Scripted::default(), PAGES * PAGE_SIZE).unwrap();
+    let mut m = PoolModel::new(Phyp::scripted(Scripted::default()), PAGES * PAGE_SIZE).unwrap();
     m.set_mpp(4 << 20, 128).unwrap();
     m
 }
@@ -47,7 +47,10 @@ fn a_batch_stops_at_the_first_refusal_and_says_where() {
         .unwrap();
     assert_eq!(m.loaned_bytes(), 4 * PAGE_SIZE);
     m.set_page_states(&[], PageState::Active).unwrap();
-    assert!(m.raw().calls.is_empty(), "no state change reaches QEMU");
+    assert!(
+        m.real().raw().calls.is_empty(),
+        "no state change reaches QEMU"
+    );
 }
 
 /// What the two models must agree on: every page's state, and the totals.

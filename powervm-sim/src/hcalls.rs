@@ -4,7 +4,7 @@
 
 use super::pages::Touch;
 use super::{bytes, FailKind, PoolModel, FAULT_LATENCY_US, GROUP_NUM, POOL_NUM};
-use hcall::calls::{self, MPP_UNALLOCATED_ENTITLEMENT_MASK};
+use hcall::calls::MPP_UNALLOCATED_ENTITLEMENT_MASK;
 use hcall::hypervisor::{
     BackendKind, BatchError, CmoFaultStats, Hypervisor, SetMppOutcome, Simulation,
 };
@@ -179,7 +179,7 @@ impl<R: RawHcall> Hypervisor for PoolModel<R> {
     /// Passed through; a paged-out page that is zeroed is backed again (no fault).
     fn zero_page(&mut self, addr: u64) -> Result<(), HcallError> {
         self.injected(FailKind::PageInit)?;
-        calls::zero_page(&mut self.raw, addr)?;
+        self.real.zero_page(addr)?;
         if let Some(i) = self.page_index(addr) {
             if self.pages.fill(i) {
                 self.enforce_pool();
@@ -204,7 +204,7 @@ impl<R: RawHcall> Hypervisor for PoolModel<R> {
                 });
             }
         }
-        calls::put_tce(&mut self.raw, liobn, ioba, tce)?;
+        self.real.put_tce(liobn, ioba, tce)?;
         if valid {
             self.tces.insert(key);
             if let Some(i) = self.page_index(tce & !(PAGE_SIZE - 1)) {
@@ -218,7 +218,7 @@ impl<R: RawHcall> Hypervisor for PoolModel<R> {
 
     fn get_tce(&mut self, liobn: u32, ioba: u64) -> Result<u64, HcallError> {
         self.injected(FailKind::GetTce)?;
-        calls::get_tce(&mut self.raw, liobn, ioba)
+        self.real.get_tce(liobn, ioba)
     }
 }
 

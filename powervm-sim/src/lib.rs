@@ -78,6 +78,7 @@ use distribute::{Claim, Slot};
 use hcall::page::PAGE_SIZE;
 use hcall::raw::RawHcall;
 use hcall::status::HStatus;
+use hcall::Phyp;
 use pages::Pages;
 
 /// Default length of one model time step, in microseconds.
@@ -202,10 +203,11 @@ fn bytes(pages: u64) -> u64 {
     pages.saturating_mul(PAGE_SIZE)
 }
 
-/// The shared-memory pool model; `R` answers the calls QEMU implements.
+/// The shared-memory pool model; the real hypervisor underneath (`Phyp` over `R`)
+/// answers the calls QEMU implements.
 #[derive(Debug)]
 pub struct PoolModel<R: RawHcall> {
-    raw: R,
+    real: Phyp<R>,
     pool: u64,
     me: Lpar,
     others: Vec<Lpar>,
@@ -223,7 +225,7 @@ impl<R: RawHcall> PoolModel<R> {
     /// (rounded down to whole pages), alone in a pool of the same size, everything
     /// resident and Active. Fails if `ram_bytes` is under one page or the page array
     /// (one byte per 4 KiB page) cannot be allocated.
-    pub fn new(raw: R, ram_bytes: u64) -> Result<Self, ModelError> {
+    pub fn new(real: Phyp<R>, ram_bytes: u64) -> Result<Self, ModelError> {
         let n = ram_bytes / PAGE_SIZE;
         if n == 0 {
             return Err(ModelError::ZeroSize("ram"));
@@ -242,7 +244,7 @@ impl<R: RawHcall> PoolModel<R> {
             allotment: n,
         };
         let mut m = PoolModel {
-            raw,
+            real,
             pool: n,
             me,
             others: Vec::new(),
@@ -258,9 +260,9 @@ impl<R: RawHcall> PoolModel<R> {
         Ok(m)
     }
 
-    /// The real hypervisor underneath (for the calls the trait does not cover).
-    pub fn raw(&mut self) -> &mut R {
-        &mut self.raw
+    /// The real hypervisor underneath, which answers the calls passed through.
+    pub fn real(&mut self) -> &mut Phyp<R> {
+        &mut self.real
     }
 
     /// Runs the whole steps of `step_us` that fit between the previous call and

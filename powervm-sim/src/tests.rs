@@ -18,7 +18,7 @@ use hcall::status::{HStatus, HcallError};
 const MIB: u64 = 1 << 20;
 
 fn model(ram: u64) -> PoolModel<Scripted> {
-    PoolModel::new(Scripted::default(), ram).unwrap()
+    PoolModel::new(Phyp::scripted(Scripted::default()), ram).unwrap()
 }
 
 fn shown(m: &PoolModel<Scripted>) -> String {
@@ -77,7 +77,7 @@ fn starts_alone_with_everything_resident() {
 #[test]
 fn ram_is_validated() {
     assert_eq!(
-        PoolModel::new(Scripted::default(), 4095).unwrap_err(),
+        PoolModel::new(Phyp::scripted(Scripted::default()), 4095).unwrap_err(),
         ModelError::ZeroSize("ram")
     );
     // Rounded down to whole pages.
@@ -273,8 +273,8 @@ fn page_init_checks_addresses_and_never_reaches_qemu() {
     m.get_mpp().unwrap();
     m.set_mpp(8 * MIB, 1).unwrap();
     // Only the zeroing went to the real hypervisor.
-    assert_eq!(m.raw().calls.len(), 1);
-    assert_eq!(m.raw().calls[0].0, opcodes::H_PAGE_INIT);
+    assert_eq!(m.real().raw().calls.len(), 1);
+    assert_eq!(m.real().raw().calls[0].0, opcodes::H_PAGE_INIT);
 }
 
 #[test]
@@ -288,16 +288,19 @@ fn tces_pass_through_and_are_counted() {
     m.put_tce(7, 0x1000, 0).unwrap();
     assert_eq!(m.mapped_bytes(), 2 * 4096);
     assert_eq!(m.get_tce(7, 0), Ok(0));
-    let ops: Vec<u64> = m.raw().calls.iter().map(|c| c.0).collect();
+    let ops: Vec<u64> = m.real().raw().calls.iter().map(|c| c.0).collect();
     assert_eq!(ops.iter().filter(|&&o| o == opcodes::H_PUT_TCE).count(), 5);
     assert_eq!(ops.last(), Some(&opcodes::H_GET_TCE));
     // A failure of the real call is not counted.
-    m.raw().replies.push_back((HStatus::Parameter, [0; 9]));
+    m.real()
+        .raw()
+        .replies
+        .push_back((HStatus::Parameter, [0; 9]));
     assert_eq!(m.put_tce(9, 0, 0x3).unwrap_err().status, HStatus::Parameter);
     assert_eq!(m.mapped_bytes(), 2 * 4096);
     // Beyond the entitlement: H_NOT_ENOUGH_RESOURCES, no call.
     m.set_mpp(4 * MIB, 128).unwrap();
-    let calls = m.raw().calls.len();
+    let calls = m.real().raw().calls.len();
     for i in 2..1024u64 {
         m.put_tce(1, i * 4096, 0x3).unwrap();
     }
@@ -305,7 +308,7 @@ fn tces_pass_through_and_are_counted() {
         m.put_tce(1, 1024 * 4096, 0x3).unwrap_err().status,
         HStatus::NotEnoughResources
     );
-    assert_eq!(m.raw().calls.len(), calls + 1022);
+    assert_eq!(m.real().raw().calls.len(), calls + 1022);
     assert_eq!(m.mapped_bytes(), 4 * MIB);
 }
 
@@ -387,7 +390,7 @@ fn injected_failures_reach_the_caller_typed_and_change_nothing() {
     );
     assert_eq!(m.stats().injected_failures, 8);
     // Nothing of it reached the real hypervisor.
-    assert!(m.raw().calls.is_empty());
+    assert!(m.real().raw().calls.is_empty());
 }
 
 #[test]
@@ -900,7 +903,7 @@ proptest! {
         }
         let _ = m.zero_page(0);
         let _ = m.put_tce(1, 0, 0x3);
-        for (opcode, _) in &m.raw().calls {
+        for (opcode, _) in &m.real().raw().calls {
             prop_assert!(matches!(*opcode, opcodes::H_PAGE_INIT | opcodes::H_PUT_TCE | opcodes::H_GET_TCE));
         }
     }

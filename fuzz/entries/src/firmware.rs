@@ -32,7 +32,8 @@ struct Answer {
 }
 
 impl RawHcall for Answer {
-    fn hcall(&mut self, _opcode: u64, _args: &[u64]) -> (HStatus, [u64; 9]) {
+    /// Touches no memory.
+    unsafe fn hcall(&mut self, _opcode: u64, _args: &[u64]) -> (HStatus, [u64; 9]) {
         (self.status, self.regs)
     }
 }
@@ -59,7 +60,8 @@ pub fn mpp(data: &[u8]) {
     for r in &mut regs {
         *r = b.u64();
     }
-    let mut phyp = Phyp::new(Answer { status, regs });
+    // SAFETY: `Answer` touches no memory, and only H_GET_MPP(_X) are made.
+    let mut phyp = unsafe { Phyp::new(Answer { status, regs }) };
     let got = phyp.get_mpp();
     assert_eq!(got.is_ok(), status == HStatus::Success);
     assert_eq!(phyp.get_mpp_x().is_ok(), status == HStatus::Success);

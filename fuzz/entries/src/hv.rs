@@ -2,7 +2,7 @@
 //! with the guest's own page-state hcalls in between, after which the model's
 //! books must still balance.
 
-use hcall::{HStatus, Hypervisor, PageState, RawHcall, Simulation};
+use hcall::{HStatus, Hypervisor, PageState, Phyp, RawHcall, Simulation};
 use powervm_sim::{HvCommand, PoolModel};
 
 use crate::input::Bytes;
@@ -12,7 +12,8 @@ use crate::input::Bytes;
 pub struct Quiet;
 
 impl RawHcall for Quiet {
-    fn hcall(&mut self, _opcode: u64, _args: &[u64]) -> (HStatus, [u64; 9]) {
+    /// Touches no memory.
+    unsafe fn hcall(&mut self, _opcode: u64, _args: &[u64]) -> (HStatus, [u64; 9]) {
         (HStatus::Success, [0; 9])
     }
 }
@@ -27,7 +28,9 @@ const MAX_STEPS: u64 = 64;
 
 /// A model of an 8 MiB partition alone in its pool.
 pub fn small_model() -> PoolModel<Quiet> {
-    PoolModel::new(Quiet, MODEL_BYTES).expect("model")
+    // SAFETY: `Quiet` touches no memory, so no address passed through matters.
+    let real = unsafe { Phyp::new(Quiet) };
+    PoolModel::new(real, MODEL_BYTES).expect("model")
 }
 
 /// The model's rows, rendered into `buf` (kept between calls: the fuzzer

@@ -5,9 +5,10 @@
 //! are volatile (the ELF ABI volatile set); r1, r2, r13..r31 and CR2..4 are preserved.
 //!
 //! The hypervisor only writes registers, except where an argument is a real address
-//! of a buffer it reads or writes (RTAS, system parameters, the VPA). Which addresses
-//! are handed over is decided by whoever holds an [`Sc1`], which is why creating one
-//! is `unsafe`.
+//! of a buffer it reads or writes (RTAS, system parameters, the VPA) or of a page it
+//! changes or maps. Holding an [`Sc1`] promises nothing: every call through it is
+//! `unsafe` ([`RawHcall::hcall`]), and the typed calls built on it state their own
+//! contracts, so the obligation sits with each caller that passes an address.
 
 use core::arch::asm;
 
@@ -21,26 +22,27 @@ pub struct Sc1 {
 }
 
 impl Sc1 {
-    /// A handle for making hcalls.
-    ///
-    /// # Safety
-    ///
-    /// The caller promises that every argument that an hcall interprets as a real
-    /// address (an RTAS buffer, a system-parameter work area, a VPA, a page given to
-    /// H_PAGE_INIT or H_PUT_TCE) names memory that the kernel owns, that may be read
-    /// or written by the hypervisor for that call, and whose real address equals the
-    /// address passed (translation off, or identity-mapped). The handle must only be
-    /// used in hypervisor-privileged-call context (a guest kernel at supervisor level).
-    pub const unsafe fn new() -> Self {
+    /// A handle for making hcalls. Safe: a call through it is `unsafe`, with the
+    /// contract of [`RawHcall::hcall`]. (An `sc 1` outside a PAPR partition's
+    /// supervisor state traps; it does not touch memory.)
+    pub const fn new() -> Self {
         Sc1 { _private: () }
     }
 }
 
+impl Default for Sc1 {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl RawHcall for Sc1 {
-    fn hcall(&mut self, opcode: u64, args: &[u64]) -> (HStatus, [u64; 9]) {
+    unsafe fn hcall(&mut self, opcode: u64, args: &[u64]) -> (HStatus, [u64; 9]) {
         match arg_block(args) {
             Some(regs) => {
-                let (r3, out) = sc1(opcode, regs);
+                // SAFETY: the caller keeps the contract of `RawHcall::hcall`,
+                // which is `sc1`'s.
+                let (r3, out) = unsafe { sc1(opcode, regs) };
                 (HStatus::from_raw(r3), out)
             }
             None => (HStatus::Parameter, [0; MAX_ARGS]),
@@ -50,14 +52,18 @@ impl RawHcall for Sc1 {
 
 /// Executes `sc 1` with `opcode` in r3 and `regs` in r4..r12; returns r3 (signed) and
 /// r4..r12.
-fn sc1(opcode: u64, regs: [u64; MAX_ARGS]) -> (i64, [u64; MAX_ARGS]) {
+///
+/// # Safety
+///
+/// The contract of [`RawHcall::hcall`] for `opcode` and `regs`.
+unsafe fn sc1(opcode: u64, regs: [u64; MAX_ARGS]) -> (i64, [u64; MAX_ARGS]) {
     let [mut r4, mut r5, mut r6, mut r7, mut r8, mut r9, mut r10, mut r11, mut r12] = regs;
     let r3: u64;
     // SAFETY: `sc 1` transfers to the hypervisor, which returns to the next
     // instruction having changed only the registers declared here (the PAPR volatile
     // set: r0, r3..r12, CTR, LR, XER, CR0/1/5/6/7); the stack pointer, TOC and
     // non-volatile registers are preserved. Memory named by an argument address is
-    // covered by the contract of `Sc1::new`, which every path to here goes through.
+    // covered by the contract of `RawHcall::hcall`, the only path to here.
     unsafe {
         asm!(
             "sc 1",

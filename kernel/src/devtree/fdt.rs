@@ -11,7 +11,7 @@ use hcall::endian::FIRMWARE;
 use core::fmt;
 
 /// The blob's magic number.
-pub(crate) const MAGIC: u32 = 0xd00d_feed;
+pub const MAGIC: u32 = 0xd00d_feed;
 /// Structure-block tokens.
 pub(crate) const TOKEN_BEGIN_NODE: u32 = 1;
 pub(crate) const TOKEN_END_NODE: u32 = 2;

@@ -1,9 +1,9 @@
-//! The hypervisor backend on the machine: the `sc 1` handle for the kernel's
-//! orchestrating code ([`sc1`]; the interrupt, idle and SMP paths mint their own
-//! next to their contracts), the detection probe (RTAS system parameters and a real
-//! H_GET_MPP) handed to the library's [`kernel::hv::detect`], the backend it
-//! chose, built over `sc 1`, and the timebase [`KernelClock`] of the one retry
-//! path ([`hcall::Retrying`]). The decisions and the dispatch are in `kernel::hv`.
+//! The hypervisor backend on the machine: the detection probe (RTAS system
+//! parameters and a real H_GET_MPP) handed to the library's
+//! [`kernel::hv::detect`], the backend it chose, built over the real hypervisor
+//! of [`crate::mem::real_hypervisor`], and the timebase [`KernelClock`] of the
+//! one retry path ([`hcall::Retrying`]). The decisions and the dispatch are in
+//! `kernel::hv`.
 
 use hcall::raw::sc1::Sc1;
 use hcall::sysparm::CmoCharacteristics;
@@ -44,13 +44,6 @@ pub struct Detected {
     pub des_mem_mb: Option<u64>,
 }
 
-/// The raw hcall path: the `sc 1` instruction.
-pub fn sc1() -> Sc1 {
-    // SAFETY: the kernel runs in supervisor state under a PAPR hypervisor, the
-    // contract of `Sc1::new`.
-    unsafe { Sc1::new() }
-}
-
 /// The platform as detection sees it: RTAS and real hcalls.
 struct Platform(Phyp<Sc1>);
 
@@ -66,12 +59,12 @@ impl Probe for Platform {
 
 /// Detects CMO and builds the backend; `ram_bytes` sizes the model's page array.
 pub fn detect(ram_bytes: u64) -> Result<Detected, alloc::string::String> {
-    let mut probe = Platform(Phyp::new(sc1()));
+    let mut probe = Platform(crate::mem::real_hypervisor());
     let d = kernel::hv::detect(&mut probe, ram_bytes);
     let backend = match d.choice {
         Choice::Phyp => Backend::Phyp(probe.0),
         Choice::Model => Backend::Model(alloc::boxed::Box::new(
-            PoolModel::new(sc1(), ram_bytes)
+            PoolModel::new(crate::mem::real_hypervisor(), ram_bytes)
                 .map_err(|e| alloc::format!("cannot build the pool model: {e}"))?,
         )),
     };

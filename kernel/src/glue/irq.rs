@@ -47,12 +47,6 @@ static INT_OFF: AtomicU32 = AtomicU32::new(NONE);
 /// The legacy virtio ISR bit for "configuration changed".
 const ISR_CONFIG: u8 = 0x2;
 
-fn sc1() -> Sc1 {
-    // SAFETY: supervisor state under a PAPR hypervisor; the XICS and VIO-signal
-    // calls made with it take no addresses.
-    unsafe { Sc1::new() }
-}
-
 /// What happened since the last call that needs more than a wake-up.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Events {
@@ -98,7 +92,7 @@ pub fn quiet_storm() -> Result<u32, (u32, &'static str)> {
         rtas::call_status(token, &[source], &mut rets).map_err(|_| "ibm,int-off failed")
     };
     let xirr = STORM_XIRR.swap(0, Ordering::AcqRel);
-    if xics::end_of_interrupt(&mut sc1(), xics::Xirr(xirr)).is_err() {
+    if xics::end_of_interrupt(&mut Sc1::new(), xics::Xirr(xirr)).is_err() {
         CpuStats::add(&percpu::this().stats.external_errors, 1);
     }
     if was_on {
@@ -127,7 +121,7 @@ pub fn decrementer() {
 pub fn external() {
     let me = percpu::this();
     let stats = &me.stats;
-    let mut raw = sc1();
+    let mut raw = Sc1::new();
     let x = match xics::accept(&mut raw) {
         Ok(x) => x,
         Err(_) => {
@@ -161,12 +155,8 @@ pub fn external() {
             me.external_seen.store(true, Ordering::Release);
             return;
         }
-        let isr = PCI_ISR.load(Ordering::Acquire);
-        if isr != 0 {
-            // SAFETY: the address of the device's ISR register, registered by
-            // `route_pci`; reading it lowers the INTx line (level-sensitive), so
-            // the EOI below does not re-present the interrupt.
-            let bits = unsafe { core::ptr::read_volatile(isr as *const u8) };
+        if PCI_ISR.load(Ordering::Acquire) != 0 {
+            let bits = crate::drivers::virtio_pci_legacy::acknowledge_interrupt();
             if bits & ISR_CONFIG != 0 {
                 CONFIG_CHANGED.store(true, Ordering::Release);
             }
@@ -207,7 +197,7 @@ pub fn init(sources: &Sources, routing: Option<Routing>, vty_unit: u32) -> Resul
         return Err("no XICS interrupt controller in the device tree".into());
     }
     let r = routing.ok_or("no RTAS ibm,set-xive / ibm,int-on")?;
-    let mut raw = sc1();
+    let mut raw = Sc1::new();
     xics::set_cppr(&mut raw, CPPR_ACCEPT_ALL).map_err(|e| format!("{e}"))?;
     let vty = sources
         .vio_source(vty_unit)
@@ -231,7 +221,7 @@ pub fn init(sources: &Sources, routing: Option<Routing>, vty_unit: u32) -> Resul
 /// Opens this (secondary) CPU's XICS presentation to every priority, so IPIs
 /// reach it. Its device sources stay routed to the boot CPU.
 pub fn init_secondary() -> Result<(), hcall::HcallError> {
-    xics::set_cppr(&mut sc1(), CPPR_ACCEPT_ALL)
+    xics::set_cppr(&mut Sc1::new(), CPPR_ACCEPT_ALL)
 }
 
 /// Routes a PCI function's INTx: `isr` is the address of the register whose read

@@ -43,8 +43,7 @@ impl LockEnv for KernelEnv {
             },
             Confer::All => ConferTo::All,
         };
-        // SAFETY: H_CONFER takes no addresses.
-        let mut raw = unsafe { Sc1::new() };
+        let mut raw = Sc1::new();
         let _ = vpa::confer(&mut raw, to);
     }
 

@@ -186,7 +186,7 @@ unsafe fn translation_on() {
 pub fn init(fdt: &Fdt<'_>, ram: &[MemRange]) -> Result<(), alloc::string::String> {
     let cpu = CpuMmu::from_fdt(fdt)?;
     let g = cpu.geometry();
-    let mut raw = crate::hv::sc1();
+    let mut raw = Sc1::new();
     // ISA 3.0 processors first say they use the hash table with segments.
     if crate::arch::cpu::pvr() >> 16 >= 0x004e {
         match hcall::mmu::register_hash_with_segments(&mut raw) {
@@ -304,7 +304,7 @@ pub fn map_io(base: u64, size: u64) -> Result<(), alloc::string::String> {
         .and_then(|e| e.checked_add(page - 1))
         .ok_or("MMIO range overflows")?
         & !(page - 1);
-    let mut pt = Hpt(crate::hv::sc1());
+    let mut pt = Hpt(Sc1::new());
     let g = s.geometry;
     enter_range(&mut pt, &g, start, end - start, HpteR::MMIO, &mut s.stats)
         .map_err(|e| alloc::format!("MMIO map: {e}"))?;
@@ -351,7 +351,7 @@ pub fn enter_on_fault(dar: u64, dsisr: u64) -> bool {
     };
     let mut stats = MapStats::default();
     let g = l.geometry;
-    if enter_page(&mut Hpt(crate::hv::sc1()), &g, page, HpteR::RAM, &mut stats).is_err() {
+    if enter_page(&mut Hpt(Sc1::new()), &g, page, HpteR::RAM, &mut stats).is_err() {
         return false;
     }
     l.map.mark_entered(page);
@@ -372,7 +372,7 @@ pub fn enter_pending(max: usize) -> bool {
     let mut batch = core::mem::take(&mut l.batch);
     l.map.next_pending(max, &mut batch);
     let g = l.geometry;
-    let mut pt = Hpt(crate::hv::sc1());
+    let mut pt = Hpt(Sc1::new());
     let mut stats = MapStats::default();
     for &page in &batch {
         match enter_page(&mut pt, &g, page, HpteR::RAM, &mut stats) {

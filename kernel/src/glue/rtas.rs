@@ -10,9 +10,17 @@
 //!   buffer and r4 = the RTAS base, as on a PowerVM LPAR;
 //! - **hcall**: the `-bios` path has no firmware to instantiate RTAS, so it uses
 //!   QEMU's KVMPPC_H_RTAS hcall (0xF000), which exists only under QEMU/KVM.
+//!
+//! RTAS trusts its arguments as the hypervisor does. [`call`] is safe for the
+//! services whose arguments are all values ([`VALUE_SERVICES`], their tokens
+//! taken from the tree by name in [`set_tokens`]) and refuses any other token;
+//! the services that take a real address are made here with memory this module
+//! owns ([`get_system_parameter`], [`os_term`]) or through the `unsafe`
+//! [`call_with_addresses`] (`start-cpu`, whose entry point is code).
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
+use hcall::raw::sc1::Sc1;
 use spin::Mutex;
 
 const MAX_CELLS: usize = 16;
@@ -24,6 +32,20 @@ struct Buffer([u8; hcall::rtas::CELL_BYTES * (3 + MAX_CELLS)]);
 
 static BUFFER: Mutex<Buffer> = Mutex::new(Buffer([0; hcall::rtas::CELL_BYTES * (3 + MAX_CELLS)]));
 
+/// The RTAS services whose arguments are all plain values (a processor or
+/// interrupt server number, an interrupt source, a priority, a PCI configuration
+/// address and value): RTAS touches no memory of the kernel's for them, so
+/// [`call`] makes them without `unsafe`. Facts: `docs/rtas.md`.
+pub const VALUE_SERVICES: [&str; 7] = [
+    "power-off",
+    "query-cpu-stopped-state",
+    "ibm,set-xive",
+    "ibm,int-on",
+    "ibm,int-off",
+    "ibm,read-pci-config",
+    "ibm,write-pci-config",
+];
+
 /// Tokens the kernel uses, from `/rtas`.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Tokens {
@@ -33,13 +55,25 @@ pub struct Tokens {
     pub os_term: Option<u32>,
     /// `ibm,get-system-parameter`
     pub get_system_parameter: Option<u32>,
+    /// The tokens of [`VALUE_SERVICES`], in its order.
+    values: [Option<u32>; VALUE_SERVICES.len()],
 }
 
 static TOKENS: Mutex<Tokens> = Mutex::new(Tokens {
     power_off: None,
     os_term: None,
     get_system_parameter: None,
+    values: [None; VALUE_SERVICES.len()],
 });
+
+/// QEMU's own RTAS token numbers for `power-off` and `ibm,os-term`, used only when
+/// the tree named none (a fatal error before the RTAS node was read). They are
+/// QEMU's internal numbering, 0x2000 plus the call's index (`docs/rtas.md`); on
+/// PowerVM the tree always names the tokens, and these numbers would mean
+/// something else.
+const QEMU_POWER_OFF: u32 = 0x2003;
+/// See [`QEMU_POWER_OFF`].
+const QEMU_OS_TERM: u32 = 0x201f;
 
 /// Where RTAS was instantiated: its base and entry (both below 4 GiB).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -106,9 +140,18 @@ pub fn print_version_lines() {
     );
 }
 
-/// Records the tokens found in the device tree.
-pub fn set_tokens(t: Tokens) {
-    *TOKENS.lock() = t;
+/// Records the tokens the device tree names.
+pub fn set_tokens(platform: &kernel::devtree::Platform) {
+    *TOKENS.lock() = Tokens {
+        power_off: platform.rtas_token("power-off"),
+        os_term: platform.rtas_token("ibm,os-term"),
+        get_system_parameter: platform.rtas_token("ibm,get-system-parameter"),
+        values: VALUE_SERVICES.map(|name| platform.rtas_token(name)),
+    };
+}
+
+fn is_value_token(token: u32) -> bool {
+    TOKENS.lock().values.contains(&Some(token))
 }
 
 /// The recorded tokens.
@@ -127,6 +170,8 @@ pub enum RtasError {
     Hcall(i64),
     /// The RTAS status cell was negative.
     Status(i32),
+    /// The token is not one of [`VALUE_SERVICES`]: refused by the safe [`call`].
+    TakesAddresses(u32),
 }
 
 impl core::fmt::Display for RtasError {
@@ -136,12 +181,38 @@ impl core::fmt::Display for RtasError {
             RtasError::TooManyCells => write!(f, "RTAS arguments do not fit"),
             RtasError::Hcall(rc) => write!(f, "H_RTAS failed with {rc}"),
             RtasError::Status(s) => write!(f, "RTAS status {s}"),
+            RtasError::TakesAddresses(t) => {
+                write!(f, "RTAS token {t:#x} is not a call with value arguments")
+            }
         }
     }
 }
 
-/// Calls RTAS `token` with `args`; fills `rets` (the first is the status).
+/// Calls the RTAS service `token` (one of [`VALUE_SERVICES`]) with `args`; fills
+/// `rets` (the first is the status). Any other token is refused without a call.
 pub fn call(token: u32, args: &[u32], rets: &mut [u32]) -> Result<(), RtasError> {
+    if !is_value_token(token) {
+        return Err(RtasError::TakesAddresses(token));
+    }
+    // SAFETY: the token is the tree's for a service of `VALUE_SERVICES`, checked
+    // above: it interprets no argument as an address.
+    unsafe { call_with_addresses(token, args, rets) }
+}
+
+/// Calls RTAS `token` with `args`; fills `rets` (the first is the status).
+///
+/// # Safety
+///
+/// `token` is the tree's token for the service the caller means, and every
+/// argument that service interprets as a real address (a work area, a string,
+/// an entry point) names memory the caller owns for as long as RTAS (or, for an
+/// entry point, the processor it starts) uses it, below 4 GiB and inside the
+/// RMA.
+pub unsafe fn call_with_addresses(
+    token: u32,
+    args: &[u32],
+    rets: &mut [u32],
+) -> Result<(), RtasError> {
     let mut buf = BUFFER.lock();
     hcall::rtas::build(&mut buf.0, token, args, rets.len()).map_err(|_| RtasError::TooManyCells)?;
     let addr = buf.0.as_ptr() as u64;
@@ -161,17 +232,38 @@ pub fn call(token: u32, args: &[u32], rets: &mut [u32]) -> Result<(), RtasError>
         }
         None => {
             STATS.hcall_calls.fetch_add(1, Ordering::Relaxed);
-            let mut raw = crate::hv::sc1();
-            hcall::rtas::call(&mut raw, addr).map_err(|e| RtasError::Hcall(e.status.to_raw()))?;
+            // SAFETY: the buffer is ours (locked) and built by `hcall::rtas::build`;
+            // what its arguments name is the caller's contract.
+            unsafe { hcall::rtas::call(&mut Sc1::new(), addr) }
+                .map_err(|e| RtasError::Hcall(e.status.to_raw()))?;
         }
     }
     hcall::rtas::read_rets(&buf.0, rets);
     Ok(())
 }
 
-/// Calls RTAS and checks the status cell (the first result).
+/// [`call`], then checks the status cell (the first result).
 pub fn call_status(token: u32, args: &[u32], rets: &mut [u32]) -> Result<(), RtasError> {
     call(token, args, rets)?;
+    status_of(rets)
+}
+
+/// [`call_with_addresses`], then checks the status cell (the first result).
+///
+/// # Safety
+///
+/// As [`call_with_addresses`].
+pub unsafe fn call_with_addresses_status(
+    token: u32,
+    args: &[u32],
+    rets: &mut [u32],
+) -> Result<(), RtasError> {
+    // SAFETY: the caller's contract is `call_with_addresses`'s.
+    unsafe { call_with_addresses(token, args, rets) }?;
+    status_of(rets)
+}
+
+fn status_of(rets: &[u32]) -> Result<(), RtasError> {
     hcall::rtas::check_status(rets)
         .map_err(|_| RtasError::Status(rets.first().map_or(0, |&s| s as i32)))
 }
@@ -186,7 +278,43 @@ pub fn get_system_parameter(param: u32, buf: &mut [u8]) -> Result<(), RtasError>
     let args = hcall::rtas::get_system_parameter_args(param, buf.as_ptr() as u64, buf.len())
         .ok_or(RtasError::TooManyCells)?;
     let mut rets = [0u32; 1];
-    call_status(token, &args, &mut rets)
+    // SAFETY: the token is the tree's `ibm,get-system-parameter`; the work area
+    // is `buf`, borrowed mutably for the call and checked to lie in the RMA.
+    unsafe { call_with_addresses_status(token, &args, &mut rets) }
+}
+
+/// `power-off` (the tree's token, or QEMU's before the tree was read); returns
+/// only if RTAS did not power off.
+pub fn power_off() -> Result<(), RtasError> {
+    let token = tokens().power_off.unwrap_or(QEMU_POWER_OFF);
+    let mut rets = [0u32; 1];
+    // SAFETY: power-off takes two values (the power-on masks).
+    unsafe { call_with_addresses(token, &[u32::MAX, u32::MAX], &mut rets) }
+}
+
+/// The message `ibm,os-term` reads: a NUL-terminated string below 4 GiB.
+struct TermMessage([u8; 256]);
+
+static TERM_MSG: Mutex<TermMessage> = Mutex::new(TermMessage([0; 256]));
+
+/// `ibm,os-term` with `msg` (the tree's token, or QEMU's before the tree was
+/// read); returns only if RTAS did not terminate.
+pub fn os_term(msg: &str) -> Result<(), RtasError> {
+    if TERM_MSG.is_locked() {
+        // SAFETY: only on the way out (exit::os_term), after `smp::stop_others`
+        // parked every other CPU: a holder can never run again.
+        unsafe { TERM_MSG.force_unlock() };
+    }
+    let mut buf = TERM_MSG.lock();
+    let n = msg.len().min(buf.0.len() - 1);
+    buf.0[..n].copy_from_slice(&msg.as_bytes()[..n]);
+    buf.0[n] = 0;
+    let addr = u32::try_from(buf.0.as_ptr() as usize).map_err(|_| RtasError::TooManyCells)?;
+    let token = tokens().os_term.unwrap_or(QEMU_OS_TERM);
+    let mut rets = [0u32; 1];
+    // SAFETY: the message is ours (locked) for the call, in the image (below
+    // 4 GiB, in the RMA) and NUL-terminated.
+    unsafe { call_with_addresses(token, &[addr], &mut rets) }
 }
 
 /// Releases the buffer lock if a panic left it held (the exit paths call this).

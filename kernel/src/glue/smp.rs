@@ -46,12 +46,6 @@ pub struct StartTokens {
 /// How long a started CPU has to say it is awake.
 const START_TIMEOUT_US: u64 = 1_000_000;
 
-fn sc1() -> Sc1 {
-    // SAFETY: supervisor state under a PAPR hypervisor; the XICS, prod and
-    // confer calls made with it take no addresses.
-    unsafe { Sc1::new() }
-}
-
 /// Starts every CPU of `plan` but the boot one (index 0). Logs each CPU that
 /// comes up and each that is left out, with why.
 pub fn start_all(plan: &Plan, tokens: Option<StartTokens>) {
@@ -103,7 +97,13 @@ fn start_one(i: usize, server: u32, t: StartTokens) -> Result<u64, String> {
     let index = u32::try_from(i).unwrap_or(u32::MAX);
     let t0 = clock::now_us();
     let mut r = [0u32; 1];
-    if let Err(e) = rtas::call_status(t.start, &[server, entry, index], &mut r) {
+    // SAFETY: `t.start` is the tree's `start-cpu` token (looked up by name at
+    // boot); the entry is `secondary_start`, the image's own code for a CPU
+    // that starts with nothing but its index in r3, which finds its stack and
+    // per-CPU block from that index; the other arguments are values.
+    let started =
+        unsafe { rtas::call_with_addresses_status(t.start, &[server, entry, index], &mut r) };
+    if let Err(e) = started {
         return Err(alloc::format!("start-cpu: {e}"));
     }
     while c.state() == CpuState::Starting {
@@ -158,7 +158,7 @@ pub struct Work {
 impl Work {
     /// Work that calls `run(arg, index)` on the CPU it is handed to. Whoever
     /// hands it over keeps `arg` alive until [`Work::wait`] returns.
-    pub const fn new(run: fn(*const (), usize), arg: *const ()) -> Work {
+    const fn new(run: fn(*const (), usize), arg: *const ()) -> Work {
         Work {
             run,
             arg,
@@ -183,6 +183,48 @@ impl Work {
 // runs it; `done` is an atomic, `run` a plain function, and `arg` is only
 // dereferenced by `run`, under the contract of [`Work::new`].
 unsafe impl Sync for Work {}
+
+/// A borrowed job and what each CPU runs on it ([`scoped`]).
+struct Scoped<'a, T> {
+    job: &'a T,
+    run: fn(&T, usize),
+}
+
+/// What a CPU runs for [`scoped`]: `arg` is the `Scoped<T>` on the stack of
+/// the CPU that called it.
+fn run_scoped<T>(arg: *const (), me: usize) {
+    // SAFETY: `scoped` handed over a `Scoped<T>` it keeps alive (and does not
+    // move) until every CPU it handed it to is done; `T: Sync` makes the shared
+    // borrow usable from this CPU.
+    let s = unsafe { &*arg.cast::<Scoped<'_, T>>() };
+    (s.run)(s.job, me)
+}
+
+/// Runs `run(job, index)` on each online CPU of `cpus` (not this one) while
+/// `here` runs on this CPU, and returns `here`'s result once every one of them
+/// has returned from `run`: the borrowed job cannot end before they are done
+/// with it.
+pub fn scoped<T: Sync, R>(
+    cpus: &[usize],
+    job: &T,
+    run: fn(&T, usize),
+    here: impl FnOnce() -> R,
+) -> R {
+    let s = Scoped { job, run };
+    let arg = core::ptr::from_ref(&s).cast::<()>();
+    let works: alloc::vec::Vec<Work> = cpus
+        .iter()
+        .map(|_| Work::new(run_scoped::<T>, arg))
+        .collect();
+    for (&i, w) in cpus.iter().zip(&works) {
+        hand_work(i, w);
+    }
+    let r = here();
+    for w in &works {
+        w.wait();
+    }
+    r
+}
 
 /// Set to let the CPUs `busy` holds go back to idle.
 static BUSY_RELEASE: AtomicBool = AtomicBool::new(false);
@@ -254,13 +296,13 @@ static MAILBOX: [AtomicPtr<Work>; MAX_CPUS] =
 /// in this CPU's `prods`), and an IPI in any case (an IPI that arrives before
 /// its H_CEDE makes the H_CEDE return at once, so the work is never slept
 /// through). `w` must stay alive until [`Work::wait`] returned.
-pub fn hand_work(i: usize, w: &Work) {
+fn hand_work(i: usize, w: &Work) {
     MAILBOX[i.min(MAX_CPUS - 1)].store(core::ptr::from_ref(w).cast_mut(), Ordering::Release);
     core::sync::atomic::fence(Ordering::SeqCst);
     let c = percpu::cpu(i);
     if c.ceding.load(Ordering::Acquire) {
         let server = c.server.load(Ordering::Relaxed);
-        if hcall::vpa::prod(&mut sc1(), server).is_ok() {
+        if hcall::vpa::prod(&mut Sc1::new(), server).is_ok() {
             CpuStats::add(&percpu::this().stats.prods, 1);
         }
     }
@@ -339,7 +381,7 @@ pub fn send_ipi(i: usize) -> bool {
     let server = percpu::cpu(i).server.load(Ordering::Relaxed);
     // The receiver must see what it is woken for.
     core::sync::atomic::fence(Ordering::SeqCst);
-    xics::ipi(&mut sc1(), server, IPI_PRIORITY).is_ok()
+    xics::ipi(&mut Sc1::new(), server, IPI_PRIORITY).is_ok()
 }
 
 /// Before the machine stops (power-off, os-term, panic, fatal exception):

@@ -3,7 +3,7 @@
 //! balloon loans and returns against a target that moves (docs/smp.md).
 //!
 //! The boot CPU runs the command: it hands the job to the other chosen CPUs
-//! (`smp::hand_work`), does its own share, and between slices runs the balloon
+//! (`smp::scoped`), does its own share, and between slices runs the balloon
 //! (in model mode it first moves `hv target` by a random step, in host mode the
 //! host's request stands) until the time is up or Ctrl-C. Then every CPU gives
 //! back what it holds, the caches are drained, and the command checks the books
@@ -30,7 +30,6 @@ use crate::hv::Hv;
 use crate::lock::Lock;
 use crate::mem::PhysMemory;
 use crate::percpu::{self, CpuState, MAX_CPUS};
-use crate::smp::Work;
 use crate::sys::System;
 use crate::{clock, console, println};
 
@@ -304,11 +303,7 @@ impl<'w, 'j, 's> Worker<'w, 'j, 's> {
 }
 
 /// A secondary CPU's part: steps until told to stop.
-fn work(arg: *const (), me: usize) {
-    // SAFETY: `arg` is the `Job` the boot CPU handed over with `smp::hand_work`;
-    // it outlives this call, since the boot CPU waits for every worker's
-    // `done` before the job goes out of scope.
-    let job = unsafe { &*arg.cast::<Job<'_, '_>>() };
+fn work(job: &Job<'_, '_>, me: usize) {
     let mut w = Worker::new(job, me);
     let was_on = crate::arch::trap::disable_interrupts();
     while !job.stop.load(Ordering::Acquire) {
@@ -421,13 +416,6 @@ pub fn stress(sys: &mut System, ms: u64, cpus: Option<u64>) -> Result<(), String
         }; MAX_CPUS],
         stray: AtomicU64::new(0),
     };
-    let works: Vec<Work> = chosen
-        .iter()
-        .map(|_| Work::new(work, core::ptr::from_ref(&job).cast()))
-        .collect();
-    for (k, &i) in chosen.iter().enumerate().skip(1) {
-        crate::smp::hand_work(i, &works[k]);
-    }
     let me = percpu::current();
     let mut boot = Worker::new(&job, me);
     let mut rng = Rng(seed.rotate_left(17) | 1);
@@ -435,34 +423,33 @@ pub fn stress(sys: &mut System, ms: u64, cpus: Option<u64>) -> Result<(), String
     let end = kernel::timer::after_ms(t0, ms, clock::hz());
     let mut next_bg = t0;
     let bg_ticks = clock::hz() / (1_000_000 / BACKGROUND_US);
-    let interrupted = loop {
-        if console::input::interrupt_pending() {
-            break true;
-        }
-        let now = clock::ticks();
-        if now >= end {
-            break false;
-        }
-        if now >= next_bg {
-            background(&job, &mut rng, walk, &mut target, max_target);
-            next_bg = now.saturating_add(bg_ticks);
-        }
-        let was_on = crate::arch::trap::disable_interrupts();
-        for _ in 0..SLICE_OPS {
-            boot.step();
-        }
-        if was_on {
-            crate::arch::trap::enable_interrupts();
-        }
-    };
-    job.stop.store(true, Ordering::Release);
-    boot.finish();
-    for w in works.iter().skip(1) {
-        w.wait();
-    }
+    let interrupted = crate::smp::scoped(&chosen[1..], &job, work, || {
+        let interrupted = loop {
+            if console::input::interrupt_pending() {
+                break true;
+            }
+            let now = clock::ticks();
+            if now >= end {
+                break false;
+            }
+            if now >= next_bg {
+                background(&job, &mut rng, walk, &mut target, max_target);
+                next_bg = now.saturating_add(bg_ticks);
+            }
+            let was_on = crate::arch::trap::disable_interrupts();
+            for _ in 0..SLICE_OPS {
+                boot.step();
+            }
+            if was_on {
+                crate::arch::trap::enable_interrupts();
+            }
+        };
+        job.stop.store(true, Ordering::Release);
+        boot.finish();
+        interrupted
+    });
     let elapsed_us = clock::ticks_to_us(clock::ticks() - t0);
     drop(boot);
-    drop(works);
     let figures: Vec<(usize, Counts)> = chosen
         .iter()
         .map(|&i| (i, job.figures[i].counts()))

@@ -191,15 +191,23 @@ impl<R: RawHcall, D: BalloonTransport> Simulation for Backend<R, D> {
 }
 
 #[cfg(test)]
+#[allow(unsafe_code)] // raw-call fakes that touch no memory
 mod tests {
     use super::*;
     use crate::virtio_balloon::Queue;
     use hcall::HStatus;
 
+    /// `Phyp` over one of this module's fakes.
+    fn phyp<R: RawHcall>(raw: R) -> Phyp<R> {
+        // SAFETY: the fakes below answer from registers and touch no memory,
+        // so no address passed through can matter.
+        unsafe { Phyp::new(raw) }
+    }
+
     /// QEMU as the model sees it: no CMO hcall, everything else succeeds.
     struct Qemu;
     impl RawHcall for Qemu {
-        fn hcall(&mut self, opcode: u64, _: &[u64]) -> (HStatus, [u64; 9]) {
+        unsafe fn hcall(&mut self, opcode: u64, _: &[u64]) -> (HStatus, [u64; 9]) {
             let st = if opcode == hcall::opcodes::H_GET_MPP {
                 HStatus::Function
             } else {
@@ -233,14 +241,14 @@ mod tests {
     type B = Backend<Qemu, Dev>;
 
     fn model() -> B {
-        Backend::Model(Box::new(PoolModel::new(Qemu, 64 << 20).unwrap()))
+        Backend::Model(Box::new(PoolModel::new(phyp(Qemu), 64 << 20).unwrap()))
     }
 
     /// A raw hcall path that records the opcodes and succeeds.
     #[derive(Default)]
     struct Opcodes(alloc::vec::Vec<u64>);
     impl RawHcall for Opcodes {
-        fn hcall(&mut self, opcode: u64, _: &[u64]) -> (HStatus, [u64; 9]) {
+        unsafe fn hcall(&mut self, opcode: u64, _: &[u64]) -> (HStatus, [u64; 9]) {
             self.0.push(opcode);
             (HStatus::Success, [0; 9])
         }
@@ -250,7 +258,7 @@ mod tests {
     fn every_call_reaches_the_real_hypervisor() {
         use hcall::opcodes::*;
         let mut raw = Opcodes::default();
-        let mut b: Backend<&mut Opcodes, Dev> = Backend::Phyp(Phyp::new(&mut raw));
+        let mut b: Backend<&mut Opcodes, Dev> = Backend::Phyp(phyp(&mut raw));
         hcall::fake::call_every_method(&mut b);
         assert_eq!(b.kind(), BackendKind::Phyp);
         assert_eq!(
@@ -272,7 +280,7 @@ mod tests {
     fn every_call_reaches_the_model() {
         let mut raw = Opcodes::default();
         let mut b: Backend<&mut Opcodes, Dev> =
-            Backend::Model(Box::new(PoolModel::new(&mut raw, 64 << 20).unwrap()));
+            Backend::Model(Box::new(PoolModel::new(phyp(&mut raw), 64 << 20).unwrap()));
         hcall::fake::call_every_method(&mut b);
         assert_eq!(b.kind(), BackendKind::Model);
         let m = b.model_ref().unwrap();
@@ -298,7 +306,7 @@ mod tests {
 
     #[test]
     fn the_balloon_goes_behind_the_model_only() {
-        let phyp: B = Backend::Phyp(Phyp::new(Qemu));
+        let phyp: B = Backend::Phyp(phyp(Qemu));
         let Err((phyp, _)) = phyp.with_balloon(Dev::default()) else {
             panic!("a real hypervisor took a balloon");
         };
@@ -357,7 +365,7 @@ mod tests {
             .model_command(&HvCommand::Target(1 << 40), &mut out)
             .is_err());
         assert!(rows(&mut b).contains("mode_source: host\n"));
-        let mut p: B = Backend::Phyp(Phyp::new(Qemu));
+        let mut p: B = Backend::Phyp(phyp(Qemu));
         assert!(p
             .model_command(&HvCommand::Show, &mut out)
             .unwrap_err()

@@ -206,3 +206,16 @@ global_asm!(
     call_rust!("exception_entry"),
     "4:  b       4b",
 );
+
+/// Called by `_start` with r3..r5 as the firmware left them: the boot path
+/// (`glue/boot`) takes it from here, with r5 made the client interface when it
+/// is one.
+#[no_mangle]
+pub extern "C" fn kernel_entry(r3: u64, _r4: u64, r5: u64) -> ! {
+    // SAFETY: the boot path calls through it only when r3 holds no device
+    // tree, which is when r5 is the client interface entry as Open Firmware
+    // left it; nothing has been written yet, and its last call comes before
+    // the vectors are installed over low memory.
+    let prom = (r5 != 0).then(|| unsafe { crate::glue::of::Prom::new(r5) });
+    crate::glue::boot::start(r3, prom)
+}

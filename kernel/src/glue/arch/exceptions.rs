@@ -7,6 +7,21 @@ extern "C" {
     static __vector_table_end: u8;
 }
 
+/// H_SET_MODE, under the retry policy: interrupts arrive in the image's byte
+/// order from now on. Call before [`install`].
+pub fn take_interrupts_in_native_order() -> Result<(), hcall::HcallError> {
+    // SAFETY: the vectors `install` puts in, and everything they call, are this
+    // image's code, compiled for `ByteOrder::NATIVE`; until they are in, the
+    // kernel runs with external interrupts off and no decrementer armed.
+    unsafe {
+        hcall::calls::set_interrupt_order_retrying(
+            &mut hcall::raw::sc1::Sc1::new(),
+            &mut crate::hv::KernelClock,
+            hcall::endian::ByteOrder::NATIVE,
+        )
+    }
+}
+
 /// Copies the vectors (`.text.vectors`) to real address 0 and syncs the icache.
 pub fn install() {
     // The linker defines both symbols around `.text.vectors`; only their addresses

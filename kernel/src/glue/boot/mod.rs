@@ -7,22 +7,18 @@
 //! firmware lives where they go.
 
 use alloc::string::ToString;
-use alloc::vec::Vec;
-use hcall::endian::{ByteOrder, FIRMWARE};
+use hcall::endian::ByteOrder;
 use kernel::devtree;
 
 use crate::sys::{BootMode, System};
 use crate::{arch, clock, console, exit, heap, idle, irq, mem, of, percpu, println, rtas, shell};
 
-/// The largest device tree blob accepted.
-const MAX_FDT: usize = 1 << 20;
-
-/// Called by `_start` with r3..r5 as the firmware left them.
-#[no_mangle]
-pub extern "C" fn kernel_entry(r3: u64, _r4: u64, r5: u64) -> ! {
+/// Called by `arch::entry`'s `kernel_entry` with r3 as the firmware left it and
+/// the Open Firmware client interface, when r5 named one.
+pub fn start(r3: u64, prom: Option<of::Prom>) -> ! {
     // Under Open Firmware the firmware lives in low memory, where the vectors
     // go: they are installed only after the last firmware call.
-    let fdt_in_r3 = looks_like_fdt(r3);
+    let fdt_in_r3 = mem::looks_like_fdt(r3);
     clock::init(0);
     // CPU index 0 and its interrupt stack, before any vector can be taken.
     percpu::enter(0, 0);
@@ -33,12 +29,12 @@ pub extern "C" fn kernel_entry(r3: u64, _r4: u64, r5: u64) -> ! {
     heap::init();
     console::logger::init(log::LevelFilter::Info);
     let (blob, mode) = if fdt_in_r3 {
-        match copy_fdt(r3) {
+        match mem::copy_fdt(r3) {
             Ok(b) => (b, BootMode::Fdt),
             Err(e) => fatal(e),
         }
-    } else if r5 != 0 {
-        match of::boot(r5) {
+    } else if let Some(prom) = prom {
+        match of::boot(prom) {
             Ok(b) => {
                 // The firmware may have used the scratch registers.
                 percpu::enter(0, 0);
@@ -77,11 +73,7 @@ pub extern "C" fn kernel_entry(r3: u64, _r4: u64, r5: u64) -> ! {
     for p in &platform.problems {
         log::warn!("device tree: {p}");
     }
-    rtas::set_tokens(rtas::Tokens {
-        power_off: platform.rtas_token("power-off"),
-        os_term: platform.rtas_token("ibm,os-term"),
-        get_system_parameter: platform.rtas_token("ibm,get-system-parameter"),
-    });
+    rtas::set_tokens(&platform);
     log::info!(
         "{} mode, {} MiB RAM in {} range(s), {} CPU(s), timebase {} Hz, vty {:#x}",
         mode.name(),
@@ -237,11 +229,7 @@ fn boot_server(cpus: &[kernel::devtree::platform::Cpu]) -> u32 {
 /// does not know the call.
 fn interrupt_byte_order() {
     let order = ByteOrder::NATIVE;
-    if let Err(e) = hcall::calls::set_interrupt_order_retrying(
-        &mut crate::hv::sc1(),
-        &mut crate::hv::KernelClock,
-        order,
-    ) {
+    if let Err(e) = arch::exceptions::take_interrupts_in_native_order() {
         if order == ByteOrder::Little {
             exit::os_term("H_SET_MODE refused little-endian interrupts");
         }
@@ -256,30 +244,6 @@ static INTERRUPT_ORDER_ERROR: core::sync::atomic::AtomicI64 = core::sync::atomic
 fn fatal(msg: &str) -> ! {
     log::error!("boot failed: {msg}");
     exit::os_term(msg)
-}
-
-fn looks_like_fdt(addr: u64) -> bool {
-    if addr == 0 || !addr.is_multiple_of(4) || addr > (1 << 40) {
-        return false;
-    }
-    // SAFETY: a non-zero, aligned r3 from the boot ROM points into RAM; reading 4
-    // bytes of it in real mode is harmless even when it is not a blob.
-    let raw = unsafe { core::ptr::read_volatile(addr as usize as *const u32) };
-    FIRMWARE.loaded(raw) == 0xd00d_feed
-}
-
-fn copy_fdt(addr: u64) -> Result<Vec<u8>, &'static str> {
-    let ptr = addr as usize as *const u8;
-    // SAFETY: `looks_like_fdt` saw the magic at `addr`; the header is 40 bytes of RAM.
-    let header = unsafe { core::slice::from_raw_parts(ptr, 40) };
-    let size =
-        devtree::fdt::total_size(header).map_err(|_| "r3 does not point at a device tree")?;
-    if !(40..=MAX_FDT).contains(&size) {
-        return Err("device tree size out of range");
-    }
-    // SAFETY: the header says the blob is `size` bytes long, and QEMU placed it in RAM.
-    let all = unsafe { core::slice::from_raw_parts(ptr, size) };
-    Ok(all.to_vec())
 }
 
 #[panic_handler]

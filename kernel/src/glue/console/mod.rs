@@ -108,13 +108,9 @@ pub fn print(args: fmt::Arguments<'_>) {
 }
 
 /// Writes without any lock or allocation: for the panic and exception paths.
+/// It never takes the prompt lock, so a CPU that stopped holding it (or a panic
+/// inside [`log_line`]) cannot block it.
 pub fn emergency_write(args: fmt::Arguments<'_>) {
-    if PROMPT.is_locked() {
-        // SAFETY: only on the way out (panic, exception), after
-        // `smp::stop_others` parked every other CPU: the holder can never run
-        // again.
-        unsafe { PROMPT.force_unlock() };
-    }
     let _ = Console.write_fmt(args);
 }
 

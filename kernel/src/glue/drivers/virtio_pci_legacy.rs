@@ -32,6 +32,23 @@ use kernel::virtio_balloon::{
 use super::rtas_pci::{self, RtasConfig};
 use crate::clock;
 
+/// The address of the ISR register of the device [`bring_up`] mapped (0: none).
+static ISR: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+
+/// Reads (and so acknowledges) the device's ISR register from the interrupt
+/// handler: the read lowers the INTx line (level-sensitive), so the EOI after it
+/// does not re-present the interrupt. 0 when no device was brought up.
+pub fn acknowledge_interrupt() -> u8 {
+    let isr = ISR.load(core::sync::atomic::Ordering::Acquire);
+    if isr == 0 {
+        return 0;
+    }
+    // SAFETY: `bring_up` stored the address of the ISR register inside the
+    // device's register block, which it mapped cache-inhibited for the kernel's
+    // life; a read has no effect but the acknowledgement.
+    unsafe { core::ptr::read_volatile(isr as *const u8) }
+}
+
 /// The legacy registers and the clock, as the ring transport wants them.
 pub struct Regs {
     regs: LegacyRegisters<'static>,
@@ -65,6 +82,13 @@ pub struct LegacyBalloon {
     /// address of the ISR register that acknowledges it.
     irq: (String, u8, usize),
 }
+
+// SAFETY: the device's register block and its rings are memory every CPU
+// reaches at the same address (mapped for the kernel's life); what makes the
+// raw pointers inside not `Send` is only that they are raw. The balloon lives
+// in `System` and is used by one CPU at a time: the main loop, or under the
+// lock `stress` shares the system with.
+unsafe impl Send for LegacyBalloon {}
 
 impl LegacyBalloon {
     /// The interrupt hook: the host bridge's name and devfn (to find the INTx
@@ -149,6 +173,10 @@ fn bring_up(
     // SAFETY: `base` is the device's legacy register block (BAR0 through the
     // bridge's I/O window, at least BAR_LEN long), which nothing else touches.
     let mut regs = unsafe { LegacyRegisters::new(base) };
+    ISR.store(
+        io as usize + legacy::ISR_OFFSET,
+        core::sync::atomic::Ordering::Release,
+    );
     // Reset first: it fixes the device's endianness to the CPU's current mode.
     regs.set_status(0);
     regs.set_status(legacy::STATUS_ACK);

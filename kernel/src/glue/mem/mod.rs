@@ -2,14 +2,64 @@
 //! image, vectors, boot ROM, heap, stacks and the tree's reserved ranges; and
 //! [`PhysMemory`], the only code that reads and writes page contents.
 
+pub mod vpa;
+
 use alloc::vec::Vec;
 use cmm::frames::managed_regions;
 use cmm::memory::{pattern_word, WORDS_PER_PAGE};
 use cmm::{FrameTable, PageMemory, Region};
+use hcall::raw::sc1::Sc1;
+use hcall::Phyp;
 use kernel::devtree::MemRange;
 
 extern "C" {
     static __kernel_end: u8;
+}
+
+/// The real hypervisor the kernel's backend is built over (`hv::detect`): `Phyp`
+/// over `sc 1`, for H_GET_MPP at detection and for the page and TCE calls the
+/// pool model passes through.
+pub fn real_hypervisor() -> Phyp<Sc1> {
+    // SAFETY: the backend built over this goes into `System` and is reached
+    // only through `cmm::Mm` and the VIO accounting: the balloon loans, returns
+    // and zeroes only frames of the table `frame_table` builds from RAM outside
+    // the image and every reserved range, a frame only while it is free (and it
+    // touches a loaned frame only after making it Active again); a TCE names a
+    // frame the VIO bus allocated for the device.
+    unsafe { Phyp::new(Sc1::new()) }
+}
+
+/// The largest device tree blob accepted.
+const MAX_FDT: usize = 1 << 20;
+
+/// True when `addr` (r3 at entry) points at a flattened device tree's magic.
+pub fn looks_like_fdt(addr: u64) -> bool {
+    if addr == 0 || !addr.is_multiple_of(4) || addr > (1 << 40) {
+        return false;
+    }
+    // SAFETY: a non-zero, aligned r3 from the boot ROM points into RAM; reading 4
+    // bytes of it in real mode is harmless even when it is not a blob.
+    let raw = unsafe { core::ptr::read_volatile(addr as usize as *const u32) };
+    hcall::endian::FIRMWARE.loaded(raw) == kernel::devtree::fdt::MAGIC
+}
+
+/// Copies the device tree blob at `addr` (r3 at entry) to the heap.
+pub fn copy_fdt(addr: u64) -> Result<Vec<u8>, &'static str> {
+    if !looks_like_fdt(addr) {
+        return Err("r3 does not point at a device tree");
+    }
+    let ptr = addr as usize as *const u8;
+    // SAFETY: the magic is at `addr` (checked above): the 40-byte header of a
+    // blob the boot ROM placed in RAM.
+    let header = unsafe { core::slice::from_raw_parts(ptr, 40) };
+    let size = kernel::devtree::fdt::total_size(header)
+        .map_err(|_| "r3 does not point at a device tree")?;
+    if !(40..=MAX_FDT).contains(&size) {
+        return Err("device tree size out of range");
+    }
+    // SAFETY: the header says the blob is `size` bytes long, and QEMU placed it in RAM.
+    let all = unsafe { core::slice::from_raw_parts(ptr, size) };
+    Ok(all.to_vec())
 }
 
 /// The end of the kernel image including BSS (heap and stacks).

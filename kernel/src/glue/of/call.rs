@@ -47,6 +47,11 @@ impl Prom {
         Prom { entry, calls: 0 }
     }
 
+    /// The client interface entry.
+    pub fn entry(&self) -> u64 {
+        self.entry
+    }
+
     /// How many calls were made.
     pub fn calls(&self) -> usize {
         self.calls

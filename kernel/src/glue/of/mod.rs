@@ -20,6 +20,7 @@
 //!
 //! [`ClientInterface`]: kernel::devtree::flatten::ClientInterface
 
+#[allow(unsafe_code)] // the client interface entry, called in real mode
 mod call;
 mod cas;
 mod client;
@@ -30,7 +31,7 @@ use core::fmt;
 
 use kernel::devtree::flatten::{self, CiError, ClientInterface, FlattenError, Limits, Options};
 
-use call::Prom;
+pub use call::Prom;
 
 /// Why booting through the firmware failed.
 #[derive(Debug)]
@@ -84,14 +85,11 @@ extern "C" {
     static __kernel_end: u8;
 }
 
-/// Negotiates with the firmware whose client interface entry is `entry`,
+/// Negotiates with the firmware behind `prom` (made at entry from r5),
 /// flattens its device tree and leaves it. Returns the blob.
-pub fn boot(entry: u64) -> Result<Vec<u8>, OfError> {
+pub fn boot(mut prom: Prom) -> Result<Vec<u8>, OfError> {
     let start = crate::clock::now_us();
-    // SAFETY: the caller passes r5 as the firmware left it, and nothing has
-    // touched low memory yet (the vectors are installed after this returns).
-    let mut prom = unsafe { Prom::new(entry) };
-    log::info!("Open Firmware client interface at {entry:#x}");
+    log::info!("Open Firmware client interface at {:#x}", prom.entry());
     if let Some(model) = firmware_model(&mut prom) {
         log::info!("firmware: {model}");
     }

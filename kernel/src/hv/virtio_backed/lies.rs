@@ -10,16 +10,23 @@ use crate::virtio_balloon::fake::{device, FakeRegs, Lie};
 use crate::virtio_balloon::ring::{DeviceError, DeviceRegs, RingBalloon};
 use crate::virtio_balloon::used::Violation;
 use crate::virtio_balloon::Queue;
-use hcall::HStatus;
+use hcall::{HStatus, Phyp};
 use std::vec::Vec;
 
 /// The hypervisor under the model: every call succeeds.
 struct Quiet;
 
 impl RawHcall for Quiet {
-    fn hcall(&mut self, _: u64, _: &[u64]) -> (HStatus, [u64; 9]) {
+    /// Touches no memory.
+    unsafe fn hcall(&mut self, _: u64, _: &[u64]) -> (HStatus, [u64; 9]) {
         (HStatus::Success, [0; 9])
     }
+}
+
+/// `Phyp` over [`Quiet`].
+fn quiet() -> Phyp<Quiet> {
+    // SAFETY: `Quiet` touches no memory, so no address passed through can matter.
+    unsafe { Phyp::new(Quiet) }
 }
 
 const RAM: u64 = 64 << 20;
@@ -27,7 +34,7 @@ const RAM: u64 = 64 << 20;
 type Backed = VirtioBacked<PoolModel<Quiet>, RingBalloon<'static, FakeRegs>>;
 
 fn backed(lie: Lie) -> Backed {
-    let mut v = VirtioBacked::new(PoolModel::new(Quiet, RAM).unwrap(), device(lie, true));
+    let mut v = VirtioBacked::new(PoolModel::new(quiet(), RAM).unwrap(), device(lie, true));
     v.follow_model();
     v
 }
