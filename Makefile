@@ -117,9 +117,10 @@ test-le: kernel
 # everything built on the host (cargo-llvm-cov; installed with cargo and rustup when
 # missing), then the total with the target-only code (kernel/src/glue/, the kernel's
 # main.rs, hcall's sc 1) counted as not reached (tests/src/bin/coverage.rs). Test
-# files, the fuzz entries and the QEMU harness are left out.
+# files, the fuzz entries and the QEMU harness are left out. Needs the kernel: the
+# pool manager's tests (pool/tests/signals.rs) boot guests under QEMU.
 COVERAGE_IGNORE := (/tests/|/tests\.rs$$|_tests\.rs$$|/benches/|/fake\.rs$$|/fuzz/)
-coverage: setup
+coverage: kernel
 	@command -v cargo-llvm-cov >/dev/null || cargo install cargo-llvm-cov --locked
 	@rustup component list --installed | grep -q '^llvm-tools' || rustup component add llvm-tools-preview
 	cargo llvm-cov --workspace --exclude lpar-cmm-tests --ignore-filename-regex '$(COVERAGE_IGNORE)'
