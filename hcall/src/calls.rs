@@ -199,7 +199,7 @@ pub fn get_tce(raw: &mut impl RawHcall, liobn: u32, ioba: u64) -> Result<u64, Hc
     Ok(regs[0])
 }
 
-/// H_SET_MODE resource 4: the byte order interrupts are taken in (LPCR[ILE] on
+/// H_SET_MODE resource 4: the byte order interrupts are taken in (LPCR\[ILE\] on
 /// every processor of the partition).
 pub const SET_MODE_RESOURCE_LE: u64 = 4;
 

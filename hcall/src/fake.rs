@@ -27,10 +27,7 @@ use alloc::collections::{BTreeSet, VecDeque};
 use alloc::vec::Vec;
 use core::cell::RefCell;
 
-use crate::hypervisor::{
-    BackendKind, BatchError, CmoFaultStats, Hypervisor, SetMppOutcome, Simulation,
-};
-use crate::mpp::{MppData, MppXData};
+use crate::hypervisor::{BackendKind, BatchError, CmoFaultStats, Hypervisor, Simulation};
 use crate::page::PageState;
 use crate::raw::RawHcall;
 use crate::status::{HStatus, HcallError};
@@ -64,39 +61,7 @@ impl RawHcall for Scripted {
     }
 }
 
-/// Every method of [`Hypervisor`] and [`Simulation`], in the order
-/// [`call_every_method`] calls them.
-pub const EVERY_METHOD: [&str; 12] = [
-    "get_mpp",
-    "get_mpp_x",
-    "set_mpp",
-    "set_page_state",
-    "set_page_states",
-    "zero_page",
-    "put_tce",
-    "get_tce",
-    "kind",
-    "note_access",
-    "cmo_faults",
-    "advance",
-];
-
-/// Calls each method of `hv` once, in the order of [`EVERY_METHOD`], ignoring the
-/// results.
-pub fn call_every_method(hv: &mut dyn Backend) {
-    let _ = hv.get_mpp();
-    let _ = hv.get_mpp_x();
-    let _ = hv.set_mpp(16 << 20, 1);
-    let _ = hv.set_page_state(0x10_0000, PageState::Loaned);
-    let _ = hv.set_page_states(&[0x10_1000, 0x10_2000], PageState::Loaned);
-    let _ = hv.zero_page(0x10_3000);
-    let _ = hv.put_tce(1, 0, 0x10_4003);
-    let _ = hv.get_tce(1, 0);
-    let _ = hv.kind();
-    hv.note_access(0x10_5000);
-    let _ = hv.cmo_faults();
-    hv.advance(1_000);
-}
+crate::hypervisor_calls!(every);
 
 /// A backend that logs each method called and answers from a script: each hcall
 /// (and each page of a batch) takes the next status of [`Recorder::fail`], if any,
@@ -161,18 +126,8 @@ impl Recorder {
 }
 
 impl Hypervisor for Recorder {
-    fn get_mpp(&mut self) -> Result<MppData, HcallError> {
-        self.answer("get_mpp", "H_GET_MPP")?;
-        Ok(MppData::default())
-    }
-    fn get_mpp_x(&mut self) -> Result<MppXData, HcallError> {
-        self.answer("get_mpp_x", "H_GET_MPP_X")?;
-        Ok(MppXData::default())
-    }
-    fn set_mpp(&mut self, _entitled: u64, _weight: u8) -> Result<SetMppOutcome, HcallError> {
-        self.answer("set_mpp", "H_SET_MPP")?;
-        Ok(SetMppOutcome::Set)
-    }
+    crate::hypervisor_calls!(recorder);
+
     fn set_page_state(&mut self, addr: u64, state: PageState) -> Result<(), HcallError> {
         self.answer("set_page_state", "H_PAGE_INIT")?;
         self.apply(addr, state);
@@ -186,16 +141,6 @@ impl Hypervisor for Recorder {
             self.apply(addr, state);
         }
         Ok(())
-    }
-    fn zero_page(&mut self, _addr: u64) -> Result<(), HcallError> {
-        self.answer("zero_page", "H_PAGE_INIT")
-    }
-    fn put_tce(&mut self, _liobn: u32, _ioba: u64, _tce: u64) -> Result<(), HcallError> {
-        self.answer("put_tce", "H_PUT_TCE")
-    }
-    fn get_tce(&mut self, _liobn: u32, _ioba: u64) -> Result<u64, HcallError> {
-        self.answer("get_tce", "H_GET_TCE")?;
-        Ok(0)
     }
 }
 

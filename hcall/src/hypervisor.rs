@@ -18,14 +18,14 @@
 
 use core::fmt;
 
-use crate::mpp::{MppData, MppXData};
 use crate::page::PageState;
 use crate::status::{HStatus, HcallError};
 
 /// Outcome of a successful H_SET_MPP.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum SetMppOutcome {
     /// H_SUCCESS: both values set as requested.
+    #[default]
     Set,
     /// H_CONSTRAINED: values were clamped to the partition's constraints.
     Constrained,
@@ -58,40 +58,146 @@ impl fmt::Display for BatchError {
     }
 }
 
-/// The hypervisor's PAPR calls, as the balloon, the VIO accounting and the shell
-/// see them.
+/// The [`Hypervisor`] calls other than the page-state changes, each listed once:
+/// its doc, name and arguments (with the value [`crate::fake::call_every_method`]
+/// passes), its result, the hcall's name (for errors), and the typed call
+/// [`crate::Phyp`] makes (`page` when it takes a page address, under the contract
+/// of `Phyp::new`). The trait, `Phyp`, the forwarding of every decorator
+/// ([`crate::Retrying`], the kernel's `Backend` and `VirtioBacked`),
+/// [`crate::fake::Recorder`] and [`crate::fake::EVERY_METHOD`] are generated from
+/// this list, so a decorator cannot forget one: a new call is one entry here,
+/// plus its opcode, its typed call and the pool model's answer.
 ///
-/// Every method is one hcall (no retrying inside: the kernel wraps its backend in
-/// [`crate::Retrying`], the one retry path). Errors carry the typed status.
-pub trait Hypervisor {
-    /// H_GET_MPP: the partition's memory performance parameters.
-    fn get_mpp(&mut self) -> Result<MppData, HcallError>;
-
-    /// H_GET_MPP_X: extended (coalescing) statistics.
-    fn get_mpp_x(&mut self) -> Result<MppXData, HcallError>;
-
-    /// H_SET_MPP: request a new I/O entitlement (bytes) and memory weight (0-255).
-    fn set_mpp(&mut self, entitled: u64, weight: u8) -> Result<SetMppOutcome, HcallError>;
-
-    /// H_PAGE_INIT with a page-state change for the 4 KiB page at real address `addr`.
-    fn set_page_state(&mut self, addr: u64, state: PageState) -> Result<(), HcallError>;
-
-    /// The same page-state change for every 4 KiB page in `addrs`, in order,
-    /// stopping at the first refusal (see [`BatchError`]). A backend that cannot
-    /// batch makes one [`Hypervisor::set_page_state`] per page ([`set_each`]); one
-    /// that can must keep that outcome.
-    fn set_page_states(&mut self, addrs: &[u64], state: PageState) -> Result<(), BatchError>;
-
-    /// H_PAGE_INIT(H_ZERO_PAGE) on the 4 KiB page at `addr`.
-    fn zero_page(&mut self, addr: u64) -> Result<(), HcallError>;
-
-    /// H_PUT_TCE: enter `tce` (real page address | permission bits, 0 to clear) at
-    /// I/O bus address `ioba` in the DMA window `liobn`.
-    fn put_tce(&mut self, liobn: u32, ioba: u64, tce: u64) -> Result<(), HcallError>;
-
-    /// H_GET_TCE: read back the TCE at `ioba` in the DMA window `liobn`.
-    fn get_tce(&mut self, liobn: u32, ioba: u64) -> Result<u64, HcallError>;
+/// `hypervisor_calls!(trait)`, `(phyp)`, `(retrying)`, `(recorder)`, `(every)`,
+/// `(forward <field or method()>)` each in its place; `(succeed)` answers every
+/// call with success and default results, for a test fake that is about the page
+/// states.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! hypervisor_calls {
+    ($($how:tt)+) => {
+        $crate::__hypervisor_project! { ($($how)+)
+            /// H_GET_MPP: the partition's memory performance parameters.
+            get_mpp() -> $crate::MppData, "H_GET_MPP", safe $crate::calls::get_mpp;
+            /// H_GET_MPP_X: extended (coalescing) statistics.
+            get_mpp_x() -> $crate::MppXData, "H_GET_MPP_X", safe $crate::calls::get_mpp_x;
+            /// H_SET_MPP: request a new I/O entitlement (bytes) and memory weight (0-255).
+            set_mpp(entitled: u64 = 16 << 20, weight: u8 = 1) -> $crate::SetMppOutcome,
+                "H_SET_MPP", safe $crate::calls::set_mpp;
+            /// H_PAGE_INIT(H_ZERO_PAGE) on the 4 KiB page at `addr`.
+            zero_page(addr: u64 = 0x10_3000) -> (), "H_PAGE_INIT", page $crate::calls::zero_page;
+            /// H_PUT_TCE: enter `tce` (real page address | permission bits, 0 to clear) at
+            /// I/O bus address `ioba` in the DMA window `liobn`.
+            put_tce(liobn: u32 = 1, ioba: u64 = 0, tce: u64 = 0x10_4003) -> (),
+                "H_PUT_TCE", page $crate::calls::put_tce;
+            /// H_GET_TCE: read back the TCE at `ioba` in the DMA window `liobn`.
+            get_tce(liobn: u32 = 1, ioba: u64 = 0) -> u64, "H_GET_TCE", safe $crate::calls::get_tce;
+        }
+    };
 }
+
+/// The projections of [`hypervisor_calls!`]'s list (see there).
+#[macro_export]
+#[doc(hidden)]
+macro_rules! __hypervisor_project {
+    ((trait) $($(#[$doc:meta])* $name:ident($($arg:ident: $ty:ty = $ex:expr),*) -> $ret:ty,
+        $hcall:literal, $kind:ident $call:path;)*) => {
+        /// The hypervisor's PAPR calls, as the balloon, the VIO accounting and the
+        /// shell see them (the list is `hypervisor_calls!`).
+        ///
+        /// Every method is one hcall (no retrying inside: the kernel wraps its
+        /// backend in [`crate::Retrying`], the one retry path). Errors carry the
+        /// typed status.
+        pub trait Hypervisor {
+            $($(#[$doc])* fn $name(&mut self, $($arg: $ty),*) -> Result<$ret, HcallError>;)*
+
+            /// H_PAGE_INIT with a page-state change for the 4 KiB page at real address `addr`.
+            fn set_page_state(&mut self, addr: u64, state: PageState) -> Result<(), HcallError>;
+
+            /// The same page-state change for every 4 KiB page in `addrs`, in order,
+            /// stopping at the first refusal (see [`BatchError`]). A backend that cannot
+            /// batch makes one [`Hypervisor::set_page_state`] per page ([`set_each`]); one
+            /// that can must keep that outcome.
+            fn set_page_states(&mut self, addrs: &[u64], state: PageState) -> Result<(), BatchError>;
+        }
+    };
+    ((phyp) $($(#[$doc:meta])* $name:ident($($arg:ident: $ty:ty = $ex:expr),*) -> $ret:ty,
+        $hcall:literal, $kind:ident $call:path;)*) => {
+        $($crate::__hypervisor_project!(@phyp $kind $name($($arg: $ty),*) -> $ret, $call);)*
+    };
+    (@phyp safe $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty, $call:path) => {
+        fn $name(&mut self, $($arg: $ty),*) -> Result<$ret, $crate::HcallError> {
+            $call(&mut self.raw, $($arg),*)
+        }
+    };
+    (@phyp page $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty, $call:path) => {
+        fn $name(&mut self, $($arg: $ty),*) -> Result<$ret, $crate::HcallError> {
+            // SAFETY: the page belongs to this method's caller, the contract of
+            // `Phyp::new`.
+            unsafe { $call(&mut self.raw, $($arg),*) }
+        }
+    };
+    ((retrying) $($(#[$doc:meta])* $name:ident($($arg:ident: $ty:ty = $ex:expr),*) -> $ret:ty,
+        $hcall:literal, $kind:ident $call:path;)*) => {
+        $(fn $name(&mut self, $($arg: $ty),*) -> Result<$ret, $crate::HcallError> {
+            let h = &mut self.inner;
+            self.policy.run(&mut self.clock, || h.$name($($arg),*))
+        })*
+    };
+    ((forward $via:ident()) $($(#[$doc:meta])* $name:ident($($arg:ident: $ty:ty = $ex:expr),*)
+        -> $ret:ty, $hcall:literal, $kind:ident $call:path;)*) => {
+        $(fn $name(&mut self, $($arg: $ty),*) -> Result<$ret, $crate::HcallError> {
+            self.$via().$name($($arg),*)
+        })*
+    };
+    ((forward $via:ident) $($(#[$doc:meta])* $name:ident($($arg:ident: $ty:ty = $ex:expr),*)
+        -> $ret:ty, $hcall:literal, $kind:ident $call:path;)*) => {
+        $(fn $name(&mut self, $($arg: $ty),*) -> Result<$ret, $crate::HcallError> {
+            self.$via.$name($($arg),*)
+        })*
+    };
+    ((recorder) $($(#[$doc:meta])* $name:ident($($arg:ident: $ty:ty = $ex:expr),*) -> $ret:ty,
+        $hcall:literal, $kind:ident $call:path;)*) => {
+        $(fn $name(&mut self, $(_: $ty),*) -> Result<$ret, $crate::HcallError> {
+            self.answer(stringify!($name), $hcall)?;
+            Ok(<$ret as Default>::default())
+        })*
+    };
+    ((succeed) $($(#[$doc:meta])* $name:ident($($arg:ident: $ty:ty = $ex:expr),*) -> $ret:ty,
+        $hcall:literal, $kind:ident $call:path;)*) => {
+        $(fn $name(&mut self, $(_: $ty),*) -> Result<$ret, $crate::HcallError> {
+            Ok(<$ret as Default>::default())
+        })*
+    };
+    ((every) $($(#[$doc:meta])* $name:ident($($arg:ident: $ty:ty = $ex:expr),*) -> $ret:ty,
+        $hcall:literal, $kind:ident $call:path;)*) => {
+        /// Every method of [`Hypervisor`] and [`Simulation`], in the order
+        /// [`call_every_method`] calls them.
+        pub const EVERY_METHOD: &[&str] = &[
+            $(stringify!($name),)*
+            "set_page_state",
+            "set_page_states",
+            "kind",
+            "note_access",
+            "cmo_faults",
+            "advance",
+        ];
+
+        /// Calls each method of `hv` once, in the order of [`EVERY_METHOD`], ignoring the
+        /// results.
+        pub fn call_every_method(hv: &mut dyn Backend) {
+            $(let _ = hv.$name($($ex),*);)*
+            let _ = hv.set_page_state(0x10_0000, PageState::Loaned);
+            let _ = hv.set_page_states(&[0x10_1000, 0x10_2000], PageState::Loaned);
+            let _ = hv.kind();
+            hv.note_access(0x10_5000);
+            let _ = hv.cmo_faults();
+            hv.advance(1_000);
+        }
+    };
+}
+
+hypervisor_calls!(trait);
 
 /// Which kind of hypervisor answers the calls.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -6,10 +6,7 @@
 //! itself, and the CMO fault counters live in the VPA, which the kernel owns.
 
 use crate::calls;
-use crate::hypervisor::{
-    set_each, BackendKind, BatchError, CmoFaultStats, Hypervisor, SetMppOutcome, Simulation,
-};
-use crate::mpp::{MppData, MppXData};
+use crate::hypervisor::{set_each, BackendKind, BatchError, CmoFaultStats, Hypervisor, Simulation};
 use crate::page::PageState;
 use crate::raw::RawHcall;
 use crate::status::HcallError;
@@ -54,17 +51,7 @@ impl Phyp<crate::fake::Scripted> {
 }
 
 impl<R: RawHcall> Hypervisor for Phyp<R> {
-    fn get_mpp(&mut self) -> Result<MppData, HcallError> {
-        calls::get_mpp(&mut self.raw)
-    }
-
-    fn get_mpp_x(&mut self) -> Result<MppXData, HcallError> {
-        calls::get_mpp_x(&mut self.raw)
-    }
-
-    fn set_mpp(&mut self, entitled: u64, weight: u8) -> Result<SetMppOutcome, HcallError> {
-        calls::set_mpp(&mut self.raw, entitled, weight)
-    }
+    crate::hypervisor_calls!(phyp);
 
     fn set_page_state(&mut self, addr: u64, state: PageState) -> Result<(), HcallError> {
         // SAFETY: the page belongs to this method's caller, the contract of
@@ -75,22 +62,6 @@ impl<R: RawHcall> Hypervisor for Phyp<R> {
     /// PAPR has no batched H_PAGE_INIT: one call per page.
     fn set_page_states(&mut self, addrs: &[u64], state: PageState) -> Result<(), BatchError> {
         set_each(self, addrs, state)
-    }
-
-    fn zero_page(&mut self, addr: u64) -> Result<(), HcallError> {
-        // SAFETY: the page belongs to this method's caller, the contract of
-        // `Phyp::new`.
-        unsafe { calls::zero_page(&mut self.raw, addr) }
-    }
-
-    fn put_tce(&mut self, liobn: u32, ioba: u64, tce: u64) -> Result<(), HcallError> {
-        // SAFETY: the page the entry names is the device's, the contract of
-        // `Phyp::new`.
-        unsafe { calls::put_tce(&mut self.raw, liobn, ioba, tce) }
-    }
-
-    fn get_tce(&mut self, liobn: u32, ioba: u64) -> Result<u64, HcallError> {
-        calls::get_tce(&mut self.raw, liobn, ioba)
     }
 }
 
@@ -127,7 +98,10 @@ mod tests {
         let m = hv.get_mpp().unwrap();
         assert_eq!((m.loan_request, m.mapped_mem), (-4096, None));
         assert_eq!(hv.get_mpp_x().unwrap_err().status, HStatus::Function);
-        assert_eq!(hv.set_mpp(1 << 26, 5), Ok(SetMppOutcome::Constrained));
+        assert_eq!(
+            hv.set_mpp(1 << 26, 5),
+            Ok(crate::SetMppOutcome::Constrained)
+        );
         assert_eq!(
             hv.set_page_state(0x1000, PageState::Loaned),
             Err(HcallError {

@@ -7,10 +7,7 @@
 //! counts every page done across the attempts. The console retries its own
 //! H_PUT_TERM_CHAR with the same policy ([`RetryPolicy::run`]).
 
-use crate::hypervisor::{
-    BackendKind, BatchError, CmoFaultStats, Hypervisor, SetMppOutcome, Simulation,
-};
-use crate::mpp::{MppData, MppXData};
+use crate::hypervisor::{BackendKind, BatchError, CmoFaultStats, Hypervisor, Simulation};
 use crate::page::PageState;
 use crate::retry::{Clock, RetryPolicy};
 use crate::status::HcallError;
@@ -55,19 +52,8 @@ impl<H: Hypervisor, C: Clock> Retrying<H, C> {
 }
 
 impl<H: Hypervisor, C: Clock> Hypervisor for Retrying<H, C> {
-    fn get_mpp(&mut self) -> Result<MppData, HcallError> {
-        let h = &mut self.inner;
-        self.policy.run(&mut self.clock, || h.get_mpp())
-    }
-    fn get_mpp_x(&mut self) -> Result<MppXData, HcallError> {
-        let h = &mut self.inner;
-        self.policy.run(&mut self.clock, || h.get_mpp_x())
-    }
-    fn set_mpp(&mut self, entitled: u64, weight: u8) -> Result<SetMppOutcome, HcallError> {
-        let h = &mut self.inner;
-        self.policy
-            .run(&mut self.clock, || h.set_mpp(entitled, weight))
-    }
+    crate::hypervisor_calls!(retrying);
+
     fn set_page_state(&mut self, addr: u64, state: PageState) -> Result<(), HcallError> {
         let h = &mut self.inner;
         self.policy
@@ -84,19 +70,6 @@ impl<H: Hypervisor, C: Clock> Hypervisor for Retrying<H, C> {
             })
         });
         r.map_err(|error| BatchError { done, error })
-    }
-    fn zero_page(&mut self, addr: u64) -> Result<(), HcallError> {
-        let h = &mut self.inner;
-        self.policy.run(&mut self.clock, || h.zero_page(addr))
-    }
-    fn put_tce(&mut self, liobn: u32, ioba: u64, tce: u64) -> Result<(), HcallError> {
-        let h = &mut self.inner;
-        self.policy
-            .run(&mut self.clock, || h.put_tce(liobn, ioba, tce))
-    }
-    fn get_tce(&mut self, liobn: u32, ioba: u64) -> Result<u64, HcallError> {
-        let h = &mut self.inner;
-        self.policy.run(&mut self.clock, || h.get_tce(liobn, ioba))
     }
 }
 

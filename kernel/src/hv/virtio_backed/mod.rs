@@ -18,8 +18,7 @@
 use alloc::string::String;
 use core::fmt::{Display, Write};
 use hcall::{
-    BackendKind, BatchError, CmoFaultStats, HcallError, Hypervisor, MppData, MppXData, PageState,
-    RawHcall, SetMppOutcome, Simulation,
+    BackendKind, BatchError, CmoFaultStats, HcallError, Hypervisor, PageState, RawHcall, Simulation,
 };
 use powervm_sim::{ModelError, PoolModel};
 
@@ -334,15 +333,8 @@ pub fn render_unbacked(out: &mut String) {
 }
 
 impl<H: ModelledPool, D: BalloonTransport> Hypervisor for VirtioBacked<H, D> {
-    fn get_mpp(&mut self) -> Result<MppData, HcallError> {
-        self.inner.get_mpp()
-    }
-    fn get_mpp_x(&mut self) -> Result<MppXData, HcallError> {
-        self.inner.get_mpp_x()
-    }
-    fn set_mpp(&mut self, entitled: u64, weight: u8) -> Result<SetMppOutcome, HcallError> {
-        self.inner.set_mpp(entitled, weight)
-    }
+    hcall::hypervisor_calls!(forward inner);
+
     fn set_page_state(&mut self, addr: u64, state: PageState) -> Result<(), HcallError> {
         let was_loaned = self.inner.is_loaned(addr);
         self.inner.set_page_state(addr, state)?;
@@ -374,15 +366,6 @@ impl<H: ModelledPool, D: BalloonTransport> Hypervisor for VirtioBacked<H, D> {
             offset += chunk.len();
         }
         Ok(())
-    }
-    fn zero_page(&mut self, addr: u64) -> Result<(), HcallError> {
-        self.inner.zero_page(addr)
-    }
-    fn put_tce(&mut self, liobn: u32, ioba: u64, tce: u64) -> Result<(), HcallError> {
-        self.inner.put_tce(liobn, ioba, tce)
-    }
-    fn get_tce(&mut self, liobn: u32, ioba: u64) -> Result<u64, HcallError> {
-        self.inner.get_tce(liobn, ioba)
     }
 }
 

@@ -21,15 +21,8 @@ struct FakePool {
 }
 
 impl Hypervisor for FakePool {
-    fn get_mpp(&mut self) -> Result<MppData, HcallError> {
-        Ok(MppData::default())
-    }
-    fn get_mpp_x(&mut self) -> Result<MppXData, HcallError> {
-        Ok(MppXData::default())
-    }
-    fn set_mpp(&mut self, _: u64, _: u8) -> Result<SetMppOutcome, HcallError> {
-        Ok(SetMppOutcome::Set)
-    }
+    hcall::hypervisor_calls!(succeed);
+
     fn set_page_state(&mut self, addr: u64, state: PageState) -> Result<(), HcallError> {
         if let Some(n) = self.accept.as_mut() {
             if *n == 0 {
@@ -46,15 +39,6 @@ impl Hypervisor for FakePool {
         }
         self.pages.insert(addr, state);
         Ok(())
-    }
-    fn zero_page(&mut self, _: u64) -> Result<(), HcallError> {
-        Ok(())
-    }
-    fn put_tce(&mut self, _: u32, _: u64, _: u64) -> Result<(), HcallError> {
-        Ok(())
-    }
-    fn get_tce(&mut self, _: u32, _: u64) -> Result<u64, HcallError> {
-        Ok(0)
     }
     fn set_page_states(&mut self, addrs: &[u64], state: PageState) -> Result<(), BatchError> {
         hcall::hypervisor::set_each(self, addrs, state)
