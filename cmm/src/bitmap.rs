@@ -100,6 +100,11 @@ impl Bitmap {
             .or_else(|| self.find_set_in(0, start))
     }
 
+    /// The words, bit `i` at `words()[i / 64] & (1 << (i % 64))`.
+    pub fn words(&self) -> &[u64] {
+        &self.words
+    }
+
     /// Number of set bits.
     pub fn count_ones(&self) -> u64 {
         self.words.iter().map(|w| u64::from(w.count_ones())).sum()

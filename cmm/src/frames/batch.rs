@@ -176,6 +176,9 @@ impl FrameTable {
         if !self.free.move_to(&mut self.loaned, idx) {
             return Err(self.not_all(batch, "free"));
         }
+        for &i in idx {
+            self.loaned_view.set(i, true);
+        }
         let moved = idx.len();
         self.blocks
             .shift(batch.block, BlockCounter::Free, BlockCounter::Loaned, moved);
@@ -195,6 +198,9 @@ impl FrameTable {
         let idx = &batch.index[..n.min(batch.len)];
         if !self.loaned.move_to(&mut self.free, idx) {
             return Err(self.not_all(batch, "loaned"));
+        }
+        for &i in idx {
+            self.loaned_view.set(i, false);
         }
         if let Some(p) = self.poisoned.as_mut() {
             for &i in idx {

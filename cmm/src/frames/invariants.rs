@@ -22,6 +22,9 @@ impl FrameTable {
         if self.workload.intersects(&self.cache) {
             return Err("a frame held by two owners");
         }
+        if !self.loaned_view.matches(loaned) {
+            return Err("the loaned view differs from the loaned bitmap");
+        }
         if let Some(p) = &self.poisoned {
             if !p.is_subset_of(loaned) {
                 return Err("a poison bit on a frame that is not loaned");

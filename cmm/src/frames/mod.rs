@@ -22,6 +22,7 @@ pub mod blocks;
 mod invariants;
 pub mod regions;
 pub mod report;
+mod view;
 
 use crate::bitmap::Bitmap;
 use crate::error::CmmError;
@@ -31,6 +32,7 @@ use regions::RegionMap;
 pub use regions::{managed_regions, Region};
 use report::ReportBlocks;
 pub use report::{ReportCounts, ReportRange};
+pub use view::LoanedView;
 
 /// Who holds a used frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -101,6 +103,8 @@ pub struct FrameTable {
     map: RegionMap,
     free: Bitmap,
     loaned: Bitmap,
+    /// The loaned bitmap again, readable without borrowing the table.
+    loaned_view: LoanedView,
     reserved: Bitmap,
     workload: Bitmap,
     cache: Bitmap,
@@ -133,6 +137,7 @@ impl FrameTable {
         let mut t = FrameTable {
             free: Bitmap::new(len),
             loaned: Bitmap::new(len),
+            loaned_view: LoanedView::new(map.clone(), len),
             reserved: Bitmap::new(len),
             workload: Bitmap::new(len),
             cache: Bitmap::new(len),
@@ -172,6 +177,12 @@ impl FrameTable {
             return Err(CmmError::BadRegions("every RAM frame is reserved"));
         }
         Ok(t)
+    }
+
+    /// A shared handle on which frames are loaned, kept in step with the table
+    /// (for a context that cannot borrow it: see [`LoanedView`]).
+    pub fn loaned_view(&self) -> LoanedView {
+        self.loaned_view.share()
     }
 
     /// The counters.

@@ -153,6 +153,30 @@ fn only_the_accepted_front_of_a_batch_moves() {
 }
 
 #[test]
+fn the_loaned_view_follows_loans_and_returns_and_a_clone_is_a_copy() {
+    let mut t = FrameTable::new(&[r(0, 64), r(1000, 8)], &[r(0, 1)]).unwrap();
+    let view = t.loaned_view();
+    let mut b = FrameBatch::new();
+    assert_eq!(t.pick_loan_batch(&mut b, 3), 3);
+    t.mark_loaned(&b, 3).unwrap();
+    let loaned: Vec<u64> = (0..1100).filter(|&p| view.is_loaned(p)).collect();
+    let want: Vec<u64> = b.addrs()[..3].iter().map(|a| a / 4096).collect();
+    assert_eq!(loaned, want, "the view taken before the loan sees it");
+    let copy = t.clone();
+    assert_eq!(t.pick_return_batch(&mut b, 1), 1);
+    t.mark_returned(&b, 1).unwrap();
+    let returned = b.addrs()[0] / 4096;
+    assert!(!view.is_loaned(returned), "the view sees the return");
+    assert!(
+        copy.loaned_view().is_loaned(returned),
+        "a clone of the table has its own bits"
+    );
+    assert!(!view.is_loaned(2000), "not RAM");
+    t.check().unwrap();
+    copy.check().unwrap();
+}
+
+#[test]
 fn the_free_walk_covers_every_free_frame_once() {
     let mut t = FrameTable::new(&[r(0, 1500), r(3000, 700)], &[r(0, 3), r(1000, 600)]).unwrap();
     let used = t.alloc(Owner::Kernel).unwrap();

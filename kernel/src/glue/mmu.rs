@@ -10,7 +10,7 @@
 
 use alloc::vec::Vec;
 use core::arch::asm;
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use hcall::mmu::RawHpte;
 use hcall::raw::sc1::Sc1;
@@ -66,9 +66,10 @@ static LAZY: Mutex<Option<Lazy>> = Mutex::new(None);
 /// DSISR: the page has no translation.
 const DSISR_NO_TRANSLATION: u64 = 0x4000_0000;
 
-/// The frame table the fault report asks about loaned pages (set once the
-/// system exists; read only on the way out).
-static FRAMES: AtomicPtr<cmm::FrameTable> = AtomicPtr::new(core::ptr::null_mut());
+/// Which frames are loaned, for the fault report (a shared view the frame table
+/// keeps in step, so the report needs no reference into the table the
+/// interrupted code holds).
+static LOANED: spin::Once<cmm::frames::LoanedView> = spin::Once::new();
 
 /// The hashed page table through the hypervisor.
 struct Hpt(Sc1);
@@ -400,7 +401,7 @@ pub fn enter_pending(max: usize) -> bool {
 
 /// Lets the fault report tell loaned pages apart.
 pub fn set_frames(frames: &cmm::FrameTable) {
-    FRAMES.store(core::ptr::from_ref(frames).cast_mut(), Ordering::SeqCst);
+    LOANED.call_once(|| frames.loaned_view());
 }
 
 /// Prints the storage-fault report for `vector` (0x300, 0x380, 0x400, 0x480).
@@ -410,14 +411,10 @@ pub fn report_storage_fault(vector: u64, srr0: u64, srr1: u64, dar: u64, dsisr: 
     } else {
         srr0
     };
-    let frames = FRAMES.load(Ordering::SeqCst);
     let (kind, ram_known) = match STATE.try_lock().as_deref() {
         Some(Some(s)) => (
             classify(addr, &s.ram, &s.mmio, |pfn| {
-                // SAFETY: on the way out of the machine (the caller never
-                // returns): the frame table outlives the kernel's run and the
-                // interrupted code never runs again, so reading it is sound.
-                !frames.is_null() && unsafe { &*frames }.state(pfn) == Some(cmm::FrameState::Loaned)
+                LOANED.get().is_some_and(|v| v.is_loaned(pfn))
             }),
             true,
         ),
