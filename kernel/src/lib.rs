@@ -36,6 +36,7 @@ pub mod mmu;
 pub mod pci;
 pub mod rma;
 pub mod shell;
+pub mod shutdown;
 pub mod smp;
 pub mod text;
 pub mod timer;

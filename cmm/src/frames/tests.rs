@@ -172,6 +172,9 @@ fn the_loaned_view_follows_loans_and_returns_and_a_clone_is_a_copy() {
         "a clone of the table has its own bits"
     );
     assert!(!view.is_loaned(2000), "not RAM");
+    let mut left: Vec<u64> = want.clone();
+    left.retain(|&p| p != returned);
+    assert_eq!(view.pfns().collect::<Vec<_>>(), left);
     t.check().unwrap();
     copy.check().unwrap();
 }

@@ -61,6 +61,22 @@ impl LoanedView {
                 .all(|(a, &b)| a.load(Ordering::Relaxed) == b)
     }
 
+    /// The loaned frames, in order.
+    pub fn pfns(&self) -> impl Iterator<Item = u64> + '_ {
+        self.bits.iter().enumerate().flat_map(move |(w, word)| {
+            let mut bits = word.load(Ordering::Relaxed);
+            core::iter::from_fn(move || {
+                if bits == 0 {
+                    return None;
+                }
+                let b = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                Some(w * 64 + b)
+            })
+            .filter_map(|i| self.map.pfn_of(i))
+        })
+    }
+
     /// A second handle on the same bits (not a copy): it sees every later loan
     /// and return.
     pub fn share(&self) -> LoanedView {

@@ -66,11 +66,6 @@ static LAZY: Mutex<Option<Lazy>> = Mutex::new(None);
 /// DSISR: the page has no translation.
 const DSISR_NO_TRANSLATION: u64 = 0x4000_0000;
 
-/// Which frames are loaned, for the fault report (a shared view the frame table
-/// keeps in step, so the report needs no reference into the table the
-/// interrupted code holds).
-static LOANED: spin::Once<cmm::frames::LoanedView> = spin::Once::new();
-
 /// The hashed page table through the hypervisor.
 struct Hpt(Sc1);
 
@@ -399,11 +394,6 @@ pub fn enter_pending(max: usize) -> bool {
     !done
 }
 
-/// Lets the fault report tell loaned pages apart.
-pub fn set_frames(frames: &cmm::FrameTable) {
-    LOANED.call_once(|| frames.loaned_view());
-}
-
 /// Prints the storage-fault report for `vector` (0x300, 0x380, 0x400, 0x480).
 pub fn report_storage_fault(vector: u64, srr0: u64, srr1: u64, dar: u64, dsisr: u64) {
     let addr = if vector == 0x300 || vector == 0x380 {
@@ -414,7 +404,7 @@ pub fn report_storage_fault(vector: u64, srr0: u64, srr1: u64, dar: u64, dsisr: 
     let (kind, ram_known) = match STATE.try_lock().as_deref() {
         Some(Some(s)) => (
             classify(addr, &s.ram, &s.mmio, |pfn| {
-                LOANED.get().is_some_and(|v| v.is_loaned(pfn))
+                crate::mem::loaned_view().is_some_and(|v| v.is_loaned(pfn))
             }),
             true,
         ),

@@ -149,7 +149,8 @@ pub fn start(r3: u64, prom: Option<of::Prom>) -> ! {
     // prompt, so it never races the first command; later rounds run on timers.
     sys.background();
     log::info!("ready after {} us", clock::now_us());
-    crate::glue::mmu::set_frames(sys.mm.frames());
+    mem::set_loaned_view(sys.mm.frames());
+    exit::set_backend(hcall::Simulation::kind(&sys.hv));
     println!("lpar-cmm ready");
     shell::run(&mut sys)
 }

@@ -29,6 +29,42 @@ pub fn real_hypervisor() -> Phyp<Sc1> {
     unsafe { Phyp::new(Sc1::new()) }
 }
 
+/// Which frames are loaned, for the paths that cannot borrow the system (the
+/// fault report, os-term): a shared view the frame table keeps in step.
+static LOANED: spin::Once<cmm::frames::LoanedView> = spin::Once::new();
+
+/// Shares the frame table's loaned view with the fault and exit paths (once).
+pub fn set_loaned_view(frames: &FrameTable) {
+    LOANED.call_once(|| frames.loaned_view());
+}
+
+/// The loaned view, once the system exists.
+pub fn loaned_view() -> Option<&'static cmm::frames::LoanedView> {
+    LOANED.get()
+}
+
+/// On the way out after a fatal error, hands every loaned page straight back to
+/// the hypervisor (H_PAGE_INIT, Active), one call each and no book-keeping.
+/// Returns how many it took back and how many it refused.
+pub fn give_back_on_exit(view: &cmm::frames::LoanedView) -> (u64, u64) {
+    let (mut back, mut refused) = (0u64, 0u64);
+    for pfn in view.pfns() {
+        let addr = pfn.saturating_mul(hcall::page::PAGE_SIZE);
+        // SAFETY: the kernel is terminating with every other CPU stopped; nothing
+        // touches these pages again, and making a loaned page Active only gives it
+        // back to the partition.
+        let r = unsafe {
+            hcall::calls::set_page_state(&mut Sc1::new(), addr, hcall::PageState::Active)
+        };
+        if r.is_ok() {
+            back += 1;
+        } else {
+            refused += 1;
+        }
+    }
+    (back, refused)
+}
+
 /// The largest device tree blob accepted.
 const MAX_FDT: usize = 1 << 20;
 

@@ -7,6 +7,7 @@ use kernel::shell::{Command, FaultKind};
 
 use kernel::devtree::report::{write_dump, write_facts};
 use kernel::meminfo::{write_meminfo, HeapUsage};
+use kernel::shutdown::{loans_on_exit, Exit, LoanReturn};
 
 use super::out::emit;
 use super::CmdResult;
@@ -104,7 +105,10 @@ pub fn echo(words: &[&str]) -> CmdResult {
 /// then RTAS power-off.
 pub fn poweroff(sys: &mut System) -> CmdResult {
     let loaned = sys.mm.stats().loaned_pages;
-    let left = sys.mm.return_all(&mut sys.hv, &mut sys.mem);
+    let left = match loans_on_exit(Exit::PowerOff, sys.hv.kind(), loaned) {
+        LoanReturn::Balloon => sys.mm.return_all(&mut sys.hv, &mut sys.mem),
+        LoanReturn::EachPage | LoanReturn::Nothing => loaned,
+    };
     log::info!(
         "cmm: {} loaned pages returned before power-off",
         loaned.saturating_sub(left)
