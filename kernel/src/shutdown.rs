@@ -41,32 +41,28 @@ pub fn loans_on_exit(exit: Exit, kind: BackendKind, loaned: u64) -> LoanReturn {
 mod tests {
     use super::*;
 
+    /// A real hypervisor gets its pages back on every exit; the model ends with
+    /// the kernel at os-term; with nothing loaned there is nothing to do.
     #[test]
-    fn a_real_hypervisor_gets_its_pages_back_on_every_exit() {
-        assert_eq!(
-            loans_on_exit(Exit::PowerOff, BackendKind::Phyp, 5),
-            LoanReturn::Balloon
-        );
-        assert_eq!(
-            loans_on_exit(Exit::OsTerm, BackendKind::Phyp, 5),
-            LoanReturn::EachPage
-        );
-    }
-
-    #[test]
-    fn the_model_ends_with_the_kernel_and_nothing_loaned_needs_nothing() {
-        assert_eq!(
-            loans_on_exit(Exit::PowerOff, BackendKind::Model, 5),
-            LoanReturn::Balloon
-        );
-        assert_eq!(
-            loans_on_exit(Exit::OsTerm, BackendKind::Model, 5),
-            LoanReturn::Nothing
-        );
-        for exit in [Exit::PowerOff, Exit::OsTerm] {
-            for kind in [BackendKind::Phyp, BackendKind::Model] {
-                assert_eq!(loans_on_exit(exit, kind, 0), LoanReturn::Nothing);
-            }
+    fn every_exit_and_backend() {
+        use BackendKind::{Model, Phyp};
+        use Exit::{OsTerm, PowerOff};
+        let table = [
+            (PowerOff, Phyp, 5, LoanReturn::Balloon),
+            (OsTerm, Phyp, 5, LoanReturn::EachPage),
+            (PowerOff, Model, 5, LoanReturn::Balloon),
+            (OsTerm, Model, 5, LoanReturn::Nothing),
+            (PowerOff, Phyp, 0, LoanReturn::Nothing),
+            (OsTerm, Phyp, 0, LoanReturn::Nothing),
+            (PowerOff, Model, 0, LoanReturn::Nothing),
+            (OsTerm, Model, 0, LoanReturn::Nothing),
+        ];
+        for (exit, kind, loaned, want) in table {
+            assert_eq!(
+                loans_on_exit(exit, kind, loaned),
+                want,
+                "{exit:?} {kind:?} {loaned}"
+            );
         }
     }
 }
