@@ -31,6 +31,7 @@ use crate::virtio_balloon::{
 #[allow(unsafe_code)] // a raw-call fake that touches no memory
 mod lies;
 #[cfg(test)]
+#[allow(unsafe_code)] // a raw-call fake that touches no memory
 mod report_lies;
 #[cfg(test)]
 mod tests;

@@ -15,7 +15,8 @@ use hcall::HStatus;
 struct Quiet;
 
 impl hcall::RawHcall for Quiet {
-    fn hcall(&mut self, _: u64, _: &[u64]) -> (HStatus, [u64; 9]) {
+    /// Touches no memory.
+    unsafe fn hcall(&mut self, _: u64, _: &[u64]) -> (HStatus, [u64; 9]) {
         (HStatus::Success, [0; 9])
     }
 }
@@ -36,7 +37,9 @@ fn setup(lie: Lie) -> (Mm, Backed) {
     )
     .unwrap();
     let mm = Mm::new(frames, Params::default());
-    let model = PoolModel::new(Quiet, FRAMES * 4096).unwrap();
+    // SAFETY: `Quiet` touches no memory, so no address passed through matters.
+    let real = unsafe { hcall::Phyp::new(Quiet) };
+    let model = PoolModel::new(real, FRAMES * 4096).unwrap();
     let mut v = VirtioBacked::new(model, device_with(lie, true, true));
     v.follow_model();
     (mm, v)
