@@ -25,7 +25,7 @@ use kernel::mmu::{Hpte, HpteR, Vsid};
 use spin::Mutex;
 
 /// MSR[IR] | MSR[DR].
-const MSR_IR_DR: u64 = 0x30;
+const MSR_IR_DR: u64 = crate::arch::trap::Msr::IR.bits() | crate::arch::trap::Msr::DR.bits();
 
 /// What `exception_common` ORs into the MSR: 0 until translation is on.
 #[no_mangle]
@@ -168,10 +168,11 @@ unsafe fn translation_on() {
     unsafe {
         asm!(
             "mfmsr {t}",
-            "ori {t}, {t}, 0x30",
+            "ori {t}, {t}, {ir_dr}",
             "mtmsrd {t}",
             "isync",
             t = out(reg) _,
+            ir_dr = const MSR_IR_DR,
             options(nostack)
         );
     }

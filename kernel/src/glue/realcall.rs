@@ -12,6 +12,18 @@
 
 use core::arch::global_asm;
 
+use crate::arch::trap::Msr;
+
+/// The MSR bits cleared for a firmware call besides SF (set apart with a shift):
+/// interrupts, tracing, translation and little-endian mode.
+const REAL_CALL_CLEARS: u64 = Msr::EE.bits()
+    | Msr::SE.bits()
+    | Msr::BE.bits()
+    | Msr::IR.bits()
+    | Msr::DR.bits()
+    | Msr::LE.bits();
+const _: () = assert!(REAL_CALL_CLEARS < 1 << 16 && REAL_CALL_CLEARS == 0x8631);
+
 // The symbol: in the big-endian (ELFv1) image `real_call_32` names a function
 // descriptor in `.opd` whose first word is the code address; in the
 // little-endian (ELFv2) image it is the code itself.
@@ -40,8 +52,7 @@ real_call_32 = .Lreal_call_32_code
 //
 // The firmware is entered with `rfid`, so that the new MSR (and with it the
 // byte order) takes effect exactly at its entry point. MSR bits cleared for the
-// call: SF (bit 0, 1 << 63), EE 0x8000, SE 0x400, BE 0x200, IR 0x20, DR 0x10 and
-// LE 0x1 (0x8631 together). It returns to `.Lreal_call_32_back` in its own mode
+// call: SF, EE, SE, BE, IR, DR and LE (`REAL_CALL_CLEARS`). It returns to `.Lreal_call_32_back` in its own mode
 // (big-endian, 32-bit, real), where the endian trampoline switches the
 // little-endian image back before anything else runs.
 global_asm!(
@@ -78,14 +89,14 @@ global_asm!(
     std     %r11, 280(%r1)
 
     # External interrupts off first: an interrupt would overwrite SRR0/SRR1.
-    li      %r12, 2
+    li      %r12, {msr_ri}
     mtmsrd  %r12, 1
     # r3 and r4 are the firmware's arguments; its entry (r5) goes in SRR0, its
     # MSR in SRR1, and it returns to LR.
     mtsrr0  %r5
     li      %r12, 1
     sldi    %r12, %r12, 63
-    ori     %r12, %r12, 0x8631
+    ori     %r12, %r12, {clears_lo}
     andc    %r11, %r11, %r12
     mtsrr1  %r11
     lis     %r12, .Lreal_call_32_back@ha
@@ -130,7 +141,9 @@ global_asm!(
     ld      %r0, 16(%r1)
     mtlr    %r0
     blr
-"#
+"#,
+    msr_ri = const Msr::RI.bits(),
+    clears_lo = const REAL_CALL_CLEARS,
 );
 
 extern "C" {

@@ -35,8 +35,8 @@ _start:
     li      %r12, 1
     sldi    %r12, %r12, 63
     or      %r11, %r11, %r12
-    ori     %r11, %r11, 0x2000
-    oris    %r11, %r11, 0x0280
+    ori     %r11, %r11, {facilities_lo}
+    oris    %r11, %r11, {facilities_hi}
     mtmsrd  %r11
     isync
 
@@ -99,15 +99,17 @@ secondary_start:
     li      %r0, 0
     stdu    %r0, -256(%r1)
     mfmsr   %r11
-    ori     %r11, %r11, 0x2000
-    oris    %r11, %r11, 0x0280
+    ori     %r11, %r11, {facilities_lo}
+    oris    %r11, %r11, {facilities_hi}
     mtmsrd  %r11
     isync
 "#,
     call_rust!("secondary_entry"),
     r#"
 4:  b       4b
-"#
+"#,
+    facilities_lo = const super::trap::FACILITIES_LO,
+    facilities_hi = const super::trap::FACILITIES_HI,
 );
 
 /// Emits one exception vector at `offset` from the start of `.text.vectors`
@@ -189,8 +191,8 @@ global_asm!(
     "    li      %r0, 0",
     "    stdu    %r0, -256(%r1)",
     "    mfmsr   %r4",
-    "    ori     %r4, %r4, 0x2000",
-    "    oris    %r4, %r4, 0x0280",
+    "    ori     %r4, %r4, {facilities_lo}",
+    "    oris    %r4, %r4, {facilities_hi}",
     // Translation back on (IR|DR once the MMU is set up: glue/mmu.rs) before
     // anything outside the RMA is touched.
     "    lis     %r9, EXCEPTION_MSR_BITS@ha",
@@ -205,6 +207,8 @@ global_asm!(
     "    mflr    %r8",
     call_rust!("exception_entry"),
     "4:  b       4b",
+    facilities_lo = const super::trap::FACILITIES_LO,
+    facilities_hi = const super::trap::FACILITIES_HI,
 );
 
 /// Called by `_start` with r3..r5 as the firmware left them: the boot path

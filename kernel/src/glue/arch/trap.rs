@@ -46,6 +46,10 @@ bitflags! {
         const EE = 1 << 15;
         /// Problem state (user mode).
         const PR = 1 << 14;
+        /// Single-step trace.
+        const SE = 1 << 10;
+        /// Branch trace.
+        const BE = 1 << 9;
         /// Floating point available.
         const FP = 1 << 13;
         /// Machine check enabled.
@@ -88,33 +92,39 @@ pub struct TrapFrame {
     pub vsr: [[u64; 2]; 64],
 }
 
-/// Offsets into the frame, used by the assembly below; checked against the
-/// struct at compile time.
+/// MSR[FP|VEC|VSX], the facilities the kernel's code uses (an interrupt clears
+/// them), as the two 16-bit immediates of `ori` (low half) and `oris` (high half)
+/// the assembly sets them with.
+pub const FACILITIES_LO: u64 = Msr::FP.bits();
+/// See [`FACILITIES_LO`].
+pub const FACILITIES_HI: u64 = (Msr::VEC.bits() | Msr::VSX.bits()) >> 16;
+const _: () = assert!(
+    FACILITIES_LO < 1 << 16
+        && FACILITIES_HI < 1 << 16
+        && (Msr::VEC.bits() | Msr::VSX.bits()) & 0xffff == 0
+);
+
+/// Where the frame starts above the stack pointer (the ABI's linkage area below
+/// it), and the whole frame, rounded to 16 bytes; the offsets of its fields go
+/// to the assembly below as `const` operands.
 const F_BASE: usize = 128;
 const FRAME_BYTES: usize = (F_BASE + core::mem::size_of::<TrapFrame>() + 15) & !15;
-const _: () = {
-    assert!(core::mem::offset_of!(TrapFrame, cr) == 256);
-    assert!(core::mem::offset_of!(TrapFrame, srr1) == 296);
-    assert!(core::mem::offset_of!(TrapFrame, fpscr) == 304);
-    assert!(core::mem::offset_of!(TrapFrame, vscr) == 320);
-    assert!(core::mem::offset_of!(TrapFrame, vsr) == 336);
-    assert!(FRAME_BYTES == 1488);
-};
+const _: () = assert!((F_BASE + core::mem::offset_of!(TrapFrame, vsr)).is_multiple_of(16));
 
 global_asm!(
     r#"
-    .set F_BASE, 128
-    .set F_GPR, 128
-    .set F_CR, 128 + 256
-    .set F_LR, 128 + 264
-    .set F_CTR, 128 + 272
-    .set F_XER, 128 + 280
-    .set F_SRR0, 128 + 288
-    .set F_SRR1, 128 + 296
-    .set F_FPSCR, 128 + 304
-    .set F_VSCR, 128 + 320
-    .set F_VSR, 128 + 336
-    .set FRAME_BYTES, 1488
+    .set F_BASE, {f_base}
+    .set F_GPR, {f_gpr}
+    .set F_CR, {f_cr}
+    .set F_LR, {f_lr}
+    .set F_CTR, {f_ctr}
+    .set F_XER, {f_xer}
+    .set F_SRR0, {f_srr0}
+    .set F_SRR1, {f_srr1}
+    .set F_FPSCR, {f_fpscr}
+    .set F_VSCR, {f_vscr}
+    .set F_VSR, {f_vsr}
+    .set FRAME_BYTES, {frame_bytes}
 
     .section .text.irq_common, "ax"
     .globl interrupt_common
@@ -145,8 +155,8 @@ interrupt_common:
     std     %r0, F_SRR1(%r1)
 
     mfmsr   %r4
-    ori     %r4, %r4, 0x2000
-    oris    %r4, %r4, 0x0280
+    ori     %r4, %r4, {facilities_lo}
+    oris    %r4, %r4, {facilities_hi}
     # Translation back on (IR|DR once the MMU is set up: glue/mmu.rs); the
     # frame above is in the RMA, everything after may be anywhere.
     lis     %r5, EXCEPTION_MSR_BITS@ha
@@ -201,7 +211,21 @@ interrupt_common:
     .endr
     ld      %r1, F_GPR+8(%r1)
     rfid
-"#
+"#,
+    f_base = const F_BASE,
+    f_gpr = const F_BASE + core::mem::offset_of!(TrapFrame, gpr),
+    f_cr = const F_BASE + core::mem::offset_of!(TrapFrame, cr),
+    f_lr = const F_BASE + core::mem::offset_of!(TrapFrame, lr),
+    f_ctr = const F_BASE + core::mem::offset_of!(TrapFrame, ctr),
+    f_xer = const F_BASE + core::mem::offset_of!(TrapFrame, xer),
+    f_srr0 = const F_BASE + core::mem::offset_of!(TrapFrame, srr0),
+    f_srr1 = const F_BASE + core::mem::offset_of!(TrapFrame, srr1),
+    f_fpscr = const F_BASE + core::mem::offset_of!(TrapFrame, fpscr),
+    f_vscr = const F_BASE + core::mem::offset_of!(TrapFrame, vscr),
+    f_vsr = const F_BASE + core::mem::offset_of!(TrapFrame, vsr),
+    frame_bytes = const FRAME_BYTES,
+    facilities_lo = const FACILITIES_LO,
+    facilities_hi = const FACILITIES_HI,
 );
 
 /// Called by `interrupt_common` with interrupts off, on the interrupt stack.
