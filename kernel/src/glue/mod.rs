@@ -26,6 +26,7 @@ pub mod exit;
 pub mod heap;
 pub mod hv;
 pub mod idle;
+pub mod image;
 pub mod irq;
 pub mod lock;
 #[allow(unsafe_code)] // physical memory: pages, the firmware's blob, the VPAs, `Phyp`

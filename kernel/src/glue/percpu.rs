@@ -32,13 +32,9 @@ pub const STACK_BLOCK: u64 = 0x40000;
 /// Offset of the top of the interrupt stack in a block (what SPRG0 holds).
 pub const IRQ_STACK_TOP: u64 = 0x40000 - 0x100;
 
-extern "C" {
-    static __cpu_stacks: u8;
-}
-
 /// The stack blocks' first byte and the byte after them (they must lie in the RMA).
 pub fn stacks_area() -> (u64, u64) {
-    let start = core::ptr::addr_of!(__cpu_stacks) as u64;
+    let start = crate::glue::image::cpu_stacks();
     (start, start + STACK_BLOCK * MAX_CPUS as u64)
 }
 

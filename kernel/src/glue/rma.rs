@@ -7,14 +7,6 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use kernel::rma::{Item, Rma};
 
-extern "C" {
-    static __kernel_start: u8;
-    static __kernel_end: u8;
-    static __boot_stack_top: u8;
-    static __vector_table: u8;
-    static __vector_table_end: u8;
-}
-
 /// The boot stack's size (see `arch::entry`).
 const BOOT_STACK: u64 = 0x40000;
 
@@ -26,16 +18,13 @@ static FIRMWARE_RMA: AtomicU64 = AtomicU64::new(0);
 
 /// Everything the kernel touches with translation off, by name.
 pub fn items() -> alloc::vec::Vec<Item> {
-    let addr = |p: *const u8| p as u64;
-    // Only the symbols' addresses are taken; the linker script and the entry
-    // assembly define them.
-    let (start, end, boot_top, vec_start, vec_end) = (
-        addr(core::ptr::addr_of!(__kernel_start)),
-        addr(core::ptr::addr_of!(__kernel_end)),
-        addr(core::ptr::addr_of!(__boot_stack_top)),
-        addr(core::ptr::addr_of!(__vector_table)),
-        addr(core::ptr::addr_of!(__vector_table_end)),
+    use crate::glue::image;
+    let (start, end, boot_top) = (
+        image::kernel_start(),
+        image::kernel_end(),
+        image::boot_stack_top(),
     );
+    let (vec_start, vec_end) = image::vector_table();
     let (heap_start, heap_end) = crate::heap::area();
     let mut v = alloc::vec![
         Item {

@@ -2,11 +2,6 @@
 
 use super::cpu;
 
-extern "C" {
-    static __vector_table: u8;
-    static __vector_table_end: u8;
-}
-
 /// H_SET_MODE, under the retry policy: interrupts arrive in the image's byte
 /// order from now on. Call before [`install`].
 pub fn take_interrupts_in_native_order() -> Result<(), hcall::HcallError> {
@@ -24,12 +19,8 @@ pub fn take_interrupts_in_native_order() -> Result<(), hcall::HcallError> {
 
 /// Copies the vectors (`.text.vectors`) to real address 0 and syncs the icache.
 pub fn install() {
-    // The linker defines both symbols around `.text.vectors`; only their addresses
-    // are taken.
-    let (start, end) = (
-        core::ptr::addr_of!(__vector_table) as usize,
-        core::ptr::addr_of!(__vector_table_end) as usize,
-    );
+    let (start, end) = crate::glue::image::vector_table();
+    let (start, end) = (start as usize, end as usize);
     let len = end - start;
     // The first 0x100 bytes (below the system-reset vector) are left alone: the
     // boot ROM lives there.

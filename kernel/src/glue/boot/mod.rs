@@ -83,7 +83,10 @@ pub fn start(r3: u64, prom: Option<of::Prom>) -> ! {
         clock::hz(),
         console::unit()
     );
-    log::info!("kernel image ends at {:#x}", mem::kernel_end());
+    log::info!(
+        "kernel image ends at {:#x}",
+        crate::glue::image::kernel_end()
+    );
     let early = |key: &str| {
         platform.bootargs.as_deref().and_then(|s| {
             kernel::text::bootargs::parse(s)

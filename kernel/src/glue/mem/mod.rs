@@ -12,10 +12,6 @@ use hcall::raw::sc1::Sc1;
 use hcall::Phyp;
 use kernel::devtree::MemRange;
 
-extern "C" {
-    static __kernel_end: u8;
-}
-
 /// The real hypervisor the kernel's backend is built over (`hv::detect`): `Phyp`
 /// over `sc 1`, for H_GET_MPP at detection and for the page and TCE calls the
 /// pool model passes through.
@@ -98,11 +94,6 @@ pub fn copy_fdt(addr: u64) -> Result<Vec<u8>, &'static str> {
     Ok(all.to_vec())
 }
 
-/// The end of the kernel image including BSS (heap and stacks).
-pub fn kernel_end() -> u64 {
-    core::ptr::addr_of!(__kernel_end) as u64
-}
-
 /// The RAM regions and the reserved ones (everything below the end of the image
 /// included) that the frame table and [`PhysMemory`] are built from.
 fn regions(ram: &[MemRange], reserved: &[MemRange]) -> (Vec<Region>, Vec<Region>) {
@@ -127,7 +118,7 @@ fn regions(ram: &[MemRange], reserved: &[MemRange]) -> (Vec<Region>, Vec<Region>
         .iter()
         .map(|m| Region::covering_bytes(m.base, m.size))
         .collect();
-    res.push(Region::covering_bytes(0, kernel_end()));
+    res.push(Region::covering_bytes(0, crate::glue::image::kernel_end()));
     (ram, res)
 }
 

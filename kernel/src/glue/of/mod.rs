@@ -80,11 +80,6 @@ impl fmt::Display for OfError {
     }
 }
 
-extern "C" {
-    static __kernel_start: u8;
-    static __kernel_end: u8;
-}
-
 /// Negotiates with the firmware behind `prom` (made at entry from r5),
 /// flattens its device tree and leaves it. Returns the blob.
 pub fn boot(mut prom: Prom) -> Result<Vec<u8>, OfError> {
@@ -100,8 +95,8 @@ pub fn boot(mut prom: Prom) -> Result<Vec<u8>, OfError> {
     // The kernel image, BSS included, is the one range the blob reserves: the
     // firmware's own memory is free once it has been left.
     let (image_start, image_end) = (
-        core::ptr::addr_of!(__kernel_start) as u64,
-        core::ptr::addr_of!(__kernel_end) as u64,
+        crate::glue::image::kernel_start(),
+        crate::glue::image::kernel_end(),
     );
     let mut reserved = alloc::vec![(image_start, image_end.saturating_sub(image_start))];
     // RTAS, instantiated in the RMA right after the image (docs/rtas.md): from
