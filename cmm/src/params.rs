@@ -171,16 +171,19 @@ impl Default for Params {
     }
 }
 
-/// Parses a decimal or `0x` hexadecimal unsigned integer.
-pub fn parse_number(s: &str) -> Option<u64> {
+/// Parses a decimal or `0x` hexadecimal unsigned integer. It refuses what the
+/// console's number parser refuses (`powervm_sim::units::parse_number`, which the
+/// kernel's shell uses), in the same words: "not a number", "number too large"
+/// (the kernel's shell tests hold the two to the same answers).
+pub fn parse_number(s: &str) -> Result<u64, &'static str> {
     let (digits, radix) = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
         Some(hex) => (hex, 16),
         None => (s, 10),
     };
     if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
-        return None;
+        return Err("not a number");
     }
-    u64::from_str_radix(digits, radix).ok()
+    u64::from_str_radix(digits, radix).map_err(|_| "number too large")
 }
 
 fn invalid(param: Param, reason: &'static str) -> CmmError {
@@ -191,7 +194,7 @@ fn invalid(param: Param, reason: &'static str) -> CmmError {
 }
 
 fn number(param: Param, s: &str) -> Result<u64, CmmError> {
-    parse_number(s).ok_or(invalid(param, "not a decimal or 0x hex number"))
+    parse_number(s).map_err(|reason| invalid(param, reason))
 }
 
 fn flag(param: Param, s: &str) -> Result<bool, CmmError> {

@@ -6,7 +6,7 @@
 use crate::error::CmmError;
 
 /// log2 of the page size the balloon and the frame table work in (4 KiB, the CMO page).
-pub const PAGE_SHIFT: u32 = 12;
+pub const PAGE_SHIFT: u32 = hcall::page::PAGE_SHIFT;
 /// The page size in bytes (H_PAGE_INIT works on 4 KiB pages).
 pub const PAGE_SIZE: u64 = hcall::page::PAGE_SIZE;
 /// KiB in one page.

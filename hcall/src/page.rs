@@ -39,8 +39,12 @@ bitflags::bitflags! {
     }
 }
 
-/// The CMO page size this kernel uses (4 KiB).
-pub const PAGE_SIZE: u64 = 4096;
+/// log2 of [`PAGE_SIZE`].
+pub const PAGE_SHIFT: u32 = 12;
+/// The CMO page size this kernel uses (4 KiB): the one page size of the workspace
+/// (the balloon, the frame table, TCEs, the virtio balloon's PFNs, the pool
+/// manager all count in it).
+pub const PAGE_SIZE: u64 = 1 << PAGE_SHIFT;
 
 impl PageState {
     /// The H_PAGE_INIT flags word that requests this state.

@@ -22,7 +22,7 @@ pub const MIN_RMA: u64 = 128 << 20;
 /// `rma=` must be a whole number of MiB.
 const RMA_GRANULE: u64 = 1 << 20;
 /// Page size of the RTAS area's alignment.
-const PAGE: u64 = 4096;
+const PAGE: u64 = hcall::page::PAGE_SIZE;
 
 /// A named range that must be reachable with translation off.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

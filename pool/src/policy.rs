@@ -40,7 +40,7 @@
 use powervm_sim::distribute::{cap_pages, step_allotments, water_fill, Claim, Slot};
 
 /// Page size the policy counts in (the balloon's and CMO's unit).
-pub const PAGE: u64 = 4096;
+pub const PAGE: u64 = powervm_sim::PAGE_SIZE;
 
 const MIB_BYTES: u64 = 1 << 20;
 

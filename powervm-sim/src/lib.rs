@@ -75,7 +75,7 @@ pub use console::{parse_number, parse_size, LparParams};
 pub use control::{FailKind, ModelError};
 
 use distribute::{Claim, Slot};
-use hcall::page::PAGE_SIZE;
+pub use hcall::page::PAGE_SIZE;
 use hcall::raw::RawHcall;
 use hcall::status::HStatus;
 use hcall::Phyp;

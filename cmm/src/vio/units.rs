@@ -14,7 +14,7 @@ pub const MIN_ENT: u64 = 1_562_624;
 pub const BALANCE_CHUNK: u64 = 128 * 1024;
 
 /// Size of one TCE (I/O translation) page in a VIO DMA window: 4 KiB.
-pub const TCE_PAGE_SIZE: u64 = 4096;
+pub const TCE_PAGE_SIZE: u64 = hcall::page::PAGE_SIZE;
 
 /// Permission bits of a TCE: bit 0 = the device may read, bit 1 = it may write.
 pub const TCE_READ_WRITE: u64 = 0b11;

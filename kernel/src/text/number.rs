@@ -29,5 +29,17 @@ mod tests {
         fn never_panics(s in ".{0,24}") {
             let _ = parse_pages(&s);
         }
+
+        /// `cmm set` parses its numbers itself (cmm cannot depend on the
+        /// simulator's parser); it must take and refuse the same text, in the
+        /// same words, as every other command.
+        #[test]
+        fn cmm_parameters_parse_numbers_as_the_shell_does(
+            s in "(0[xX])?[0-9a-fA-F]{0,20}|.{0,8}"
+        ) {
+            let shell = parse_number(&s).map_err(|e| alloc::string::ToString::to_string(&e));
+            let cmm = cmm::params::parse_number(&s).map_err(alloc::string::String::from);
+            proptest::prop_assert_eq!(shell, cmm);
+        }
     }
 }

@@ -28,8 +28,9 @@ pub mod virtqueue;
 pub use balloon::{BalloonState, BalloonStats, BalloonTransport};
 pub use virtqueue::{QueueLayout, SplitQueue};
 
-/// Bytes of a page as the balloon counts them (PFNs are in 4 KiB units).
-pub const BALLOON_PAGE: u64 = 4096;
+/// Bytes of a page as the balloon counts them (PFNs are in 4 KiB units, the
+/// kernel's page).
+pub const BALLOON_PAGE: u64 = hcall::page::PAGE_SIZE;
 
 /// The byte order of everything in the legacy virtqueues (descriptors, rings,
 /// PFN arrays, statistics entries): the guest's own, fixed when the driver
