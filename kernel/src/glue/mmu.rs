@@ -17,6 +17,8 @@ use hcall::raw::sc1::Sc1;
 use kernel::devtree::{Fdt, MemRange};
 use kernel::mmu::cpu::CpuMmu;
 use kernel::mmu::fault::{classify, dsisr_reason};
+
+use crate::arch::exceptions::vector;
 use kernel::mmu::lazy::{boot_ranges, LazyMap, Touch, BOOT_MAPPED};
 use kernel::mmu::linear::{enter_page, enter_range, Geometry, MapStats, PageTable};
 use kernel::mmu::slb::{segments_covering, SlbEntry};
@@ -397,7 +399,7 @@ pub fn enter_pending(max: usize) -> bool {
 
 /// Prints the storage-fault report for `vector` (0x300, 0x380, 0x400, 0x480).
 pub fn report_storage_fault(vector: u64, srr0: u64, srr1: u64, dar: u64, dsisr: u64) {
-    let addr = if vector == 0x300 || vector == 0x380 {
+    let addr = if vector == vector::DATA_STORAGE || vector == vector::DATA_SEGMENT {
         dar
     } else {
         srr0
@@ -414,12 +416,16 @@ pub fn report_storage_fault(vector: u64, srr0: u64, srr1: u64, dar: u64, dsisr: 
     crate::console::emergency_write(format_args!(
         "storage fault: {} at {addr:#018x} DSISR={dsisr:#010x} ({}) SRR0={srr0:#018x} SRR1={srr1:#018x}: the address is {}{}\n",
         match vector {
-            0x300 => "data storage",
-            0x380 => "data segment",
-            0x400 => "instruction storage",
+            vector::DATA_STORAGE => "data storage",
+            vector::DATA_SEGMENT => "data segment",
+            vector::INSTRUCTION_STORAGE => "instruction storage",
             _ => "instruction segment",
         },
-        if vector == 0x300 { dsisr_reason(dsisr) } else { "-" },
+        if vector == vector::DATA_STORAGE {
+            dsisr_reason(dsisr)
+        } else {
+            "-"
+        },
         kind.name(),
         if ram_known { "" } else { " (no linear map)" }
     ));

@@ -129,17 +129,35 @@ macro_rules! vector {
     };
 }
 
-/// Emits a vector whose interrupt returns: it goes to `interrupt_common`.
-macro_rules! returning_vector {
-    ($off:literal) => {
+/// Emits a fatal vector whose number is a named `const` operand of the
+/// `global_asm!` below (`{name}`), from `exceptions::vector`.
+macro_rules! named_vector {
+    ($name:literal) => {
         concat!(
-            ".org ",
-            $off,
-            "\n",
+            ".org {",
+            $name,
+            "}\n",
             "    mtsprg1 %r3\n",
-            "    li %r3, ",
-            $off,
-            "\n",
+            "    li %r3, {",
+            $name,
+            "}\n",
+            branch_abs!("exception_common")
+        )
+    };
+}
+
+/// Emits a vector whose interrupt returns: it goes to `interrupt_common`; its
+/// number is a named `const` operand, as for [`named_vector`].
+macro_rules! returning_vector {
+    ($name:literal) => {
+        concat!(
+            ".org {",
+            $name,
+            "}\n",
+            "    mtsprg1 %r3\n",
+            "    li %r3, {",
+            $name,
+            "}\n",
             branch_abs!("interrupt_common")
         )
     };
@@ -151,15 +169,15 @@ global_asm!(
     "__vector_table:",
     vector!("0x100"),
     vector!("0x200"),
-    returning_vector!("0x300"),
-    vector!("0x380"),
-    vector!("0x400"),
-    vector!("0x480"),
-    returning_vector!("0x500"),
+    returning_vector!("data_storage"),
+    named_vector!("data_segment"),
+    named_vector!("instruction_storage"),
+    named_vector!("instruction_segment"),
+    returning_vector!("external"),
     vector!("0x600"),
     vector!("0x700"),
     vector!("0x800"),
-    returning_vector!("0x900"),
+    returning_vector!("decrementer"),
     vector!("0x980"),
     vector!("0xa00"),
     vector!("0xb00"),
@@ -207,6 +225,12 @@ global_asm!(
     "    mflr    %r8",
     call_rust!("exception_entry"),
     "4:  b       4b",
+    data_storage = const super::exceptions::vector::DATA_STORAGE,
+    data_segment = const super::exceptions::vector::DATA_SEGMENT,
+    instruction_storage = const super::exceptions::vector::INSTRUCTION_STORAGE,
+    instruction_segment = const super::exceptions::vector::INSTRUCTION_SEGMENT,
+    external = const super::exceptions::vector::EXTERNAL,
+    decrementer = const super::exceptions::vector::DECREMENTER,
     facilities_lo = const super::trap::FACILITIES_LO,
     facilities_hi = const super::trap::FACILITIES_HI,
 );

@@ -2,6 +2,24 @@
 
 use super::cpu;
 
+/// The interrupt vectors the kernel tells apart, by their Power ISA offsets:
+/// named once here, used by the vector table (`entry.rs`, as `const` operands),
+/// the interrupt dispatch (`trap.rs`) and the reports.
+pub mod vector {
+    /// Data storage: a load or store found no translation.
+    pub const DATA_STORAGE: u64 = 0x300;
+    /// Data segment: no SLB entry for a load or store.
+    pub const DATA_SEGMENT: u64 = 0x380;
+    /// Instruction storage: an instruction fetch found no translation.
+    pub const INSTRUCTION_STORAGE: u64 = 0x400;
+    /// Instruction segment: no SLB entry for an instruction fetch.
+    pub const INSTRUCTION_SEGMENT: u64 = 0x480;
+    /// External interrupt (XICS).
+    pub const EXTERNAL: u64 = 0x500;
+    /// Decrementer.
+    pub const DECREMENTER: u64 = 0x900;
+}
+
 /// H_SET_MODE, under the retry policy: interrupts arrive in the image's byte
 /// order from now on. Call before [`install`].
 pub fn take_interrupts_in_native_order() -> Result<(), hcall::HcallError> {
@@ -48,7 +66,13 @@ pub extern "C" fn exception_entry(
     // One report: the other CPUs stop first (or this one parks if another is
     // already on its way out).
     crate::smp::stop_others();
-    if matches!(vector, 0x300 | 0x380 | 0x400 | 0x480) {
+    if matches!(
+        vector,
+        vector::DATA_STORAGE
+            | vector::DATA_SEGMENT
+            | vector::INSTRUCTION_STORAGE
+            | vector::INSTRUCTION_SEGMENT
+    ) {
         crate::glue::mmu::report_storage_fault(vector, srr0, srr1, dar, dsisr);
     }
     crate::console::emergency_write(format_args!(
@@ -62,15 +86,15 @@ fn vector_name(v: u64) -> &'static str {
     match v {
         0x100 => "system reset",
         0x200 => "machine check",
-        0x300 => "data storage",
-        0x380 => "data segment",
-        0x400 => "instruction storage",
-        0x480 => "instruction segment",
-        0x500 => "external",
+        vector::DATA_STORAGE => "data storage",
+        vector::DATA_SEGMENT => "data segment",
+        vector::INSTRUCTION_STORAGE => "instruction storage",
+        vector::INSTRUCTION_SEGMENT => "instruction segment",
+        vector::EXTERNAL => "external",
         0x600 => "alignment",
         0x700 => "program",
         0x800 => "FP unavailable",
-        0x900 => "decrementer",
+        vector::DECREMENTER => "decrementer",
         0x980 => "hypervisor decrementer",
         0xa00 => "directed privileged doorbell",
         0xc00 => "system call",

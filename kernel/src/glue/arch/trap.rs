@@ -29,6 +29,8 @@
 
 use core::arch::{asm, global_asm};
 
+use super::exceptions::vector;
+
 use bitflags::bitflags;
 
 bitflags! {
@@ -235,12 +237,12 @@ extern "C" fn interrupt_entry(vector: u64, frame: *mut TrapFrame) {
     // stack; nothing else refers to it while the handler runs.
     let frame = unsafe { &mut *frame };
     match vector {
-        0x900 => crate::irq::decrementer(),
-        0x500 => crate::irq::external(),
+        vector::DECREMENTER => crate::irq::decrementer(),
+        vector::EXTERNAL => crate::irq::external(),
         // A data storage interrupt: the first touch of a linear-map page not
         // entered yet is entered and the access retried; anything else is a
         // real fault, reported as before.
-        0x300 => {
+        vector::DATA_STORAGE => {
             let (dar, dsisr) = crate::glue::mmu::fault_registers();
             if !crate::glue::mmu::enter_on_fault(dar, dsisr) {
                 crate::arch::exceptions::exception_entry(
