@@ -129,10 +129,14 @@ macro_rules! vector {
     };
 }
 
-/// Emits a fatal vector whose number is a named `const` operand of the
-/// `global_asm!` below (`{name}`), from `exceptions::vector`.
+/// Emits a vector whose number is a named `const` operand of the `global_asm!`
+/// below (`{name}`, from `exceptions::vector`): a fatal one, or one that goes to
+/// `$to`.
 macro_rules! named_vector {
     ($name:literal) => {
+        named_vector!($name, "exception_common")
+    };
+    ($name:literal, $to:literal) => {
         concat!(
             ".org {",
             $name,
@@ -141,25 +145,15 @@ macro_rules! named_vector {
             "    li %r3, {",
             $name,
             "}\n",
-            branch_abs!("exception_common")
+            branch_abs!($to)
         )
     };
 }
 
-/// Emits a vector whose interrupt returns: it goes to `interrupt_common`; its
-/// number is a named `const` operand, as for [`named_vector`].
+/// Emits a vector whose interrupt returns: it goes to `interrupt_common`.
 macro_rules! returning_vector {
     ($name:literal) => {
-        concat!(
-            ".org {",
-            $name,
-            "}\n",
-            "    mtsprg1 %r3\n",
-            "    li %r3, {",
-            $name,
-            "}\n",
-            branch_abs!("interrupt_common")
-        )
+        named_vector!($name, "interrupt_common")
     };
 }
 
