@@ -89,7 +89,7 @@ fn the_floor_clamps_a_too_large_target() {
     assert!(c.get("loaned_kb") <= total - 128 * 1024, "{}", c.text());
     let e = vm.err("cmm set min_mem_mb banana");
     assert!(
-        e.contains("min_mem_mb") && e.contains("not a decimal"),
+        e.contains("min_mem_mb") && e.contains("not a number"),
         "{e}"
     );
 }
