@@ -1,6 +1,8 @@
 //! The processor's counters: interrupts taken by kind, cedes and time ceded.
 //! One structure of atomics, updated where the event happens (interrupt handlers
-//! included: atomics need no lock) and printed by the `cpu` command.
+//! included: atomics need no lock) and printed by the `cpu` command. Device
+//! interrupts are counted per source by the interrupt handler table
+//! ([`crate::irq`]) and come in as [`DeviceRows`]: a new driver adds no field here.
 
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -10,14 +12,8 @@ use core::sync::atomic::{AtomicU64, Ordering};
 pub struct CpuStats {
     /// Decrementer interrupts (timer deadlines).
     pub decrementer: AtomicU64,
-    /// External interrupts accepted from the vty.
-    pub external_vty: AtomicU64,
-    /// External interrupts accepted from PCI INTx (the virtio balloon).
-    pub external_pci: AtomicU64,
     /// Inter-processor interrupts received (XICS source 2).
     pub external_ipi: AtomicU64,
-    /// External interrupts from any other source.
-    pub external_other: AtomicU64,
     /// External interrupts that presented no source (XISR 0).
     pub external_spurious: AtomicU64,
     /// XICS hcalls that failed in a handler.
@@ -41,8 +37,8 @@ pub struct CpuStats {
 #[allow(missing_docs)]
 pub struct CpuCounts {
     pub decrementer: u64,
-    pub external_vty: u64,
-    pub external_pci: u64,
+    /// Device interrupts by label (from the handler table).
+    pub devices: DeviceRows,
     pub external_ipi: u64,
     pub external_other: u64,
     pub external_spurious: u64,
@@ -60,10 +56,7 @@ impl CpuStats {
     pub const fn new() -> Self {
         CpuStats {
             decrementer: AtomicU64::new(0),
-            external_vty: AtomicU64::new(0),
-            external_pci: AtomicU64::new(0),
             external_ipi: AtomicU64::new(0),
-            external_other: AtomicU64::new(0),
             external_spurious: AtomicU64::new(0),
             external_errors: AtomicU64::new(0),
             cedes: AtomicU64::new(0),
@@ -80,15 +73,15 @@ impl CpuStats {
         counter.fetch_add(n, Ordering::Relaxed);
     }
 
-    /// A snapshot.
-    pub fn counts(&self) -> CpuCounts {
+    /// A snapshot; the device rows and `external_other` (sources without a
+    /// handler) come from the handler table.
+    pub fn counts(&self, devices: DeviceRows, external_other: u64) -> CpuCounts {
         let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
         CpuCounts {
             decrementer: g(&self.decrementer),
-            external_vty: g(&self.external_vty),
-            external_pci: g(&self.external_pci),
+            devices,
             external_ipi: g(&self.external_ipi),
-            external_other: g(&self.external_other),
+            external_other,
             external_spurious: g(&self.external_spurious),
             external_errors: g(&self.external_errors),
             cedes: g(&self.cedes),
@@ -106,8 +99,7 @@ impl CpuCounts {
     pub fn plus(&self, o: &CpuCounts) -> CpuCounts {
         CpuCounts {
             decrementer: self.decrementer.saturating_add(o.decrementer),
-            external_vty: self.external_vty.saturating_add(o.external_vty),
-            external_pci: self.external_pci.saturating_add(o.external_pci),
+            devices: self.devices.plus(&o.devices),
             external_ipi: self.external_ipi.saturating_add(o.external_ipi),
             external_other: self.external_other.saturating_add(o.external_other),
             external_spurious: self.external_spurious.saturating_add(o.external_spurious),
@@ -119,6 +111,44 @@ impl CpuCounts {
             confers: self.confers.saturating_add(o.confers),
             prods: self.prods.saturating_add(o.prods),
         }
+    }
+}
+
+/// Most device labels a [`DeviceRows`] holds (one per driver with an interrupt).
+pub const MAX_DEVICE_ROWS: usize = 8;
+
+/// Device interrupts counted by label (`vty`, `pci`, ...), in a fixed order: the
+/// `interrupts_external_<label>` rows of the `cpu` reply.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DeviceRows {
+    rows: [(&'static str, u64); MAX_DEVICE_ROWS],
+    len: usize,
+}
+
+impl DeviceRows {
+    /// Adds `n` to `label`'s row, appending the row if it is new (a label past
+    /// [`MAX_DEVICE_ROWS`] is dropped).
+    pub fn add(&mut self, label: &'static str, n: u64) {
+        if let Some(r) = self.rows[..self.len].iter_mut().find(|r| r.0 == label) {
+            r.1 = r.1.saturating_add(n);
+        } else if let Some(r) = self.rows.get_mut(self.len) {
+            *r = (label, n);
+            self.len += 1;
+        }
+    }
+
+    /// The rows in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        self.rows[..self.len].iter().copied()
+    }
+
+    /// Both sets of rows summed by label.
+    pub fn plus(&self, o: &DeviceRows) -> DeviceRows {
+        let mut r = *self;
+        for (l, n) in o.iter() {
+            r.add(l, n);
+        }
+        r
     }
 }
 
@@ -183,15 +213,17 @@ pub fn write_rows(w: &mut impl Write, c: &CpuCounts, hz: u64, uptime_ticks: u64)
         u64::try_from(u128::from(t) * 1_000_000 / u128::from(hz.max(1))).unwrap_or(u64::MAX)
     };
     let external = c
-        .external_vty
-        .saturating_add(c.external_pci)
+        .devices
+        .iter()
+        .fold(0u64, |t, (_, n)| t.saturating_add(n))
         .saturating_add(c.external_ipi)
         .saturating_add(c.external_other)
         .saturating_add(c.external_spurious);
     writeln!(w, "interrupts_decrementer: {}", c.decrementer)?;
     writeln!(w, "interrupts_external: {external}")?;
-    writeln!(w, "interrupts_external_vty: {}", c.external_vty)?;
-    writeln!(w, "interrupts_external_pci: {}", c.external_pci)?;
+    for (label, n) in c.devices.iter() {
+        writeln!(w, "interrupts_external_{label}: {n}")?;
+    }
     writeln!(w, "interrupts_ipi: {}", c.external_ipi)?;
     writeln!(w, "interrupts_external_other: {}", c.external_other)?;
     writeln!(w, "interrupts_spurious: {}", c.external_spurious)?;
@@ -214,18 +246,41 @@ mod tests {
     #[test]
     fn rows_sum_external_and_convert_time() {
         let s = CpuStats::new();
-        CpuStats::add(&s.external_vty, 3);
-        CpuStats::add(&s.external_pci, 2);
         CpuStats::add(&s.external_spurious, 1);
         CpuStats::add(&s.cedes, 4);
         CpuStats::add(&s.ceded_ticks, 512_000_000);
+        let mut devices = DeviceRows::default();
+        devices.add("vty", 3);
+        devices.add("pci", 2);
         let mut out = String::new();
-        write_rows(&mut out, &s.counts(), 512_000_000, 1_024_000_000).unwrap();
-        assert!(out.contains("interrupts_external: 6\n"), "{out}");
-        assert!(out.contains("interrupts_external_vty: 3\n"));
+        write_rows(&mut out, &s.counts(devices, 4), 512_000_000, 1_024_000_000).unwrap();
+        assert!(out.contains("interrupts_external: 10\n"), "{out}");
+        assert!(out.contains("interrupts_external_vty: 3\ninterrupts_external_pci: 2\n"));
+        assert!(out.contains("interrupts_external_other: 4\n"));
         assert!(out.contains("cedes: 4\n"));
         assert!(out.contains("ceded_us: 1000000\n"));
         assert!(out.contains("ceded_permille: 500\n"));
+    }
+
+    #[test]
+    fn device_rows_sum_by_label_keep_their_order_and_drop_past_the_capacity() {
+        let mut a = DeviceRows::default();
+        a.add("vty", 1);
+        a.add("pci", 2);
+        let mut b = DeviceRows::default();
+        b.add("pci", 5);
+        b.add("null", 7);
+        let sum: alloc::vec::Vec<_> = a.plus(&b).iter().collect();
+        assert_eq!(sum, [("vty", 1), ("pci", 7), ("null", 7)]);
+        let labels = ["a", "b", "c", "d", "e", "f", "g", "h", "i"];
+        let mut full = DeviceRows::default();
+        for l in labels {
+            full.add(l, 1);
+        }
+        assert_eq!(full.iter().count(), MAX_DEVICE_ROWS);
+        assert!(full.iter().all(|(l, _)| l != "i"));
+        full.add("a", u64::MAX);
+        assert_eq!(full.iter().next(), Some(("a", u64::MAX)));
     }
 
     #[test]

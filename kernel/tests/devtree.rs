@@ -60,6 +60,17 @@ fn fixture_facts() {
     assert_eq!(p.rtas_token("ibm,os-term"), Some(0x201f));
     assert_eq!(p.rtas_token("ibm,get-system-parameter"), Some(0x2008));
     assert!(!p.rtas_tokens.iter().any(|(n, _)| n.starts_with("rtas-")));
+    // The registry takes every token the kernel uses from QEMU's /rtas (the
+    // numbers as the dtc text above lists them).
+    let t = kernel::rtas::Tokens::from_platform(&p);
+    assert_eq!(t.routing(), Ok((0x200a, 0x200d)));
+    assert_eq!(t.int_off, Some(0x200c));
+    assert_eq!(t.pci_config(), Ok((0x2016, 0x2017)));
+    assert_eq!(t.cpu_start(), Ok((0x2005, 0x2006)));
+    assert_eq!(
+        (t.power_off, t.os_term, t.get_system_parameter),
+        (Some(0x2003), Some(0x201f), Some(0x2008))
+    );
     let names: Vec<_> = p.vdevices.iter().map(|d| d.name.as_str()).collect();
     assert_eq!(names, ["vty@71000000", "nvram@71000001"]);
     assert!(p.vdevices.iter().all(|d| d.dma_window.is_none()));

@@ -1,109 +1,160 @@
-//! The interrupt controller (XICS through hcalls) and what the handlers record.
+//! The interrupt controller (XICS through hcalls) and its handler table; it knows
+//! nothing about the devices behind the sources.
 //!
-//! Set-up (boot, interrupts still off): `H_CPPR(0xff)` accepts every priority;
-//! each source the kernel uses is routed to this processor with RTAS
-//! `ibm,set-xive(source, server, priority)` and enabled with `ibm,int-on`; the vty
-//! also needs `H_VIO_SIGNAL(unit, 1)`. Source numbers come from the device tree
-//! ([`kernel::xics`]). Without a XICS node (or when routing fails) the console
-//! falls back to a timed poll.
+//! Set-up (boot, interrupts still off): [`init`] makes `H_CPPR(0xff)` accept every
+//! priority. A driver's probe then [`attach`]es each source it uses: the source is
+//! registered in the handler table ([`kernel::irq`]: a source has one handler,
+//! interrupts are counted per source and CPU) and routed to the boot processor
+//! with RTAS `ibm,set-xive(source, server, priority)` and enabled with
+//! `ibm,int-on`. A driver whose source cannot be attached polls its device.
 //!
-//! Handlers ([`decrementer`], [`external`]) run with interrupts off on the
-//! interrupt stack (`arch::trap`). They quiet their source and record: a flag for
-//! the main loop, bytes into the console's lock-free ring, counters. They never
-//! allocate, lock, log or print. Facts: docs/interrupts.md.
+//! Handlers ([`decrementer`], [`external`], and the drivers' through the table)
+//! run with interrupts off on the interrupt stack (`arch::trap`). They quiet their
+//! source and record: a flag for the main loop, bytes into the console's lock-free
+//! ring, counters. They never allocate, lock, log or print. Facts:
+//! docs/interrupts.md.
 
 use alloc::format;
 use alloc::string::String;
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use hcall::raw::sc1::Sc1;
 use hcall::xics::{self, CPPR_ACCEPT_ALL, IPI_CLEAR, XISR_IPI};
-use kernel::cpustats::CpuStats;
-use kernel::virtio_balloon::storm::{StormGuard, STORM_LIMIT, STORM_WINDOW_US};
+use kernel::cpustats::{CpuStats, DeviceRows};
+use kernel::irq::{HandlerTable, Irq};
 use kernel::xics::Sources;
 
 use crate::arch::trap;
-use crate::{clock, console, percpu, rtas};
+use crate::{percpu, rtas};
 
 /// The priority the kernel gives its sources (any value below 0xff works).
 const PRIORITY: u32 = 5;
-/// "No source".
-const NONE: u32 = u32::MAX;
+/// Sources the table holds.
+const SLOTS: usize = 16;
 
-static CONFIG_CHANGED: AtomicBool = AtomicBool::new(false);
-static VTY_SOURCE: AtomicU32 = AtomicU32::new(NONE);
-static PCI_SOURCE: AtomicU32 = AtomicU32::new(NONE);
-/// Address of the virtio ISR register whose read acknowledges [`PCI_SOURCE`].
-static PCI_ISR: AtomicUsize = AtomicUsize::new(0);
-/// Counts [`PCI_SOURCE`]'s interrupts; past the limit the source is turned off.
-static PCI_STORM: StormGuard = StormGuard::new(STORM_LIMIT, STORM_WINDOW_US);
-/// The XIRR of the interrupt that tripped the storm guard, not yet ended: while
-/// it is not, XICS presents nothing of its priority, so the storm stops at once;
-/// the main loop turns the source off and ends it ([`quiet_storm`]).
-static STORM_XIRR: AtomicU32 = AtomicU32::new(0);
-/// `ibm,int-off`, to turn a storming source off.
-static INT_OFF: AtomicU32 = AtomicU32::new(NONE);
-
-/// The legacy virtio ISR bit for "configuration changed".
-const ISR_CONFIG: u8 = 0x2;
-
-/// What happened since the last call that needs more than a wake-up.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Events {
-    /// The virtio device's configuration changed (a new `num_pages`).
-    pub config_changed: bool,
-    /// The virtio device's interrupt stormed and waits to be turned off.
-    pub storm: bool,
+/// What a device's handler tells the controller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum After {
+    /// The source is quiet: end the interrupt (H_EOI).
+    End,
+    /// Do not end it: while it is not ended XICS presents nothing of its
+    /// priority, so a storming source stops at once. The main loop turns the
+    /// source off and ends it ([`quiet_held`]).
+    Hold,
 }
 
-/// Takes this CPU's recorded events (a decrementer or console interrupt only
-/// wakes the main loop, which then looks at its timers and input). The device
-/// events are the boot CPU's: its sources are routed there.
-pub fn take_events() -> Events {
+/// A device's interrupt handler (interrupt context: see the module doc).
+pub type Handler = fn() -> After;
+
+static TABLE: HandlerTable<Handler, SLOTS> = HandlerTable::new();
+/// XICS is set up and the routing calls exist.
+static READY: AtomicBool = AtomicBool::new(false);
+/// The server every source is routed to (the boot processor).
+static SERVER: AtomicU32 = AtomicU32::new(0);
+/// The XIRR of a held interrupt (0: none).
+static HELD_XIRR: AtomicU32 = AtomicU32::new(0);
+
+/// Takes this CPU's recorded events (a decrementer or external interrupt only
+/// wakes the main loop, which then looks at its timers, input and drivers).
+pub fn take_events() {
     let me = percpu::this();
     me.dec_fired.store(false, Ordering::Release);
     me.external_seen.store(false, Ordering::Release);
-    Events {
-        config_changed: CONFIG_CHANGED.swap(false, Ordering::AcqRel),
-        storm: STORM_XIRR.load(Ordering::Acquire) != 0,
-    }
 }
 
-/// True when an event is recorded for this CPU and not yet taken.
+/// True when an interrupt woke this CPU and its event is not yet taken, or an
+/// interrupt is held for the main loop.
 pub fn events_pending() -> bool {
     let me = percpu::this();
     me.dec_fired.load(Ordering::Acquire)
         || me.external_seen.load(Ordering::Acquire)
-        || CONFIG_CHANGED.load(Ordering::Acquire)
-        || STORM_XIRR.load(Ordering::Acquire) != 0
+        || HELD_XIRR.load(Ordering::Acquire) != 0
 }
 
-/// From the main loop, after [`Events::storm`]: turns the storming source off
-/// (RTAS `ibm,int-off`), ends its interrupt and stops routing it; returns the
-/// source, or why it could not be turned off. `num_pages` is polled from then on.
-pub fn quiet_storm() -> Result<u32, (u32, &'static str)> {
+/// Sets XICS up to present every priority to the boot processor `server`.
+/// Returns why not (every driver then polls). Call before interrupts are enabled
+/// and before any driver attaches.
+pub fn init(sources: &Sources, server: u32) -> Result<(), String> {
+    if !sources.xics {
+        return Err("no XICS interrupt controller in the device tree".into());
+    }
+    rtas::tokens().routing()?;
+    xics::set_cppr(&mut Sc1::new(), CPPR_ACCEPT_ALL).map_err(|e| format!("H_CPPR: {e}"))?;
+    SERVER.store(server, Ordering::Release);
+    READY.store(true, Ordering::Release);
+    log::info!("interrupts: XICS, sources routed to server {server}");
+    Ok(())
+}
+
+/// Opens this (secondary) CPU's XICS presentation to every priority, so IPIs
+/// reach it. Device sources stay routed to the boot CPU.
+pub fn init_secondary() -> Result<(), hcall::HcallError> {
+    xics::set_cppr(&mut Sc1::new(), CPPR_ACCEPT_ALL)
+}
+
+/// Registers `handler` for `source` (its interrupts counted under `label`, the
+/// `cpu` reply's `interrupts_external_<label>`) and routes the source to the boot
+/// processor. Call from a driver's probe, interrupts off.
+pub fn attach(source: u32, label: &'static str, handler: Handler) -> Result<Irq, String> {
+    if !READY.load(Ordering::Acquire) {
+        return Err("no interrupt controller set up".into());
+    }
+    let (set_xive, int_on) = rtas::tokens().routing()?;
+    let irq = TABLE
+        .register(source, label, handler)
+        .map_err(|e| format!("{e}"))?;
+    let server = SERVER.load(Ordering::Acquire);
+    let mut rets = [0u32; 1];
+    let routed = rtas::call_status(set_xive, &[source, server, PRIORITY], &mut rets)
+        .and_then(|()| rtas::call_status(int_on, &[source], &mut rets));
+    if let Err(e) = routed {
+        TABLE.turn_off(irq);
+        return Err(format!(
+            "routing source {source:#x} through RTAS failed: {e}"
+        ));
+    }
+    Ok(irq)
+}
+
+/// True while `irq`'s interrupts reach its handler.
+pub fn is_live(irq: Irq) -> bool {
+    TABLE.is_live(irq)
+}
+
+/// The device rows of the `cpu` reply for CPU `cpu` (one per label of
+/// `labels`, then any other registered) and its interrupts from sources
+/// without a handler.
+pub fn counts(labels: &[&'static str], cpu: usize) -> (DeviceRows, u64) {
+    (TABLE.rows(labels, cpu), TABLE.unknown(cpu))
+}
+
+/// From the main loop, when `irq`'s interrupt is held ([`After::Hold`]): turns its
+/// source off (RTAS `ibm,int-off`; its interrupts no longer reach the handler),
+/// ends the interrupt and returns the source, or why it could not be turned off.
+/// `None` when nothing of `irq`'s is held.
+pub fn quiet_held(irq: Irq) -> Option<Result<u32, (u32, &'static str)>> {
+    let source = TABLE.source(irq);
+    let held = HELD_XIRR.load(Ordering::Acquire);
+    if held == 0 || xics::Xirr(held).source() != source {
+        return None;
+    }
     let was_on = trap::disable_interrupts();
-    let source = PCI_SOURCE.swap(NONE, Ordering::AcqRel);
-    let token = INT_OFF.load(Ordering::Acquire);
-    let off = if token == NONE {
-        Err("no RTAS ibm,int-off")
-    } else {
-        let mut rets = [0u32; 1];
-        rtas::call_status(token, &[source], &mut rets).map_err(|_| "ibm,int-off failed")
+    TABLE.turn_off(irq);
+    let off = match rtas::tokens().int_off {
+        None => Err("no RTAS ibm,int-off"),
+        Some(token) => {
+            let mut rets = [0u32; 1];
+            rtas::call_status(token, &[source], &mut rets).map_err(|_| "ibm,int-off failed")
+        }
     };
-    let xirr = STORM_XIRR.swap(0, Ordering::AcqRel);
+    let xirr = HELD_XIRR.swap(0, Ordering::AcqRel);
     if xics::end_of_interrupt(&mut Sc1::new(), xics::Xirr(xirr)).is_err() {
         CpuStats::add(&percpu::this().stats.external_errors, 1);
     }
     if was_on {
         trap::enable_interrupts();
     }
-    off.map(|()| source).map_err(|e| (source, e))
-}
-
-/// True when the vty raises interrupts (no timed poll needed).
-pub fn vty_by_interrupt() -> bool {
-    VTY_SOURCE.load(Ordering::Acquire) != NONE
+    Some(off.map(|()| source).map_err(|e| (source, e)))
 }
 
 /// The 0x900 handler: reloads the decrementer with its largest value (on POWER
@@ -116,8 +167,8 @@ pub fn decrementer() {
     me.dec_fired.store(true, Ordering::Release);
 }
 
-/// The 0x500 handler: accepts the interrupt (H_XIRR), quiets its source, records
-/// it and ends it (H_EOI).
+/// The 0x500 handler: accepts the interrupt (H_XIRR), hands it to its source's
+/// handler, and ends it (H_EOI) unless the handler holds it.
 pub fn external() {
     let me = percpu::this();
     let stats = &me.stats;
@@ -142,95 +193,15 @@ pub fn external() {
         }
         CpuStats::add(&stats.external_ipi, 1);
         crate::smp::on_ipi();
-    } else if src == VTY_SOURCE.load(Ordering::Acquire) {
-        // The vty signals only into an empty buffer: drain it completely.
-        console::input::drain_from_interrupt();
-        CpuStats::add(&stats.external_vty, 1);
-    } else if src == PCI_SOURCE.load(Ordering::Acquire) {
-        CpuStats::add(&stats.external_pci, 1);
-        if PCI_STORM.note(clock::now_us()) {
-            // Not ended: nothing of this priority comes until the main loop has
-            // turned the source off.
-            STORM_XIRR.store(x.0, Ordering::Release);
+    } else if let Some((_, handler)) = TABLE.dispatch(src, percpu::current()) {
+        if handler() == After::Hold {
+            HELD_XIRR.store(x.0, Ordering::Release);
             me.external_seen.store(true, Ordering::Release);
             return;
         }
-        if PCI_ISR.load(Ordering::Acquire) != 0 {
-            let bits = crate::drivers::virtio_pci_legacy::acknowledge_interrupt();
-            if bits & ISR_CONFIG != 0 {
-                CONFIG_CHANGED.store(true, Ordering::Release);
-            }
-        }
-    } else {
-        CpuStats::add(&stats.external_other, 1);
     }
     if xics::end_of_interrupt(&mut raw, x).is_err() {
         CpuStats::add(&stats.external_errors, 1);
     }
     me.external_seen.store(true, Ordering::Release);
-}
-
-/// The RTAS tokens and server number routing needs.
-#[derive(Clone, Copy, Debug)]
-pub struct Routing {
-    /// `ibm,set-xive`.
-    pub set_xive: u32,
-    /// `ibm,int-on`.
-    pub int_on: u32,
-    /// `ibm,int-off` (to turn a storming source off), if RTAS has it.
-    pub int_off: Option<u32>,
-    /// This processor's interrupt server number.
-    pub server: u32,
-}
-
-fn route(r: &Routing, source: u32) -> Result<(), rtas::RtasError> {
-    let mut rets = [0u32; 1];
-    rtas::call_status(r.set_xive, &[source, r.server, PRIORITY], &mut rets)?;
-    rtas::call_status(r.int_on, &[source], &mut rets)
-}
-
-/// Sets up XICS for the console: accepts all priorities, routes the vty's
-/// source and enables its signalling. Returns why not, when the console stays
-/// polled. Call before interrupts are enabled.
-pub fn init(sources: &Sources, routing: Option<Routing>, vty_unit: u32) -> Result<(), String> {
-    if !sources.xics {
-        return Err("no XICS interrupt controller in the device tree".into());
-    }
-    let r = routing.ok_or("no RTAS ibm,set-xive / ibm,int-on")?;
-    let mut raw = Sc1::new();
-    xics::set_cppr(&mut raw, CPPR_ACCEPT_ALL).map_err(|e| format!("{e}"))?;
-    let vty = sources
-        .vio_source(vty_unit)
-        .ok_or("the vty has no interrupts property")?;
-    route(&r, vty.number)
-        .map_err(|e| format!("routing the vty's source through RTAS failed: {e}"))?;
-    // PAPR asks for H_VIO_SIGNAL; QEMU 7.2's vty refuses it (H_PARAMETER: the
-    // vty class has no signal mask) and signals input regardless.
-    if let Err(e) = xics::vio_signal(&mut raw, vty_unit, true) {
-        log::info!("vty signalling: {e} (the device signals without it)");
-    }
-    VTY_SOURCE.store(vty.number, Ordering::Release);
-    log::info!(
-        "interrupts: XICS, vty source {:#x} on server {}",
-        vty.number,
-        r.server
-    );
-    Ok(())
-}
-
-/// Opens this (secondary) CPU's XICS presentation to every priority, so IPIs
-/// reach it. Its device sources stay routed to the boot CPU.
-pub fn init_secondary() -> Result<(), hcall::HcallError> {
-    xics::set_cppr(&mut Sc1::new(), CPPR_ACCEPT_ALL)
-}
-
-/// Routes a PCI function's INTx: `isr` is the address of the register whose read
-/// acknowledges it (the legacy virtio ISR). Call with interrupts off or before
-/// they are enabled.
-pub fn route_pci(routing: Option<Routing>, source: u32, isr: usize) -> Result<(), String> {
-    let r = routing.ok_or("no RTAS ibm,set-xive / ibm,int-on")?;
-    PCI_ISR.store(isr, Ordering::Release);
-    PCI_SOURCE.store(source, Ordering::Release);
-    INT_OFF.store(r.int_off.unwrap_or(NONE), Ordering::Release);
-    route(&r, source).map_err(|e| format!("routing the PCI source through RTAS failed: {e}"))
 }

@@ -105,36 +105,31 @@ pub fn is_on() -> bool {
     ON.load(Ordering::Relaxed)
 }
 
-/// `version`'s MMU lines.
-pub fn print_version_lines() {
-    match STATE.try_lock().as_deref() {
-        Some(Some(s)) if is_on() => {
-            crate::println!("mmu: hash");
-            if let Some(Some(l)) = LAZY.try_lock().as_deref() {
-                crate::println!(
-                    "mmu_lazy: pages={} pending={} on_fault={} background={}",
-                    l.map.pages(),
-                    l.map.pending(),
-                    l.on_fault,
-                    l.in_background
-                );
-            }
-            crate::println!(
-                "mmu_map: page={}K segment={} entries={} secondary={} segments={}/{} pft=2^{}",
-                s.geometry.page.bytes() >> 10,
-                match s.geometry.segment {
-                    kernel::mmu::SegmentSize::T1 => "1T",
-                    kernel::mmu::SegmentSize::M256 => "256M",
-                },
-                s.stats.total(),
-                s.stats.secondary,
-                s.segments.len(),
-                s.slb_size,
-                s.geometry.pft_shift
-            );
-        }
-        _ => crate::println!("mmu: off"),
-    }
+/// `version`'s MMU facts; `None` while translation is off (or its state is busy).
+pub fn version_facts() -> Option<kernel::version::MmuFacts> {
+    let state = STATE.try_lock();
+    let s = state.as_deref()?.as_ref().filter(|_| is_on())?;
+    let lazy = LAZY.try_lock().and_then(|l| {
+        l.as_ref().map(|l| kernel::version::LazyFacts {
+            pages: l.map.pages(),
+            pending: l.map.pending(),
+            on_fault: l.on_fault,
+            in_background: l.in_background,
+        })
+    });
+    Some(kernel::version::MmuFacts {
+        lazy,
+        page_kib: s.geometry.page.bytes() >> 10,
+        segment: match s.geometry.segment {
+            kernel::mmu::SegmentSize::T1 => "1T",
+            kernel::mmu::SegmentSize::M256 => "256M",
+        },
+        entries: s.stats.total(),
+        secondary: s.stats.secondary,
+        segments: s.segments.len(),
+        slb_size: s.slb_size,
+        pft_shift: s.geometry.pft_shift,
+    })
 }
 
 fn slb_load(segments: &[u64], g: &Geometry, slb_size: u32) -> Result<(), alloc::string::String> {

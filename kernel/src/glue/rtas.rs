@@ -12,7 +12,7 @@
 //!   QEMU's KVMPPC_H_RTAS hcall (0xF000), which exists only under QEMU/KVM.
 //!
 //! RTAS trusts its arguments as the hypervisor does. [`call`] is safe for the
-//! services whose arguments are all values ([`VALUE_SERVICES`], their tokens
+//! services whose arguments are all values ([`kernel::rtas::VALUE_SERVICES`], their tokens
 //! taken from the tree by name in [`set_tokens`]) and refuses any other token;
 //! the services that take a real address are made here with memory this module
 //! owns ([`get_system_parameter`], [`os_term`]) or through the `unsafe`
@@ -32,39 +32,10 @@ struct Buffer([u8; hcall::rtas::CELL_BYTES * (3 + MAX_CELLS)]);
 
 static BUFFER: Mutex<Buffer> = Mutex::new(Buffer([0; hcall::rtas::CELL_BYTES * (3 + MAX_CELLS)]));
 
-/// The RTAS services whose arguments are all plain values (a processor or
-/// interrupt server number, an interrupt source, a priority, a PCI configuration
-/// address and value): RTAS touches no memory of the kernel's for them, so
-/// [`call`] makes them without `unsafe`. Facts: `docs/rtas.md`.
-pub const VALUE_SERVICES: [&str; 7] = [
-    "power-off",
-    "query-cpu-stopped-state",
-    "ibm,set-xive",
-    "ibm,int-on",
-    "ibm,int-off",
-    "ibm,read-pci-config",
-    "ibm,write-pci-config",
-];
+pub use kernel::rtas::Tokens;
 
-/// Tokens the kernel uses, from `/rtas`.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Tokens {
-    /// `power-off`
-    pub power_off: Option<u32>,
-    /// `ibm,os-term`
-    pub os_term: Option<u32>,
-    /// `ibm,get-system-parameter`
-    pub get_system_parameter: Option<u32>,
-    /// The tokens of [`VALUE_SERVICES`], in its order.
-    values: [Option<u32>; VALUE_SERVICES.len()],
-}
-
-static TOKENS: Mutex<Tokens> = Mutex::new(Tokens {
-    power_off: None,
-    os_term: None,
-    get_system_parameter: None,
-    values: [None; VALUE_SERVICES.len()],
-});
+/// The one token registry, stored once at boot from the device tree.
+static TOKENS: Mutex<Option<Tokens>> = Mutex::new(None);
 
 /// QEMU's own RTAS token numbers for `power-off` and `ibm,os-term`, used only when
 /// the tree named none (a fatal error before the RTAS node was read). They are
@@ -113,50 +84,27 @@ pub fn instance() -> Option<Instance> {
     *INSTANCE.lock()
 }
 
-/// `instantiated` or `hcall`, as `version` prints it.
-pub fn mode_name() -> &'static str {
-    if instance().is_some() {
-        "instantiated"
-    } else {
-        "hcall"
+/// `version`'s RTAS facts: the transport, where the instance is, calls made.
+pub fn version_facts() -> kernel::version::RtasFacts {
+    kernel::version::RtasFacts {
+        instance: instance().map(|i| (i.base, i.size, i.entry)),
+        instantiated_calls: STATS.instantiated_calls.load(Ordering::Relaxed),
+        hcall_calls: STATS.hcall_calls.load(Ordering::Relaxed),
     }
 }
 
-/// `version`'s RTAS lines: the transport, where the instance is, calls made.
-pub fn print_version_lines() {
-    crate::println!("rtas: {}", mode_name());
-    if let Some(i) = instance() {
-        crate::println!(
-            "rtas_area: base={:#x} size={:#x} entry={:#x}",
-            i.base,
-            i.size,
-            i.entry
-        );
-    }
-    crate::println!(
-        "rtas_calls: instantiated={} hcall={}",
-        STATS.instantiated_calls.load(Ordering::Relaxed),
-        STATS.hcall_calls.load(Ordering::Relaxed)
-    );
-}
-
-/// Records the tokens the device tree names.
-pub fn set_tokens(platform: &kernel::devtree::Platform) {
-    *TOKENS.lock() = Tokens {
-        power_off: platform.rtas_token("power-off"),
-        os_term: platform.rtas_token("ibm,os-term"),
-        get_system_parameter: platform.rtas_token("ibm,get-system-parameter"),
-        values: VALUE_SERVICES.map(|name| platform.rtas_token(name)),
-    };
+/// Records the tokens found in the device tree (once, at boot).
+pub fn set_tokens(t: Tokens) {
+    *TOKENS.lock() = Some(t);
 }
 
 fn is_value_token(token: u32) -> bool {
-    TOKENS.lock().values.contains(&Some(token))
+    tokens().value_tokens().contains(&Some(token))
 }
 
-/// The recorded tokens.
+/// The recorded tokens (none before the device tree was read).
 pub fn tokens() -> Tokens {
-    *TOKENS.lock()
+    TOKENS.lock().unwrap_or_default()
 }
 
 /// Why an RTAS call failed.
@@ -170,7 +118,7 @@ pub enum RtasError {
     Hcall(i64),
     /// The RTAS status cell was negative.
     Status(i32),
-    /// The token is not one of [`VALUE_SERVICES`]: refused by the safe [`call`].
+    /// The token is not one of [`kernel::rtas::VALUE_SERVICES`]: refused by the safe [`call`].
     TakesAddresses(u32),
 }
 
@@ -188,13 +136,13 @@ impl core::fmt::Display for RtasError {
     }
 }
 
-/// Calls the RTAS service `token` (one of [`VALUE_SERVICES`]) with `args`; fills
+/// Calls the RTAS service `token` (one of [`kernel::rtas::VALUE_SERVICES`]) with `args`; fills
 /// `rets` (the first is the status). Any other token is refused without a call.
 pub fn call(token: u32, args: &[u32], rets: &mut [u32]) -> Result<(), RtasError> {
     if !is_value_token(token) {
         return Err(RtasError::TakesAddresses(token));
     }
-    // SAFETY: the token is the tree's for a service of `VALUE_SERVICES`, checked
+    // SAFETY: the token is the tree's for a service of `kernel::rtas::VALUE_SERVICES`, checked
     // above: it interprets no argument as an address.
     unsafe { call_with_addresses(token, args, rets) }
 }

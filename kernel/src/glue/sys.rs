@@ -92,8 +92,6 @@ pub struct System {
     pub trace: bool,
     /// Everything that waits: see `wait`.
     pub timers: Timers<Wake>,
-    /// The virtio balloon's interrupt hook (bridge, devfn, ISR address), if any.
-    pub balloon_irq: Option<(String, u8, usize)>,
 }
 
 /// The background work on the memory manager: the model's time steps, the
@@ -137,9 +135,15 @@ pub fn run_background(
 
 impl System {
     /// Builds the state after the device tree is read: detects the hypervisor,
+    /// probes the drivers (`drivers::DRIVERS`, which attach their interrupts),
     /// builds the frame table and the balloon, marks free frames unused, and sets
     /// up the VIO bus.
-    pub fn new(platform: Platform, boot_mode: BootMode, fdt_blob: Vec<u8>) -> Result<Self, String> {
+    pub fn new(
+        platform: Platform,
+        sources: &kernel::xics::Sources,
+        boot_mode: BootMode,
+        fdt_blob: Vec<u8>,
+    ) -> Result<Self, String> {
         let (frames, phys) = mem::frame_table(&platform.memory, &platform.reserved)
             .map_err(|e| alloc::format!("frame table: {e}"))?;
         let top = platform
@@ -150,21 +154,24 @@ impl System {
             .unwrap_or(0);
         let det = hv::detect(top)?;
         let mut hv = det.backend;
-        let mut balloon_irq = None;
-        if hv.model_ref().is_some() {
-            if let Some(dev) = crate::drivers::virtio_pci_legacy::probe(&platform) {
-                balloon_irq = Some(dev.irq_hook());
-                hv = match hv.with_balloon(dev) {
-                    Ok(backed) => {
-                        log::info!("virtio-balloon backs the pool model's loans (hv mode: host)");
-                        backed
-                    }
-                    Err((unchanged, _)) => {
-                        balloon_irq = None;
-                        unchanged
-                    }
-                };
-            }
+        let mut probe = crate::drivers::Probe {
+            platform: &platform,
+            sources,
+            balloon_wanted: hv.model_ref().is_some(),
+            balloon: None,
+        };
+        crate::drivers::probe_all(&mut probe);
+        if let Some(dev) = probe.balloon {
+            hv = match hv.with_balloon(dev) {
+                Ok(backed) => {
+                    log::info!("virtio-balloon backs the pool model's loans (hv mode: host)");
+                    backed
+                }
+                Err((unchanged, _)) => {
+                    log::warn!("virtio-balloon: the backend is not the pool model; not used");
+                    unchanged
+                }
+            };
         }
         let mut hv = hcall::Retrying::new(hv, KernelClock);
         let mm = Mm::new(frames, Params::default());
@@ -217,7 +224,6 @@ impl System {
             vio,
             trace: false,
             timers: Timers::new(),
-            balloon_irq,
         })
     }
 

@@ -3,18 +3,18 @@
 //! Everything that waits has a timer ([`Wake`]) in [`System::timers`]: the
 //! balloon's next round, the pool model's next step (armed only while the model
 //! has something to move), the running command's deadline (`sleep`, `cmm wait`)
-//! and, when the vty has no interrupt, the console's timed poll. [`System::idle`]
-//! runs the background work that is due, re-arms the timers from the state it
-//! left, programs the decrementer for the earliest deadline and cedes; any
-//! interrupt (a deadline, console input, the virtio balloon) brings it back.
+//! and a driver's timed poll (the vty's, when it has no interrupt).
+//! [`System::idle`] gives every driver its turn (`drivers::service_all`), runs
+//! the background work that is due, re-arms the timers from the state it left,
+//! programs the decrementer for the earliest deadline and cedes; any interrupt (a
+//! deadline, console input, the virtio balloon) brings it back.
 //! When nothing is armed nothing ticks.
 
 use kernel::timer::{after_ms, after_us, decrementer_ticks};
-use kernel::virtio_balloon::storm::{STORM_LIMIT, STORM_WINDOW_US};
 
 use crate::arch::trap;
 use crate::sys::System;
-use crate::{clock, console, idle, irq};
+use crate::{clock, console, drivers, idle, irq};
 
 /// What a timer wakes the kernel for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,14 +25,9 @@ pub enum Wake {
     ModelStep,
     /// The running command's deadline.
     Command,
-    /// The console's timed poll (only when the vty raises no interrupt).
-    ConsolePoll,
+    /// A driver's timed poll (by its name), e.g. the vty without an interrupt.
+    Driver(&'static str),
 }
-
-/// Console poll period at the prompt when the vty has no interrupt.
-const CONSOLE_POLL_US: u64 = 10_000;
-/// Console poll period while input is flowing (typeahead).
-const CONSOLE_POLL_BUSY_US: u64 = 200;
 
 /// The command was stopped by Ctrl-C.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,41 +44,16 @@ impl System {
     /// interrupt. At the prompt (`for_input`) console input ends the sleep;
     /// while a command runs only a Ctrl-C does.
     pub fn idle(&mut self, for_input: bool) {
-        let events = irq::take_events();
-        if events.storm {
-            match irq::quiet_storm() {
-                Ok(src) => log::error!(
-                    "virtio-balloon: interrupt storm (more than {STORM_LIMIT} interrupts in {} ms): source {src:#x} turned off; num_pages is polled",
-                    STORM_WINDOW_US / 1000
-                ),
-                Err((src, why)) => log::error!(
-                    "virtio-balloon: interrupt storm on source {src:#x}, which could not be turned off ({why}); its interrupts are ignored"
-                ),
-            }
-        }
-        if events.config_changed {
-            // The host asked for a new num_pages: apply it and loan or return now.
-            self.hv.inner_mut().balloon_sync();
-            self.mm.poll_now();
-        }
-        let more = self.background();
+        irq::take_events();
         let now = clock::ticks();
         let _due = self.timers.expire(now);
-        self.arm_background(now);
-        if !irq::vty_by_interrupt() {
-            let had = console::input::waiting();
-            console::input::poll();
-            let period = if had || console::input::waiting() {
-                CONSOLE_POLL_BUSY_US
-            } else {
-                CONSOLE_POLL_US
-            };
-            self.timers
-                .arm(Wake::ConsolePoll, after_us(now, period, clock::hz()));
-        }
+        let mut more = drivers::service_all(self);
+        more |= self.background();
+        self.arm_background(clock::ticks());
         trap::disable_interrupts();
         let wake_now = more
             || irq::events_pending()
+            || drivers::pending()
             || console::input::interrupt_pending()
             || (for_input && console::input::waiting());
         if wake_now {

@@ -55,6 +55,14 @@ pub const BAR_LEN: u64 = core::mem::size_of::<LegacyRegs>() as u64;
 /// Offset of the ISR status register in BAR0: an interrupt handler reads it to
 /// acknowledge the INTx (bit 0: a queue, bit 1: the configuration changed).
 pub const ISR_OFFSET: usize = core::mem::offset_of!(LegacyRegs, isr);
+/// The ISR bit for "the configuration changed" (a new `num_pages`).
+pub const ISR_CONFIG: u8 = 0x2;
+
+/// True when the ISR status read by an interrupt handler says the configuration
+/// changed (bit 0, a used buffer, is not: inflate and deflate are polled).
+pub fn isr_config_changed(isr: u8) -> bool {
+    isr & ISR_CONFIG != 0
+}
 
 /// Device status: the driver found the device.
 pub const STATUS_ACK: u8 = 1;
@@ -168,6 +176,15 @@ impl<'a> LegacyRegisters<'a> {
 mod tests {
     use super::*;
     use core::mem::offset_of;
+
+    #[test]
+    fn only_the_config_bit_means_a_configuration_change() {
+        assert!(isr_config_changed(0x2));
+        assert!(isr_config_changed(0x3));
+        assert!(!isr_config_changed(0x1));
+        assert!(!isr_config_changed(0));
+        assert!(!isr_config_changed(0xfd));
+    }
 
     #[test]
     fn the_block_has_the_legacy_layout() {

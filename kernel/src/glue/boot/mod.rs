@@ -11,7 +11,9 @@ use hcall::endian::ByteOrder;
 use kernel::devtree;
 
 use crate::sys::{BootMode, System};
-use crate::{arch, clock, console, exit, heap, idle, irq, mem, of, percpu, println, rtas, shell};
+use crate::{
+    arch, clock, console, drivers, exit, heap, idle, irq, mem, of, percpu, println, rtas, shell,
+};
 
 /// Called by `arch::entry`'s `kernel_entry` with r3 as the firmware left it and
 /// the Open Firmware client interface, when r5 named one.
@@ -66,14 +68,12 @@ pub fn start(r3: u64, prom: Option<of::Prom>) -> ! {
     };
     let platform = devtree::gather(&fdt);
     let sources = kernel::xics::gather(&fdt);
-    if let Some(u) = platform.vty_unit {
-        console::set_unit(u);
-    }
+    drivers::vty::early(&platform);
     clock::init(platform.timebase_hz.unwrap_or(0));
     for p in &platform.problems {
         log::warn!("device tree: {p}");
     }
-    rtas::set_tokens(&platform);
+    rtas::set_tokens(rtas::Tokens::from_platform(&platform));
     log::info!(
         "{} mode, {} MiB RAM in {} range(s), {} CPU(s), timebase {} Hz, vty {:#x}",
         mode.name(),
@@ -81,7 +81,7 @@ pub fn start(r3: u64, prom: Option<of::Prom>) -> ! {
         platform.memory.len(),
         platform.cpus.len(),
         clock::hz(),
-        console::unit()
+        drivers::vty::unit()
     );
     log::info!(
         "kernel image ends at {:#x}",
@@ -125,7 +125,11 @@ pub fn start(r3: u64, prom: Option<of::Prom>) -> ! {
     } else if let Err(e) = crate::glue::mmu::init(&fdt, &platform.memory) {
         log::error!("translation stays off: {e}; only the RMA is used");
     }
-    let mut sys = match System::new(platform, mode, blob) {
+    let boot_server = boot_server(&platform.cpus);
+    if let Err(e) = irq::init(&sources, boot_server) {
+        log::warn!("interrupts: {e}; every device is polled");
+    }
+    let mut sys = match System::new(platform, &sources, mode, blob) {
         Ok(s) => s,
         Err(e) => {
             log::error!("{e}");
@@ -135,18 +139,14 @@ pub fn start(r3: u64, prom: Option<of::Prom>) -> ! {
     if let Some(args) = sys.platform.bootargs.clone() {
         apply_bootargs(&mut sys, &args);
     }
-    let boot_server = boot_server(&sys.platform.cpus);
     percpu::enter(0, boot_server);
     percpu::cpu(0).set_state(percpu::CpuState::Online);
     let plan = kernel::smp::plan(&sys.platform.cpus, boot_server, limit);
-    start_interrupts(&sys, &sources, boot_server);
-    let start_tokens = match (
-        sys.platform.rtas_token("query-cpu-stopped-state"),
-        sys.platform.rtas_token("start-cpu"),
-    ) {
-        (Some(query), Some(start)) => Some(crate::smp::StartTokens { query, start }),
-        _ => None,
-    };
+    start_interrupts(boot_server);
+    let start_tokens = rtas::tokens()
+        .cpu_start()
+        .ok()
+        .map(|(query, start)| crate::smp::StartTokens { query, start });
     crate::smp::start_all(&plan, start_tokens);
     // The balloon's first round (and the model's clock origin) before the
     // prompt, so it never races the first command; later rounds run on timers.
@@ -158,39 +158,12 @@ pub fn start(r3: u64, prom: Option<of::Prom>) -> ! {
     shell::run(&mut sys)
 }
 
-/// Registers the VPA, sets up XICS for the console (or leaves it polled), and
-/// turns interrupts on: from here on the kernel idles in H_CEDE.
-fn start_interrupts(sys: &System, sources: &kernel::xics::Sources, cpu: u32) {
+/// Registers the VPA and turns interrupts on (the drivers attached theirs when
+/// probed): from here on the kernel idles in H_CEDE.
+fn start_interrupts(cpu: u32) {
     match idle::register(cpu) {
         Ok(()) => log::info!("VPA registered for CPU {cpu}"),
         Err(e) => log::warn!("{e}: idle without a VPA"),
-    }
-    let routing = match (
-        sys.platform.rtas_token("ibm,set-xive"),
-        sys.platform.rtas_token("ibm,int-on"),
-    ) {
-        (Some(set_xive), Some(int_on)) => Some(irq::Routing {
-            set_xive,
-            int_on,
-            int_off: sys.platform.rtas_token("ibm,int-off"),
-            server: cpu,
-        }),
-        _ => None,
-    };
-    if let Err(e) = irq::init(sources, routing, console::unit()) {
-        log::warn!("console input by timed poll: {e}");
-    }
-    if let Some((bridge, devfn, isr)) = &sys.balloon_irq {
-        match sources.pci_source(bridge, *devfn) {
-            Some(src) => match irq::route_pci(routing, src.number, *isr) {
-                Ok(()) => log::info!(
-                    "virtio-balloon: configuration changes interrupt (source {:#x})",
-                    src.number
-                ),
-                Err(e) => log::warn!("virtio-balloon: {e}; num_pages is polled"),
-            },
-            None => log::warn!("virtio-balloon: no INTx source in the tree; num_pages is polled"),
-        }
     }
     arch::trap::set_decrementer(kernel::timer::DEC_MAX);
     arch::trap::enable_interrupts();

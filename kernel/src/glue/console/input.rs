@@ -1,40 +1,25 @@
-//! Console input: the vty drained into the lock-free ring ([`kernel::text::input`])
-//! by the vty's interrupt, or, where the tree gives the vty no interrupt, by a
-//! timed poll from the main loop with interrupts masked (so there is only ever one
-//! producer at a time). The shell pops bytes in order.
+//! Console input: the lock-free ring ([`kernel::text::input`]) the console device
+//! (`drivers::vty`) fills, from its interrupt or its timed poll with interrupts
+//! masked (so there is only ever one producer at a time). The shell pops bytes in
+//! order.
 
-use kernel::cpustats::CpuStats;
 use kernel::text::input::InputRing;
-
-use super::{hvterm, unit};
-use crate::arch::trap;
 
 static RING: InputRing = InputRing::new();
 
-/// From the external-interrupt handler: reads the vty until it is empty (or the
-/// ring is nearly full).
-pub fn drain_from_interrupt() {
-    let u = unit();
-    RING.drain(|c| hvterm::get(u, c));
+/// Fills the ring from the device: `get` reads up to 16 waiting bytes and says how
+/// many; called until the device is empty (or the ring nearly full). The caller
+/// is the only producer (interrupt context, or interrupts masked).
+pub fn fill(get: impl FnMut(&mut [u8; 16]) -> usize) {
+    RING.drain(get);
 }
 
-/// From the main loop: drains the vty with interrupts masked.
-pub fn poll() {
-    let was_on = trap::disable_interrupts();
-    let u = unit();
-    RING.drain(|c| hvterm::get(u, c));
-    if was_on {
-        trap::enable_interrupts();
-    }
-    CpuStats::add(&crate::percpu::this().stats.console_polls, 1);
-}
-
-/// The next input byte. When the ring had filled up, the vty may still hold
+/// The next input byte. When the ring had filled up, the device may still hold
 /// bytes that will raise no interrupt: drain it now.
 pub fn pop() -> Option<u8> {
     let b = RING.pop();
     if RING.backlog() {
-        poll();
+        crate::drivers::vty::poll();
     }
     b
 }

@@ -1,29 +1,15 @@
-//! The console: the hvterm vty driven with H_PUT_TERM_CHAR / H_GET_TERM_CHAR, a
-//! formatted writer over it, input ([`input`]), the prompt line, and the `log`
-//! logger.
+//! The console over its device (`drivers::vty`): a formatted writer, input
+//! ([`input`]), the prompt line, and the `log` logger.
 //!
 //! A log line printed while the prompt is shown starts on a new line and is
 //! followed by the prompt and the half-typed line again, as a shell user expects.
 
-pub mod hvterm;
 pub mod input;
 pub mod logger;
 
 use core::fmt::{self, Write};
-use core::sync::atomic::{AtomicU32, Ordering};
 
-/// The vty unit address in use (QEMU's default until the device tree says otherwise).
-static VTY_UNIT: AtomicU32 = AtomicU32::new(0x7100_0000);
-
-/// Sets the vty unit address (from the device tree).
-pub fn set_unit(unit: u32) {
-    VTY_UNIT.store(unit, Ordering::Relaxed);
-}
-
-/// The vty unit address in use.
-pub fn unit() -> u32 {
-    VTY_UNIT.load(Ordering::Relaxed)
-}
+use crate::drivers::vty;
 
 /// A writer to the console that turns `\n` into `\r\n`.
 pub struct Console;
@@ -37,16 +23,15 @@ impl Write for Console {
 
 /// Writes raw bytes, `\n` becoming `\r\n`.
 pub fn write_bytes(bytes: &[u8]) {
-    let unit = unit();
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
         if b == b'\n' {
-            hvterm::put(unit, &bytes[start..i]);
-            hvterm::put(unit, b"\r\n");
+            vty::put(&bytes[start..i]);
+            vty::put(b"\r\n");
             start = i + 1;
         }
     }
-    hvterm::put(unit, &bytes[start..]);
+    vty::put(&bytes[start..]);
 }
 
 /// The prompt line as shown: the prompt and what has been typed after it.
@@ -99,7 +84,7 @@ pub fn log_line(args: fmt::Arguments<'_>) {
     write_bytes(b"\n");
     print(args);
     write_bytes(p.prompt.as_bytes());
-    hvterm::put(unit(), &p.typed);
+    vty::put(&p.typed);
 }
 
 /// Prints formatted text (used by the `print!` macros and the logger).

@@ -3,7 +3,6 @@
 //! pseries host bridge. The scan, sizing and assignment are in `kernel::pci`.
 
 use kernel::devtree::platform::Phb;
-use kernel::devtree::Platform;
 use kernel::pci::{buid_cells, config_address, Bridge, ConfigSpace, Width};
 
 use crate::rtas::{self, RtasError};
@@ -41,13 +40,8 @@ impl ConfigSpace for RtasConfig {
 }
 
 /// The bridge for `phb`, if RTAS has the config-space calls.
-pub fn bridge(phb: &Phb, platform: &Platform) -> Result<Bridge<RtasConfig>, &'static str> {
-    let read_token = platform
-        .rtas_token("ibm,read-pci-config")
-        .ok_or("no RTAS ibm,read-pci-config")?;
-    let write_token = platform
-        .rtas_token("ibm,write-pci-config")
-        .ok_or("no RTAS ibm,write-pci-config")?;
+pub fn bridge(phb: &Phb) -> Result<Bridge<RtasConfig>, &'static str> {
+    let (read_token, write_token) = rtas::tokens().pci_config()?;
     Ok(Bridge {
         name: phb.name.clone(),
         windows: phb.windows.clone(),

@@ -9,6 +9,13 @@
 //! library's typed accessors ([`LegacyRegisters`], [`SplitQueue`]). Facts in
 //! docs/virtio-balloon.md.
 //!
+//! The configuration-change interrupt is the function's INTx, translated through
+//! its host bridge's `interrupt-map` (`kernel::xics`) and attached to the
+//! interrupt controller's table; its handler reads the ISR register, which
+//! lowers the line, and records a change for the main loop. A source that
+//! interrupts far more often than an honest device is held and turned off
+//! (`kernel::virtio_balloon::storm`); `num_pages` is then polled.
+//!
 //! The I/O BAR is reached at its CPU address, mapped cache-inhibited and guarded
 //! (`mmu::map_io`) once translation is on; QEMU dispatches the accesses as MMIO
 //! (PowerVM has no virtio).
@@ -16,37 +23,119 @@
 //! get `VIRTIO_F_IOMMU_PLATFORM`).
 
 use alloc::alloc::{alloc_zeroed, Layout};
-use alloc::string::String;
 use core::ptr::NonNull;
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use kernel::devtree::Platform;
+use kernel::irq::Irq;
 use kernel::pci::{BarKind, Bridge, Function};
 use kernel::virtio_balloon::legacy::{self, LegacyRegisters, LegacyRegs};
 use kernel::virtio_balloon::reporting;
 use kernel::virtio_balloon::ring::{DeviceError, DeviceRegs, ReportRing, Ring, RingBalloon};
 use kernel::virtio_balloon::stats::{F_STATS_VQ, STATS_BYTES};
+use kernel::virtio_balloon::storm::{StormGuard, STORM_LIMIT, STORM_WINDOW_US};
 use kernel::virtio_balloon::{
     BalloonTransport, Queue, QueueLayout, SplitQueue, DEVICE_BALLOON_MODERN,
     DEVICE_BALLOON_TRANSITIONAL, GUEST_ORDER, PFNS_PER_BUFFER, VENDOR_VIRTIO,
 };
 
 use super::rtas_pci::{self, RtasConfig};
+use super::{Driver, Probe};
 use crate::clock;
+use crate::irq::{self, After};
+use crate::sys::System;
 
-/// The address of the ISR register of the device [`bring_up`] mapped (0: none).
-static ISR: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+/// The driver list's entry. Its interrupts are counted as `pci` (the `cpu`
+/// reply's `interrupts_external_pci`: PCI INTx).
+pub const DRIVER: Driver = Driver {
+    name: "virtio-balloon",
+    irq_label: Some("pci"),
+    probe,
+    service,
+    pending: Some(pending),
+};
 
-/// Reads (and so acknowledges) the device's ISR register from the interrupt
-/// handler: the read lowers the INTx line (level-sensitive), so the EOI after it
-/// does not re-present the interrupt. 0 when no device was brought up.
-pub fn acknowledge_interrupt() -> u8 {
-    let isr = ISR.load(core::sync::atomic::Ordering::Acquire);
-    if isr == 0 {
-        return 0;
+/// The ISR register's address (0: no interrupt attached).
+static ISR: AtomicUsize = AtomicUsize::new(0);
+/// A configuration change was signalled and not yet acted on.
+static CONFIG_CHANGED: AtomicBool = AtomicBool::new(false);
+/// Counts the source's interrupts; past the limit the source is turned off.
+static STORM: StormGuard = StormGuard::new(STORM_LIMIT, STORM_WINDOW_US);
+static IRQ: spin::Once<Irq> = spin::Once::new();
+
+/// The interrupt: a storm is held for the main loop; otherwise reading the ISR
+/// acknowledges it (lowers the level-sensitive line, so the EOI does not
+/// re-present it) and says whether the configuration changed.
+fn on_interrupt() -> After {
+    if STORM.note(clock::now_us()) {
+        return After::Hold;
     }
-    // SAFETY: `bring_up` stored the address of the ISR register inside the
-    // device's register block, which it mapped cache-inhibited for the kernel's
-    // life; a read has no effect but the acknowledgement.
-    unsafe { core::ptr::read_volatile(isr as *const u8) }
+    let isr = ISR.load(Ordering::Acquire);
+    if isr != 0 {
+        // SAFETY: the address of the device's ISR register (BAR0, mapped
+        // cache-inhibited by `bring_up` and never unmapped); a byte read.
+        let bits = unsafe { core::ptr::read_volatile(isr as *const u8) };
+        if legacy::isr_config_changed(bits) {
+            CONFIG_CHANGED.store(true, Ordering::Release);
+        }
+    }
+    After::End
+}
+
+fn pending() -> bool {
+    CONFIG_CHANGED.load(Ordering::Acquire)
+}
+
+/// The main loop's turn: turns a storming source off, and on a configuration
+/// change applies the host's new `num_pages` and runs the balloon's round now.
+fn service(sys: &mut System) -> bool {
+    if let Some(&i) = IRQ.get() {
+        match irq::quiet_held(i) {
+            None => {}
+            Some(Ok(src)) => log::error!(
+                "virtio-balloon: interrupt storm (more than {STORM_LIMIT} interrupts in {} ms): source {src:#x} turned off; num_pages is polled",
+                STORM_WINDOW_US / 1000
+            ),
+            Some(Err((src, why))) => log::error!(
+                "virtio-balloon: interrupt storm on source {src:#x}, which could not be turned off ({why}); its interrupts are ignored"
+            ),
+        }
+    }
+    if CONFIG_CHANGED.swap(false, Ordering::AcqRel) {
+        sys.hv.inner_mut().balloon_sync();
+        sys.mm.poll_now();
+    }
+    false
+}
+
+/// Finds the balloon when the backend takes one, brings it up and attaches its
+/// interrupt.
+fn probe(p: &mut Probe<'_>) {
+    if !p.balloon_wanted {
+        return;
+    }
+    let Some((dev, bridge, devfn, isr)) = find(p.platform) else {
+        return;
+    };
+    match p.sources.pci_source(&bridge, devfn) {
+        Some(src) => {
+            ISR.store(isr, Ordering::Release);
+            match irq::attach(src.number, "pci", on_interrupt) {
+                Ok(i) => {
+                    IRQ.call_once(|| i);
+                    log::info!(
+                        "virtio-balloon: configuration changes interrupt (source {:#x})",
+                        src.number
+                    );
+                }
+                Err(e) => {
+                    ISR.store(0, Ordering::Release);
+                    log::warn!("virtio-balloon: {e}; num_pages is polled");
+                }
+            }
+        }
+        None => log::warn!("virtio-balloon: no INTx source in the tree; num_pages is polled"),
+    }
+    p.balloon = Some(dev);
 }
 
 /// The legacy registers and the clock, as the ring transport wants them.
@@ -78,9 +167,6 @@ impl DeviceRegs for Regs {
 /// The legacy balloon device, set up and running.
 pub struct LegacyBalloon {
     ring: RingBalloon<'static, Regs>,
-    /// Where its INTx comes from (the host bridge's name, the devfn) and the
-    /// address of the ISR register that acknowledges it.
-    irq: (String, u8, usize),
 }
 
 // SAFETY: the device's register block and its rings are memory every CPU
@@ -90,15 +176,6 @@ pub struct LegacyBalloon {
 // lock `stress` shares the system with.
 unsafe impl Send for LegacyBalloon {}
 
-impl LegacyBalloon {
-    /// The interrupt hook: the host bridge's name and devfn (to find the INTx
-    /// source in the tree) and the address of the ISR register, whose read
-    /// acknowledges the interrupt and tells a configuration change (bit 1).
-    pub fn irq_hook(&self) -> (String, u8, usize) {
-        self.irq.clone()
-    }
-}
-
 /// Page-aligned, zeroed memory that lives as long as the kernel.
 fn alloc_pages(bytes: usize) -> Option<NonNull<u8>> {
     let layout = Layout::from_size_align(bytes, 4096).ok()?;
@@ -107,11 +184,12 @@ fn alloc_pages(bytes: usize) -> Option<NonNull<u8>> {
     NonNull::new(unsafe { alloc_zeroed(layout) })
 }
 
-/// Finds the balloon on the PCI host bridges and brings it up. `None` when there
-/// is none, or it cannot be used (logged).
-pub fn probe(platform: &Platform) -> Option<LegacyBalloon> {
+/// Finds the balloon on the PCI host bridges and brings it up: the device, its
+/// host bridge's name and devfn (where its INTx is) and its ISR register's
+/// address. `None` when there is none, or it cannot be used (logged).
+fn find(platform: &Platform) -> Option<(LegacyBalloon, alloc::string::String, u8, usize)> {
     for phb in &platform.phbs {
-        let mut bridge = match rtas_pci::bridge(phb, platform) {
+        let mut bridge = match rtas_pci::bridge(phb) {
             Ok(b) => b,
             Err(e) => {
                 log::warn!("pci: {}: {e}", phb.name);
@@ -139,7 +217,7 @@ pub fn probe(platform: &Platform) -> Option<LegacyBalloon> {
                 continue;
             }
             match bring_up(&mut bridge, &f) {
-                Ok(b) => return Some(b),
+                Ok((b, isr)) => return Some((b, bridge.name.clone(), f.devfn, isr)),
                 Err(e) => log::warn!(
                     "virtio-balloon: {} {:02x}.0: {e}",
                     bridge.name,
@@ -154,7 +232,7 @@ pub fn probe(platform: &Platform) -> Option<LegacyBalloon> {
 fn bring_up(
     bridge: &mut Bridge<RtasConfig>,
     f: &Function,
-) -> Result<LegacyBalloon, alloc::string::String> {
+) -> Result<(LegacyBalloon, usize), alloc::string::String> {
     let (bars, _) = bridge
         .setup(f)
         .map_err(|e| alloc::format!("PCI configuration through RTAS failed: {e}"))?;
@@ -173,10 +251,6 @@ fn bring_up(
     // SAFETY: `base` is the device's legacy register block (BAR0 through the
     // bridge's I/O window, at least BAR_LEN long), which nothing else touches.
     let mut regs = unsafe { LegacyRegisters::new(base) };
-    ISR.store(
-        io as usize + legacy::ISR_OFFSET,
-        core::sync::atomic::Ordering::Release,
-    );
     // Reset first: it fixes the device's endianness to the CPU's current mode.
     regs.set_status(0);
     regs.set_status(legacy::STATUS_ACK);
@@ -250,11 +324,6 @@ fn bring_up(
             Some(r) => ring.with_reporting(r),
             None => ring,
         },
-        irq: (
-            bridge.name.clone(),
-            f.devfn,
-            io as usize + legacy::ISR_OFFSET,
-        ),
     };
     dev.write_actual(0);
     let (inflate_size, deflate_size, stats_on) = dev.ring.shape();
@@ -264,7 +333,7 @@ fn bring_up(
         if dev.reporting_on() { "on" } else { "off" },
         dev.num_pages()
     );
-    Ok(dev)
+    Ok((dev, io as usize + legacy::ISR_OFFSET))
 }
 
 /// Selects queue `q`, gives it zeroed memory and returns it.

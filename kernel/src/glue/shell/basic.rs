@@ -24,44 +24,25 @@ pub fn help() -> CmdResult {
     Ok(())
 }
 
-/// `version`: name, version, target, boot mode, hypervisor backend.
+/// `version`: name, version, target, boot mode, hypervisor backend, CPUs,
+/// RTAS, MMU and RMA, written by `kernel::version` from the facts gathered here.
 pub fn version(sys: &mut System) -> CmdResult {
-    println!(
-        "lpar-cmm {} ({}) boot={} hv={}",
-        env!("CARGO_PKG_VERSION"),
-        TARGET,
-        sys.boot_mode.name(),
-        sys.hv.kind().name()
-    );
-    println!("name: lpar-cmm");
-    println!("version: {}", env!("CARGO_PKG_VERSION"));
-    println!("target: {TARGET}");
-    println!("endian: {}", hcall::endian::ByteOrder::NATIVE.name());
-    println!("boot_mode: {}", sys.boot_mode.name());
-    println!("hypervisor: {}", sys.hv.kind().name());
-    println!(
-        "free_page_reporting: {}",
-        if sys.reporting_on() { "on" } else { "off" }
-    );
-    println!(
-        "report_transport: {}",
-        if sys.reporting_on() {
-            "virtio"
-        } else {
-            "hints"
-        }
-    );
-    println!(
-        "cpus: {}/{}",
-        crate::percpu::online(),
-        crate::percpu::present()
-    );
-    crate::rtas::print_version_lines();
-    crate::glue::mmu::print_version_lines();
     let rma = crate::glue::rma::current();
-    println!("rma: {} MiB", rma.size >> 20);
-    println!("rma_firmware: {} MiB", rma.firmware_size >> 20);
-    Ok(())
+    let facts = kernel::version::Facts {
+        version: env!("CARGO_PKG_VERSION"),
+        target: TARGET,
+        endian: hcall::endian::ByteOrder::NATIVE.name(),
+        boot_mode: sys.boot_mode.name(),
+        hypervisor: sys.hv.kind().name(),
+        free_page_reporting: sys.reporting_on(),
+        cpus_online: crate::percpu::online(),
+        cpus_present: crate::percpu::present(),
+        rtas: crate::rtas::version_facts(),
+        mmu: crate::glue::mmu::version_facts(),
+        rma_bytes: rma.size,
+        rma_firmware_bytes: rma.firmware_size,
+    };
+    emit(|w| kernel::version::write_version(w, &facts))
 }
 
 #[cfg(target_endian = "big")]

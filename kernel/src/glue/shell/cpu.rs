@@ -19,7 +19,7 @@ pub fn cpu(_: &mut System) -> CmdResult {
     println!("vpa_registered: {}", u8::from(all_registered));
     println!(
         "console_input: {}",
-        if irq::vty_by_interrupt() {
+        if crate::drivers::vty::by_interrupt() {
             "interrupt"
         } else {
             "poll"
@@ -27,6 +27,7 @@ pub fn cpu(_: &mut System) -> CmdResult {
     );
     let now = arch::cpu::timebase();
     let boot_tb = now.wrapping_sub(clock::ticks());
+    let labels: alloc::vec::Vec<&'static str> = crate::drivers::irq_labels().collect();
     let blocks: alloc::vec::Vec<CpuBlock> = (0..planned)
         .map(|i| {
             let c = percpu::cpu(i);
@@ -42,7 +43,10 @@ pub fn cpu(_: &mut System) -> CmdResult {
                 state: state.name(),
                 vpa_registered: idle::registered_on(i),
                 ceding: c.ceding.load(core::sync::atomic::Ordering::Relaxed),
-                counts: c.stats.counts(),
+                counts: {
+                    let (devices, other) = irq::counts(&labels, i);
+                    c.stats.counts(devices, other)
+                },
                 online_ticks: if matches!(state, CpuState::Online) {
                     now.wrapping_sub(since)
                 } else {
