@@ -1,7 +1,8 @@
 //! `ibm,client-architecture-support` (CAS): the architecture vector an OS hands the
 //! firmware to say what it supports (CMO included), and reading option vector 5
-//! back to see what was granted. Pure bytes; the client-interface calls that carry
-//! them are glue (`kernel/src/glue/of/cas.rs`). Facts: `docs/cmo.md` §5.1.
+//! back to see what was granted. Pure bytes; the call that carries them and the
+//! checks of its answer are [`crate::devtree::firmware::negotiate_cas`]. Facts:
+//! `docs/cmo.md` §5.1.
 //!
 //! The argument, `ibm,architecture.vec` (LoPAR B.6.2.3), is:
 //!

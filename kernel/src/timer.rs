@@ -119,6 +119,68 @@ pub fn after_us(now: u64, us: u64, hz: u64) -> u64 {
     now.saturating_add(u64::try_from(ticks).unwrap_or(u64::MAX))
 }
 
+/// What the idle step sees, with interrupts masked, before it cedes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IdleState {
+    /// The background work or a driver left work that should go on at once.
+    pub more_work: bool,
+    /// An interrupt recorded an event not yet acted on (this CPU's, or a
+    /// driver's).
+    pub event_pending: bool,
+    /// A Ctrl-C is unread (a running command must stop).
+    pub ctrl_c: bool,
+    /// The loop waits at the prompt for input (while a command runs, only a
+    /// Ctrl-C ends the wait).
+    pub for_input: bool,
+    /// Input bytes wait in the console's ring.
+    pub input_waiting: bool,
+}
+
+/// What the idle step does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Idle {
+    /// Return to the loop at once (interrupts back on).
+    RunAgain,
+    /// Program the decrementer with this value and cede until an interrupt.
+    Cede {
+        /// The decrementer value ([`decrementer_ticks`]).
+        decrementer: u64,
+    },
+}
+
+/// The idle decision at `now` (timebase ticks), with `next_deadline` the
+/// earliest armed timer: cede only when nothing is left to do and nothing is
+/// waiting to be taken; the decrementer then wakes the kernel for the deadline.
+pub fn idle_plan(s: IdleState, now: u64, next_deadline: Option<u64>) -> Idle {
+    if s.more_work || s.event_pending || s.ctrl_c || (s.for_input && s.input_waiting) {
+        Idle::RunAgain
+    } else {
+        Idle::Cede {
+            decrementer: decrementer_ticks(now, next_deadline),
+        }
+    }
+}
+
+/// The background timers' deadlines at `now` (ticks at `hz`): the balloon's next
+/// round at `next_poll_ms` (milliseconds since boot; `None`: due now), and the
+/// pool model's next step `model_step_us` on when it has work (`None`: no timer).
+pub fn background_deadlines(
+    now: u64,
+    hz: u64,
+    next_poll_ms: Option<u64>,
+    model_step_us: Option<u64>,
+) -> (u64, Option<u64>) {
+    let balloon = match next_poll_ms {
+        Some(ms) => {
+            let now_us = u64::try_from(u128::from(now) * 1_000_000 / u128::from(hz.max(1)))
+                .unwrap_or(u64::MAX);
+            after_us(now, ms.saturating_mul(1000).saturating_sub(now_us), hz)
+        }
+        None => now,
+    };
+    (balloon, model_step_us.map(|us| after_us(now, us, hz)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,6 +244,75 @@ mod tests {
             [(10, T::Poll), (10, T::Step), (20, T::Poll), (30, T::Poll)]
         );
         assert_eq!(t.deadline(T::Poll), Some(40));
+    }
+
+    #[test]
+    fn the_idle_step_cedes_only_when_nothing_is_left() {
+        let quiet = IdleState::default();
+        assert_eq!(
+            idle_plan(quiet, 1000, Some(1200)),
+            Idle::Cede { decrementer: 200 }
+        );
+        assert_eq!(
+            idle_plan(quiet, 1000, None),
+            Idle::Cede {
+                decrementer: DEC_MAX
+            }
+        );
+        for s in [
+            IdleState {
+                more_work: true,
+                ..quiet
+            },
+            IdleState {
+                event_pending: true,
+                ..quiet
+            },
+            IdleState {
+                ctrl_c: true,
+                ..quiet
+            },
+            IdleState {
+                for_input: true,
+                input_waiting: true,
+                ..quiet
+            },
+        ] {
+            assert_eq!(idle_plan(s, 0, None), Idle::RunAgain, "{s:?}");
+        }
+        // Typeahead during a command does not wake it; at the prompt it does.
+        let typed = IdleState {
+            input_waiting: true,
+            ..quiet
+        };
+        assert_eq!(idle_plan(typed, 0, Some(5)), Idle::Cede { decrementer: 5 });
+        // A passed deadline still cedes, for one tick: the decrementer fires at once.
+        assert_eq!(idle_plan(quiet, 10, Some(3)), Idle::Cede { decrementer: 1 });
+    }
+
+    #[test]
+    fn background_deadlines_follow_the_balloon_and_the_model() {
+        let hz = 512_000_000;
+        // 1 ms = 512_000 ticks. Now is 2 ms; the next round is at 5 ms.
+        let now = 1_024_000;
+        assert_eq!(
+            background_deadlines(now, hz, Some(5), None),
+            (5 * 512_000, None)
+        );
+        // A round already due, or no round planned: now.
+        assert_eq!(background_deadlines(now, hz, Some(1), None).0, now);
+        assert_eq!(background_deadlines(now, hz, None, None).0, now);
+        // The model's step: 10 ms on.
+        assert_eq!(
+            background_deadlines(now, hz, None, Some(10_000)).1,
+            Some(now + 10 * 512_000)
+        );
+        // Far values saturate, a zero frequency does not divide by zero.
+        assert_eq!(
+            background_deadlines(now, hz, Some(u64::MAX), None).0,
+            u64::MAX
+        );
+        let _ = background_deadlines(now, 0, Some(3), Some(3));
     }
 
     #[test]

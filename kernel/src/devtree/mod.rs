@@ -4,6 +4,7 @@
 
 pub mod argblock;
 pub mod fdt;
+pub mod firmware;
 pub mod flatten;
 pub mod platform;
 pub mod report;

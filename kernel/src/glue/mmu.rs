@@ -16,9 +16,7 @@ use hcall::mmu::RawHpte;
 use hcall::raw::sc1::Sc1;
 use kernel::devtree::{Fdt, MemRange};
 use kernel::mmu::cpu::CpuMmu;
-use kernel::mmu::fault::{classify, dsisr_reason};
-
-use crate::arch::exceptions::vector;
+use kernel::mmu::fault::{classify, Report, Storage};
 use kernel::mmu::lazy::{boot_ranges, LazyMap, Touch, BOOT_MAPPED};
 use kernel::mmu::linear::{enter_page, enter_range, Geometry, MapStats, PageTable};
 use kernel::mmu::slb::{segments_covering, SlbEntry};
@@ -392,36 +390,23 @@ pub fn enter_pending(max: usize) -> bool {
     !done
 }
 
-/// Prints the storage-fault report for `vector` (0x300, 0x380, 0x400, 0x480).
-pub fn report_storage_fault(vector: u64, srr0: u64, srr1: u64, dar: u64, dsisr: u64) {
-    let addr = if vector == vector::DATA_STORAGE || vector == vector::DATA_SEGMENT {
-        dar
-    } else {
-        srr0
+/// Prints the storage-fault report (`kernel::mmu::fault::Report`): what the
+/// faulting address is, asked of the linear map and the frame table's loaned view.
+pub fn report_storage_fault(storage: Storage, srr0: u64, srr1: u64, dar: u64, dsisr: u64) {
+    let addr = storage.address(srr0, dar);
+    let kind = STATE.try_lock().as_deref().and_then(|s| {
+        let s = s.as_ref()?;
+        Some(classify(addr, &s.ram, &s.mmio, |pfn| {
+            crate::mem::loaned_view().is_some_and(|v| v.is_loaned(pfn))
+        }))
+    });
+    let report = Report {
+        storage,
+        srr0,
+        srr1,
+        dar,
+        dsisr,
+        kind,
     };
-    let (kind, ram_known) = match STATE.try_lock().as_deref() {
-        Some(Some(s)) => (
-            classify(addr, &s.ram, &s.mmio, |pfn| {
-                crate::mem::loaned_view().is_some_and(|v| v.is_loaned(pfn))
-            }),
-            true,
-        ),
-        _ => (kernel::mmu::fault::FaultKind::Unmapped, false),
-    };
-    crate::console::emergency_write(format_args!(
-        "storage fault: {} at {addr:#018x} DSISR={dsisr:#010x} ({}) SRR0={srr0:#018x} SRR1={srr1:#018x}: the address is {}{}\n",
-        match vector {
-            vector::DATA_STORAGE => "data storage",
-            vector::DATA_SEGMENT => "data segment",
-            vector::INSTRUCTION_STORAGE => "instruction storage",
-            _ => "instruction segment",
-        },
-        if vector == vector::DATA_STORAGE {
-            dsisr_reason(dsisr)
-        } else {
-            "-"
-        },
-        kind.name(),
-        if ram_known { "" } else { " (no linear map)" }
-    ));
+    crate::console::emergency_write(format_args!("{report}\n"));
 }

@@ -6,7 +6,7 @@
 //! one of two transports (`docs/rtas.md`):
 //!
 //! - **instantiated**: booted through Open Firmware, the kernel instantiated
-//!   RTAS in the RMA (`of::rtas`) and calls its entry in real mode with r3 = the
+//!   RTAS in the RMA (`of::boot`, `kernel::devtree::firmware::instantiate_rtas`) and calls its entry in real mode with r3 = the
 //!   buffer and r4 = the RTAS base, as on a PowerVM LPAR;
 //! - **hcall**: the `-bios` path has no firmware to instantiate RTAS, so it uses
 //!   QEMU's KVMPPC_H_RTAS hcall (0xF000), which exists only under QEMU/KVM.
@@ -46,16 +46,8 @@ const QEMU_POWER_OFF: u32 = 0x2003;
 /// See [`QEMU_POWER_OFF`].
 const QEMU_OS_TERM: u32 = 0x201f;
 
-/// Where RTAS was instantiated: its base and entry (both below 4 GiB).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Instance {
-    /// The RTAS area's real address (RTAS wants it in r4).
-    pub base: u32,
-    /// Its size in bytes.
-    pub size: u32,
-    /// The entry point `instantiate-rtas` returned.
-    pub entry: u32,
-}
+/// Where RTAS was instantiated: its base, size and entry (all below 4 GiB).
+pub use kernel::devtree::firmware::RtasArea as Instance;
 
 /// The transport in force: `None` means the KVMPPC_H_RTAS hcall.
 static INSTANCE: Mutex<Option<Instance>> = Mutex::new(None);

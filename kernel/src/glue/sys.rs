@@ -295,39 +295,33 @@ impl System {
         console::log_line(format_args!("{line}"));
     }
 
-    /// Sets a parameter by its boot-argument name: `cmm.<param>`, `hv.<setting>`,
-    /// `log=<level>`.
-    pub fn set_param(&mut self, key: &str, value: &str) -> Result<(), String> {
-        if let Some(p) = key.strip_prefix("cmm.") {
-            return self
+    /// Applies one typed boot argument: a balloon parameter, a pool-model
+    /// setting (only with the model), the log level.
+    pub fn apply(&mut self, arg: kernel::text::bootargs::Late<'_>) -> Result<(), String> {
+        use kernel::text::bootargs::Late;
+        match arg {
+            Late::Cmm { param, value } => self
                 .mm
-                .set_param(p, value, &mut self.hv, &mut self.mem)
+                .set_param(param, value, &mut self.hv, &mut self.mem)
                 .map(|_| ())
-                .map_err(|e| e.to_string());
-        }
-        if let Some(h) = key.strip_prefix("hv.") {
-            if self.hv.inner().model_ref().is_none() {
-                return Err("hv.* needs the pool model (this platform has real CMO)".to_string());
+                .map_err(|e| e.to_string()),
+            Late::Hv { setting, value } => {
+                if self.hv.inner().model_ref().is_none() {
+                    return Err(
+                        "hv.* needs the pool model (this platform has real CMO)".to_string()
+                    );
+                }
+                let cmd = powervm_sim::HvCommand::from_boot_arg(setting, value)
+                    .ok_or_else(|| alloc::format!("unknown parameter `hv.{setting}`"))?
+                    .map_err(|e| e.to_string())?;
+                let mut sink = String::new();
+                self.hv.inner_mut().model_command(&cmd, &mut sink)
             }
-            let cmd = powervm_sim::HvCommand::from_boot_arg(h, value)
-                .ok_or_else(|| alloc::format!("unknown parameter `{key}`"))?
-                .map_err(|e| e.to_string())?;
-            let mut sink = String::new();
-            return self.hv.inner_mut().model_command(&cmd, &mut sink);
+            Late::Log(level) => {
+                log::set_max_level(level);
+                Ok(())
+            }
         }
-        if key == "log" {
-            let level = match value {
-                "error" => log::LevelFilter::Error,
-                "warn" => log::LevelFilter::Warn,
-                "info" => log::LevelFilter::Info,
-                "debug" => log::LevelFilter::Debug,
-                "trace" => log::LevelFilter::Trace,
-                _ => return Err(alloc::format!("unknown log level `{value}`")),
-            };
-            log::set_max_level(level);
-            return Ok(());
-        }
-        Err(alloc::format!("unknown parameter `{key}`"))
     }
 
     /// Free frames sitting in the CPUs' caches (free memory in `meminfo`).

@@ -10,7 +10,7 @@
 //! deadline, console input, the virtio balloon) brings it back.
 //! When nothing is armed nothing ticks.
 
-use kernel::timer::{after_ms, after_us, decrementer_ticks};
+use kernel::timer::{after_ms, background_deadlines, idle_plan, Idle, IdleState};
 
 use crate::arch::trap;
 use crate::sys::System;
@@ -51,42 +51,36 @@ impl System {
         more |= self.background();
         self.arm_background(clock::ticks());
         trap::disable_interrupts();
-        let wake_now = more
-            || irq::events_pending()
-            || drivers::pending()
-            || console::input::interrupt_pending()
-            || (for_input && console::input::waiting());
-        if wake_now {
-            trap::enable_interrupts();
-            return;
+        let state = IdleState {
+            more_work: more,
+            event_pending: irq::events_pending() || drivers::pending(),
+            ctrl_c: console::input::interrupt_pending(),
+            for_input,
+            input_waiting: console::input::waiting(),
+        };
+        match idle_plan(state, clock::ticks(), self.timers.next_deadline()) {
+            Idle::RunAgain => trap::enable_interrupts(),
+            Idle::Cede { decrementer } => {
+                trap::set_decrementer(decrementer);
+                idle::cede();
+            }
         }
-        trap::set_decrementer(decrementer_ticks(
-            clock::ticks(),
-            self.timers.next_deadline(),
-        ));
-        idle::cede();
     }
 
     /// Arms the balloon's and the model's timers from their state.
     fn arm_background(&mut self, now: u64) {
-        let hz = clock::hz();
-        match self.mm.next_poll_ms() {
-            Some(ms) => {
-                let at_us = ms.saturating_mul(1000);
-                let now_us = clock::ticks_to_us(now);
-                self.timers.arm(
-                    Wake::BalloonPoll,
-                    after_us(now, at_us.saturating_sub(now_us), hz),
-                );
-            }
-            None => self.timers.arm(Wake::BalloonPoll, now),
-        }
-        match self.hv.inner().model_ref() {
-            Some(m) if m.has_work() => {
-                self.timers
-                    .arm_no_later(Wake::ModelStep, after_us(now, m.step_us(), hz));
-            }
-            _ => self.timers.cancel(Wake::ModelStep),
+        let model_step = self
+            .hv
+            .inner()
+            .model_ref()
+            .filter(|m| m.has_work())
+            .map(|m| m.step_us());
+        let (balloon, model) =
+            background_deadlines(now, clock::hz(), self.mm.next_poll_ms(), model_step);
+        self.timers.arm(Wake::BalloonPoll, balloon);
+        match model {
+            Some(at) => self.timers.arm_no_later(Wake::ModelStep, at),
+            None => self.timers.cancel(Wake::ModelStep),
         }
     }
 

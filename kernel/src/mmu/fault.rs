@@ -74,6 +74,99 @@ pub fn dsisr_reason(dsisr: u64) -> &'static str {
     }
 }
 
+/// The storage interrupts whose report names the faulting address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Storage {
+    /// 0x300: the address is in DAR, the reason in DSISR.
+    Data,
+    /// 0x380: the address is in DAR.
+    DataSegment,
+    /// 0x400: the address is the instruction's, SRR0.
+    Instruction,
+    /// 0x480: the address is SRR0.
+    InstructionSegment,
+}
+
+impl Storage {
+    /// The storage interrupt taken at `vector`, if it is one.
+    pub fn from_vector(vector: u64) -> Option<Storage> {
+        Some(match vector {
+            0x300 => Storage::Data,
+            0x380 => Storage::DataSegment,
+            0x400 => Storage::Instruction,
+            0x480 => Storage::InstructionSegment,
+            _ => return None,
+        })
+    }
+
+    /// Its name in the report.
+    pub fn name(self) -> &'static str {
+        match self {
+            Storage::Data => "data storage",
+            Storage::DataSegment => "data segment",
+            Storage::Instruction => "instruction storage",
+            Storage::InstructionSegment => "instruction segment",
+        }
+    }
+
+    /// The faulting address: DAR for data, SRR0 for instructions.
+    pub fn address(self, srr0: u64, dar: u64) -> u64 {
+        match self {
+            Storage::Data | Storage::DataSegment => dar,
+            Storage::Instruction | Storage::InstructionSegment => srr0,
+        }
+    }
+}
+
+/// The report's line, printed without allocating (it runs on the way out of a
+/// fault): `kind` is `None` when the linear map's state could not be read.
+#[derive(Clone, Copy, Debug)]
+pub struct Report {
+    /// Which interrupt.
+    pub storage: Storage,
+    /// SRR0, SRR1, DAR and DSISR as the handler saved them.
+    pub srr0: u64,
+    /// See `srr0`.
+    pub srr1: u64,
+    /// See `srr0`.
+    pub dar: u64,
+    /// See `srr0`.
+    pub dsisr: u64,
+    /// What the address is, if known.
+    pub kind: Option<FaultKind>,
+}
+
+impl Report {
+    /// The faulting address.
+    pub fn address(&self) -> u64 {
+        self.storage.address(self.srr0, self.dar)
+    }
+}
+
+impl core::fmt::Display for Report {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let reason = if self.storage == Storage::Data {
+            dsisr_reason(self.dsisr)
+        } else {
+            "-"
+        };
+        let (kind, note) = match self.kind {
+            Some(k) => (k, ""),
+            None => (FaultKind::Unmapped, " (no linear map)"),
+        };
+        write!(
+            f,
+            "storage fault: {} at {:#018x} DSISR={:#010x} ({reason}) SRR0={:#018x} SRR1={:#018x}: the address is {}{note}",
+            self.storage.name(),
+            self.address(),
+            self.dsisr,
+            self.srr0,
+            self.srr1,
+            kind.name()
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,6 +205,52 @@ mod tests {
         assert_eq!(classify(3 << 30, &ram, &mmio, loaned), FaultKind::Unmapped);
         assert_eq!(classify(5 << 30, &ram, &mmio, loaned), FaultKind::BeyondRam);
         assert_eq!(FaultKind::BeyondRam.name(), "beyond RAM");
+    }
+
+    #[test]
+    fn storage_vectors_and_their_addresses() {
+        let v: Vec<_> = (0..0x1000u64)
+            .step_by(0x80)
+            .filter_map(|v| Storage::from_vector(v).map(|s| (v, s.name())))
+            .collect();
+        assert_eq!(
+            v,
+            [
+                (0x300, "data storage"),
+                (0x380, "data segment"),
+                (0x400, "instruction storage"),
+                (0x480, "instruction segment")
+            ]
+        );
+        assert_eq!(Storage::Data.address(1, 2), 2);
+        assert_eq!(Storage::DataSegment.address(1, 2), 2);
+        assert_eq!(Storage::Instruction.address(1, 2), 1);
+        assert_eq!(Storage::InstructionSegment.address(1, 2), 1);
+    }
+
+    #[test]
+    fn the_report_line() {
+        let r = Report {
+            storage: Storage::Data,
+            srr0: 0x40_1234,
+            srr1: 0x8000_0000_0000_1032,
+            dar: 0x9000_0040,
+            dsisr: 0x4200_0000,
+            kind: Some(FaultKind::LoanedPage),
+        };
+        assert_eq!(
+            alloc::format!("{r}"),
+            "storage fault: data storage at 0x0000000090000040 DSISR=0x42000000 (no translation) SRR0=0x0000000000401234 SRR1=0x8000000000001032: the address is loaned page"
+        );
+        let r = Report {
+            storage: Storage::InstructionSegment,
+            kind: None,
+            ..r
+        };
+        assert_eq!(
+            alloc::format!("{r}"),
+            "storage fault: instruction segment at 0x0000000000401234 DSISR=0x42000000 (-) SRR0=0x0000000000401234 SRR1=0x8000000000001032: the address is unmapped (no linear map)"
+        );
     }
 
     #[test]

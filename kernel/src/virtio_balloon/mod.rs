@@ -4,14 +4,15 @@
 //! split virtqueue in memory ([`virtqueue`]), the device side over the rings with
 //! every used entry checked ([`ring`], [`used`]; a lying fake device for host
 //! tests in `fake`),
-//! and the legacy virtio-pci register block behind a bounded, typed accessor
-//! ([`legacy`]). The glue's `drivers/virtio_pci_legacy.rs` finds the device and
+//! the legacy virtio-pci register block behind a bounded, typed accessor
+//! ([`legacy`]), and the order the device is brought up in ([`bringup`]). The glue's `drivers/virtio_pci_legacy.rs` finds the device and
 //! puts these together; `kernel::hv::VirtioBacked` uses the balloon for the pool
 //! model's loans.
 
 use hcall::endian::ByteOrder;
 
 pub mod balloon;
+pub mod bringup;
 #[cfg(test)]
 #[allow(unsafe_code)] // the fake device reads the rings the driver wrote
 pub mod fake;

@@ -66,14 +66,8 @@ pub extern "C" fn exception_entry(
     // One report: the other CPUs stop first (or this one parks if another is
     // already on its way out).
     crate::smp::stop_others();
-    if matches!(
-        vector,
-        vector::DATA_STORAGE
-            | vector::DATA_SEGMENT
-            | vector::INSTRUCTION_STORAGE
-            | vector::INSTRUCTION_SEGMENT
-    ) {
-        crate::glue::mmu::report_storage_fault(vector, srr0, srr1, dar, dsisr);
+    if let Some(storage) = kernel::mmu::fault::Storage::from_vector(vector) {
+        crate::glue::mmu::report_storage_fault(storage, srr0, srr1, dar, dsisr);
     }
     crate::console::emergency_write(format_args!(
         "\nEXCEPTION vector={vector:#x} ({}) SRR0={srr0:#018x} SRR1={srr1:#018x} DAR={dar:#018x} DSISR={dsisr:#010x} LR={lr:#018x}\n",

@@ -9,6 +9,7 @@
 use alloc::string::ToString;
 use hcall::endian::ByteOrder;
 use kernel::devtree;
+use kernel::text::bootargs::{self, Late, Translation};
 
 use crate::sys::{BootMode, System};
 use crate::{
@@ -87,24 +88,14 @@ pub fn start(r3: u64, prom: Option<of::Prom>) -> ! {
         "kernel image ends at {:#x}",
         crate::glue::image::kernel_end()
     );
-    let early = |key: &str| {
-        platform.bootargs.as_deref().and_then(|s| {
-            kernel::text::bootargs::parse(s)
-                .pairs
-                .into_iter()
-                .find(|(k, _)| *k == key)
-                .map(|(_, v)| v.to_string())
-        })
-    };
-    let rma_arg = early("rma");
-    let limit = early("smp").and_then(|v| match kernel::smp::parse_limit(&v) {
-        Ok(n) => Some(n),
-        Err(e) => {
-            log::warn!("boot argument {e}; every CPU runs");
-            None
-        }
-    });
-    match crate::glue::rma::init(&platform.memory, rma_arg.as_deref()) {
+    // Typed once: the early arguments now, the rest once the memory manager
+    // exists (`apply_bootargs`).
+    let args = platform.bootargs.clone().unwrap_or_default();
+    let plan = bootargs::plan(&args);
+    for w in &plan.warnings {
+        log::warn!("{w}");
+    }
+    match crate::glue::rma::init(&platform.memory, plan.rma) {
         Ok(rma) => log::info!(
             "RMA {} MiB (memory@0: {} MiB); everything touched in real mode fits",
             rma.size >> 20,
@@ -112,15 +103,7 @@ pub fn start(r3: u64, prom: Option<of::Prom>) -> ! {
         ),
         Err(e) => fatal(&e),
     }
-    let translate = match early("mmu").as_deref() {
-        None | Some("hash") => true,
-        Some("off") => false,
-        Some(other) => {
-            log::warn!("boot argument mmu={other} ignored: not hash or off");
-            true
-        }
-    };
-    if !translate {
+    if plan.translation == Translation::Off {
         log::info!("mmu=off: translation stays off; only the RMA is used");
     } else if let Err(e) = crate::glue::mmu::init(&fdt, &platform.memory) {
         log::error!("translation stays off: {e}; only the RMA is used");
@@ -136,18 +119,16 @@ pub fn start(r3: u64, prom: Option<of::Prom>) -> ! {
             fatal("cannot set up memory and the hypervisor")
         }
     };
-    if let Some(args) = sys.platform.bootargs.clone() {
-        apply_bootargs(&mut sys, &args);
-    }
+    apply_bootargs(&mut sys, &plan.late);
     percpu::enter(0, boot_server);
     percpu::cpu(0).set_state(percpu::CpuState::Online);
-    let plan = kernel::smp::plan(&sys.platform.cpus, boot_server, limit);
+    let cpus = kernel::smp::plan(&sys.platform.cpus, boot_server, plan.smp);
     start_interrupts(boot_server);
     let start_tokens = rtas::tokens()
         .cpu_start()
         .ok()
         .map(|(query, start)| crate::smp::StartTokens { query, start });
-    crate::smp::start_all(&plan, start_tokens);
+    crate::smp::start_all(&cpus, start_tokens);
     // The balloon's first round (and the model's clock origin) before the
     // prompt, so it never races the first command; later rounds run on timers.
     sys.background();
@@ -169,18 +150,11 @@ fn start_interrupts(cpu: u32) {
     arch::trap::enable_interrupts();
 }
 
-fn apply_bootargs(sys: &mut System, s: &str) {
-    let parsed = kernel::text::bootargs::parse(s);
-    for (tok, why) in parsed.malformed {
-        log::warn!("boot argument `{tok}` ignored: {why}");
-    }
-    for (k, v) in parsed.pairs {
-        if k == "rma" || k == "mmu" || k == "smp" {
-            // Taken before the frame table was built (`glue::rma::init`,
-            // `glue::mmu::init`) or before the other CPUs start.
-            continue;
-        }
-        match sys.set_param(k, v) {
+/// Applies the arguments for the running kernel in order; one refused is logged
+/// and changes nothing. Those applied are kept, as given, for the record.
+fn apply_bootargs(sys: &mut System, late: &[(&str, &str, Late<'_>)]) {
+    for &(k, v, arg) in late {
+        match sys.apply(arg) {
             Ok(()) => sys.bootargs.push((k.to_string(), v.to_string())),
             Err(e) => log::warn!("boot argument `{k}={v}` ignored: {e}"),
         }

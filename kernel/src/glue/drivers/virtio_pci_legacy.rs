@@ -27,11 +27,11 @@ use core::ptr::NonNull;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use kernel::devtree::Platform;
 use kernel::irq::Irq;
-use kernel::pci::{BarKind, Bridge, Function};
+use kernel::pci::{Bridge, Function};
+use kernel::virtio_balloon::bringup;
 use kernel::virtio_balloon::legacy::{self, LegacyRegisters, LegacyRegs};
-use kernel::virtio_balloon::reporting;
 use kernel::virtio_balloon::ring::{DeviceError, DeviceRegs, ReportRing, Ring, RingBalloon};
-use kernel::virtio_balloon::stats::{F_STATS_VQ, STATS_BYTES};
+use kernel::virtio_balloon::stats::STATS_BYTES;
 use kernel::virtio_balloon::storm::{StormGuard, STORM_LIMIT, STORM_WINDOW_US};
 use kernel::virtio_balloon::{
     BalloonTransport, Queue, QueueLayout, SplitQueue, DEVICE_BALLOON_MODERN,
@@ -236,14 +236,8 @@ fn bring_up(
     let (bars, _) = bridge
         .setup(f)
         .map_err(|e| alloc::format!("PCI configuration through RTAS failed: {e}"))?;
-    let bar0 = bars[0].ok_or("no BAR0")?;
-    if bar0.kind != BarKind::Io || bar0.size < legacy::BAR_LEN {
-        return Err("BAR0 is not the legacy I/O BAR".into());
-    }
-    let io = bar0
-        .cpu_addr
-        .ok_or("BAR0 is outside the bridge's I/O window")?;
-    crate::glue::mmu::map_io(io, bar0.size).map_err(|e| {
+    let (io, len) = bringup::legacy_io_bar(bars[0])?;
+    crate::glue::mmu::map_io(io, len).map_err(|e| {
         log::error!("virtio-balloon: {e}");
         "cannot map BAR0"
     })?;
@@ -251,68 +245,39 @@ fn bring_up(
     // SAFETY: `base` is the device's legacy register block (BAR0 through the
     // bridge's I/O window, at least BAR_LEN long), which nothing else touches.
     let mut regs = unsafe { LegacyRegisters::new(base) };
-    // Reset first: it fixes the device's endianness to the CPU's current mode.
-    regs.set_status(0);
-    regs.set_status(legacy::STATUS_ACK);
-    regs.set_status(legacy::STATUS_ACK | legacy::STATUS_DRIVER);
-    let features = regs.host_features();
-    let accepted = reporting::accepted_features(features);
-    regs.set_guest_features(accepted);
-    let queue_count = reporting::queue_count(accepted);
-    let mut qs = [None, None, None, None];
-    for (q, slot) in (0u16..queue_count).zip(qs.iter_mut()) {
-        match setup_queue(&mut regs, q) {
-            Ok(vq) => *slot = Some(vq),
-            Err(e) => {
-                regs.set_status(legacy::STATUS_FAILED);
-                return Err(e.into());
+    // The order, the queues' roles and FAILED on any error are the library's;
+    // here the memory each step needs.
+    let (parts, features) = bringup::bring_up(&mut Setup(&mut regs), |n| {
+        let q = n.queues;
+        let report = match q.report {
+            Some((index, vq)) => {
+                Some(ReportRing::new(vq, index).ok_or("no memory for the report descriptors")?)
             }
-        }
-    }
-    let [Some(mut inflate), Some(mut deflate), q2, q3] = qs else {
-        return Err("virtqueue setup".into());
-    };
-    let (stats_vq, report_vq) = if accepted & F_STATS_VQ != 0 {
-        (q2, q3)
-    } else {
-        (None, q2)
-    };
-    let report = match (reporting::reporting_queue(accepted), report_vq) {
-        (Some(index), Some(vq)) => match ReportRing::new(vq, index) {
-            Some(q) => Some(q),
-            None => {
-                regs.set_status(legacy::STATUS_FAILED);
-                return Err("no memory for the report descriptors".into());
+            None => None,
+        };
+        // Inflate and deflate completions are polled: no interrupt for them,
+        // only for configuration changes (and the statistics queue).
+        let (mut inflate, mut deflate) = (q.inflate, q.deflate);
+        inflate.suppress_used_interrupts();
+        deflate.suppress_used_interrupts();
+        let stats = match q.stats {
+            Some(vq) => {
+                let mem = alloc_pages(4096).ok_or("no memory for the statistics buffer")?;
+                // SAFETY: 4096 zeroed bytes, never freed and handed to nobody
+                // else; the array fits, and the reference is the only one.
+                let buf = unsafe { &mut *mem.as_ptr().cast::<[u8; STATS_BYTES]>() };
+                Some((vq, buf))
             }
-        },
-        _ => None,
-    };
-    // Inflate and deflate completions are polled: no interrupt for them, only
-    // for configuration changes (and the statistics queue).
-    inflate.suppress_used_interrupts();
-    deflate.suppress_used_interrupts();
-    let stats = match stats_vq {
-        Some(vq) => {
-            let Some(mem) = alloc_pages(4096) else {
-                regs.set_status(legacy::STATUS_FAILED);
-                return Err("no memory for the statistics buffer".into());
-            };
-            // SAFETY: 4096 zeroed bytes, never freed and handed to nobody else;
-            // the array fits, and the reference is the only one.
-            let buf = unsafe { &mut *mem.as_ptr().cast::<[u8; STATS_BYTES]>() };
-            Some((vq, buf))
-        }
-        None => None,
-    };
-    let Some(mem) = alloc_pages(4096) else {
-        regs.set_status(legacy::STATUS_FAILED);
-        return Err("no memory for the PFN buffer".into());
-    };
-    regs.set_status(legacy::STATUS_ACK | legacy::STATUS_DRIVER | legacy::STATUS_DRIVER_OK);
-    // SAFETY: 4096 zeroed bytes, 4096-aligned, never freed and handed to nobody
-    // else: the 1024 bytes of a [u32; 256] fit, zero is a valid u32, and the
-    // reference is the only one for the kernel's lifetime.
-    let pfns = unsafe { &mut *mem.as_ptr().cast::<[u32; PFNS_PER_BUFFER]>() };
+            None => None,
+        };
+        let mem = alloc_pages(4096).ok_or("no memory for the PFN buffer")?;
+        // SAFETY: 4096 zeroed bytes, 4096-aligned, never freed and handed to
+        // nobody else: the 1024 bytes of a [u32; 256] fit, zero is a valid u32,
+        // and the reference is the only one for the kernel's lifetime.
+        let pfns = unsafe { &mut *mem.as_ptr().cast::<[u32; PFNS_PER_BUFFER]>() };
+        Ok((inflate, deflate, stats, report, pfns))
+    })?;
+    let (inflate, deflate, stats, report, pfns) = parts;
     let ring = RingBalloon::new(
         Regs { regs },
         [Ring::new(inflate), Ring::new(deflate)],
@@ -334,6 +299,25 @@ fn bring_up(
         dev.num_pages()
     );
     Ok((dev, io as usize + legacy::ISR_OFFSET))
+}
+
+/// The registers as the library's handshake reaches them.
+struct Setup<'r>(&'r mut LegacyRegisters<'static>);
+
+impl bringup::Handshake for Setup<'_> {
+    type Queue = SplitQueue<'static>;
+    fn set_status(&mut self, status: u8) {
+        self.0.set_status(status);
+    }
+    fn host_features(&mut self) -> u32 {
+        self.0.host_features()
+    }
+    fn set_guest_features(&mut self, features: u32) {
+        self.0.set_guest_features(features);
+    }
+    fn setup_queue(&mut self, index: u16) -> Result<SplitQueue<'static>, &'static str> {
+        setup_queue(self.0, index)
+    }
 }
 
 /// Selects queue `q`, gives it zeroed memory and returns it.

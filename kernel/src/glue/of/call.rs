@@ -25,10 +25,7 @@ pub fn cell_len(service: &'static str, len: usize) -> Result<u32, CiError> {
     u32::try_from(len).map_err(|_| CiError::Address { service })
 }
 
-/// A result cell as a signed number (the client interface's -1 is failure).
-pub fn signed(cell: u32) -> i32 {
-    i32::from_be_bytes(cell.to_be_bytes())
-}
+pub use kernel::devtree::firmware::signed;
 
 /// The firmware's client interface, while it is still ours to call.
 pub struct Prom {

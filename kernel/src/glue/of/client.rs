@@ -1,8 +1,10 @@
-//! The flattener's [`ClientInterface`] over the real firmware: each method is
-//! one client interface call with the IEEE 1275 argument and result counts.
+//! The flattener's [`ClientInterface`] and boot's [`Services`] over the real
+//! firmware: each method is one client interface call with the IEEE 1275
+//! argument and result counts.
 
 use core::ffi::CStr;
 
+use kernel::devtree::firmware::{Arg, Services};
 use kernel::devtree::flatten::{CiError, ClientInterface, Phandle, PROP_NAME_BUF};
 
 use super::call::{cell_addr, cell_len, signed, Prom};
@@ -99,5 +101,51 @@ impl ClientInterface for Prom {
         ];
         let r = signed(self.call1(c"package-to-path", &args)?);
         usize::try_from(r).map_err(|_| CiError::Failed { service: S })
+    }
+}
+
+impl Services for Prom {
+    fn finddevice(&mut self, path: &'static CStr) -> Result<u32, CiError> {
+        let addr = cell_addr("finddevice", path.as_ptr())?;
+        self.call1(c"finddevice", &[addr])
+    }
+
+    fn open(&mut self, path: &'static CStr) -> Result<u32, CiError> {
+        let addr = cell_addr("open", path.as_ptr())?;
+        self.call1(c"open", &[addr])
+    }
+
+    fn close(&mut self, ihandle: u32) {
+        let _ = self.call(c"close", &[ihandle], &mut []);
+    }
+
+    fn claim(&mut self, virt: u32, size: u32, align: u32) -> Result<u32, CiError> {
+        self.call1(c"claim", &[virt, size, align])
+    }
+
+    fn call_method(
+        &mut self,
+        method: &'static CStr,
+        ihandle: u32,
+        args: &[Arg<'_>],
+        rets: &mut [u32],
+    ) -> Result<(), CiError> {
+        const S: &str = "call-method";
+        let mut cells = [0u32; 8];
+        let n = args.len().checked_add(2).filter(|&n| n <= cells.len());
+        let n = n.ok_or(CiError::TooManyCells { service: S })?;
+        cells[0] = cell_addr(S, method.as_ptr())?;
+        cells[1] = ihandle;
+        for (c, a) in cells[2..n].iter_mut().zip(args) {
+            *c = match a {
+                Arg::Cell(v) => *v,
+                Arg::Buffer(b) => cell_addr(S, b.as_ptr())?,
+            };
+        }
+        self.call(c"call-method", &cells[..n], rets)
+    }
+
+    fn instance_to_package(&mut self, ihandle: u32) -> Result<u32, CiError> {
+        self.call1(c"instance-to-package", &[ihandle])
     }
 }
