@@ -12,7 +12,7 @@
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use cmm::percpu::OnCpu;
-use cmm::vio::{VioBus, VioDevice};
+use cmm::vio::VioBus;
 use cmm::{CmmError, FrameCache, Mm, Owner, Params};
 use hcall::sysparm::CmoCharacteristics;
 use hcall::{Hypervisor, Simulation};
@@ -181,32 +181,11 @@ impl System {
             c.free + c.used,
             (c.free + c.used) >> 8,
         );
-        let devices: Vec<VioDevice> = platform
-            .vdevices
-            .iter()
-            .map(|d| VioDevice {
-                name: d.name.clone(),
-                unit_address: d.unit,
-                compatible: d.compatible.clone(),
-                dma_window: d.dma_window,
-            })
-            .collect();
-        let vio = match hv.get_mpp() {
-            Ok(m) => VioBus::new(m.entitled_mem, devices.clone()),
-            Err(e) => {
-                log::warn!("VIO accounting without CMO: {e}");
-                VioBus::without_cmo(devices.clone())
-            }
-        };
-        let mut vio = match vio {
-            Ok(v) => v,
-            Err(e) => {
-                log::warn!("VIO entitlement: {e}; accounting disabled");
-                VioBus::without_cmo(devices).map_err(|e| alloc::format!("VIO bus: {e}"))?
-            }
-        };
-        for (unit, e) in vio.probe_all() {
-            log::warn!("VIO device {unit:x} not probed: {e}");
+        let devices = kernel::hv::compose::vio_devices(&platform.vdevices);
+        let entitled = hv.get_mpp().map(|m| m.entitled_mem);
+        let (vio, warnings) = kernel::hv::compose::vio_bus(entitled, devices)?;
+        for w in warnings {
+            log::warn!("{w}");
         }
         Ok(System {
             platform,
