@@ -161,6 +161,13 @@ impl Mm {
         self.stats.loaned_pages == self.stats.loaned_target_pages && self.balloon.target_stable()
     }
 
+    /// `cmm wait`'s rule: converged ([`Mm::is_converged`]) after at least two
+    /// rounds since `polls_at_start` (the round under way when the wait began
+    /// may have read the target from before it, so one full round must follow).
+    pub fn converged_since(&self, polls_at_start: u64) -> bool {
+        self.stats.polls >= polls_at_start.saturating_add(2) && self.is_converged()
+    }
+
     /// Runs the OOM notifier chain in order; returns how much it freed.
     pub fn out_of_memory(&mut self, hv: &mut dyn Backend, mem: &mut dyn PageMemory) -> OomReport {
         let chain = core::mem::take(&mut self.oom_chain);

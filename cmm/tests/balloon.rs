@@ -410,6 +410,25 @@ fn converges_when_loaned_meets_a_stable_target() {
 }
 
 #[test]
+fn a_wait_needs_two_rounds_after_it_starts() {
+    let mut w = world();
+    w.hv.request = Request::LoanPages(100);
+    w.poll();
+    w.poll();
+    assert!(w.mm.is_converged());
+    // Converged already, but `cmm wait` started now sees it only after two
+    // rounds of its own.
+    let start = w.mm.stats().polls;
+    assert!(!w.mm.converged_since(start));
+    w.poll();
+    assert!(!w.mm.converged_since(start));
+    w.poll();
+    assert!(w.mm.converged_since(start));
+    // A start that would overflow never counts as converged.
+    assert!(!w.mm.converged_since(u64::MAX));
+}
+
+#[test]
 fn return_all_empties_the_balloon() {
     let mut w = world();
     w.hv.request = Request::LoanPages(700);

@@ -79,6 +79,40 @@ fn fixture_facts() {
 }
 
 #[test]
+fn a_blob_handed_over_in_r3_is_checked_before_it_is_copied() {
+    use kernel::devtree::fdt::{blob_size, is_magic_word, plausible_blob_address, HEADER_LEN};
+    assert!(plausible_blob_address(0x0100_0000));
+    assert!(plausible_blob_address(1 << 40));
+    assert!(!plausible_blob_address(0));
+    assert!(!plausible_blob_address(0x0100_0002));
+    assert!(!plausible_blob_address((1 << 40) + 4));
+    let blob = fixture_dtb();
+    let first = u32::from_ne_bytes(blob[..4].try_into().unwrap());
+    assert!(is_magic_word(first), "the magic as the CPU loads it");
+    assert!(!is_magic_word(first.swap_bytes()));
+    assert_eq!(blob_size(&blob, 1 << 20), Ok(blob.len()));
+    assert_eq!(
+        blob_size(&blob, blob.len() - 1),
+        Err("device tree size out of range")
+    );
+    let mut tiny = blob[..HEADER_LEN].to_vec();
+    tiny[4..8].copy_from_slice(&8u32.to_be_bytes());
+    assert_eq!(
+        blob_size(&tiny, 1 << 20),
+        Err("device tree size out of range")
+    );
+    tiny[0] ^= 0xff;
+    assert_eq!(
+        blob_size(&tiny, 1 << 20),
+        Err("r3 does not point at a device tree")
+    );
+    assert_eq!(
+        blob_size(&blob[..3], 1 << 20),
+        Err("r3 does not point at a device tree")
+    );
+}
+
+#[test]
 fn every_node_is_walked() {
     let blob = fixture_dtb();
     let fdt = Fdt::new(&blob).unwrap();

@@ -19,7 +19,7 @@ pub(crate) const TOKEN_PROP: u32 = 3;
 const TOKEN_NOP: u32 = 4;
 pub(crate) const TOKEN_END: u32 = 9;
 /// Bytes in the header (version 17).
-pub(crate) const HEADER_LEN: usize = 40;
+pub const HEADER_LEN: usize = 40;
 const MAX_DEPTH: usize = 64;
 
 /// Why a blob was refused.
@@ -68,6 +68,28 @@ pub fn total_size(header: &[u8]) -> Result<usize, FdtError> {
     }
     let size = be32(header, 4).ok_or(FdtError::Truncated)?;
     usize::try_from(size).map_err(|_| FdtError::BadLayout)
+}
+
+/// Whether `addr`, as a boot ROM leaves it in r3, may point at a blob: non-zero,
+/// 4-byte aligned and below 1 TiB (so reading a word there is harmless).
+pub fn plausible_blob_address(addr: u64) -> bool {
+    addr != 0 && addr.is_multiple_of(4) && addr <= 1 << 40
+}
+
+/// Whether a blob's first word, as the CPU loaded it from memory (in the
+/// firmware's byte order, big-endian), is the magic.
+pub fn is_magic_word(loaded: u32) -> bool {
+    hcall::endian::FIRMWARE.loaded(loaded) == MAGIC
+}
+
+/// The size of the blob whose header is `header`: at least a header and at most
+/// `max` bytes, or why it is not a blob to copy.
+pub fn blob_size(header: &[u8], max: usize) -> Result<usize, &'static str> {
+    let size = total_size(header).map_err(|_| "r3 does not point at a device tree")?;
+    if !(HEADER_LEN..=max).contains(&size) {
+        return Err("device tree size out of range");
+    }
+    Ok(size)
 }
 
 /// A validated device tree blob.

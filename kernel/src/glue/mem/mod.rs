@@ -66,13 +66,14 @@ const MAX_FDT: usize = 1 << 20;
 
 /// True when `addr` (r3 at entry) points at a flattened device tree's magic.
 pub fn looks_like_fdt(addr: u64) -> bool {
-    if addr == 0 || !addr.is_multiple_of(4) || addr > (1 << 40) {
+    if !kernel::devtree::fdt::plausible_blob_address(addr) {
         return false;
     }
-    // SAFETY: a non-zero, aligned r3 from the boot ROM points into RAM; reading 4
-    // bytes of it in real mode is harmless even when it is not a blob.
+    // SAFETY: a non-zero, aligned r3 below 1 TiB from the boot ROM points into
+    // RAM; reading 4 bytes of it in real mode is harmless even when it is not a
+    // blob.
     let raw = unsafe { core::ptr::read_volatile(addr as usize as *const u32) };
-    hcall::endian::FIRMWARE.loaded(raw) == kernel::devtree::fdt::MAGIC
+    kernel::devtree::fdt::is_magic_word(raw)
 }
 
 /// Copies the device tree blob at `addr` (r3 at entry) to the heap.
@@ -83,12 +84,8 @@ pub fn copy_fdt(addr: u64) -> Result<Vec<u8>, &'static str> {
     let ptr = addr as usize as *const u8;
     // SAFETY: the magic is at `addr` (checked above): the 40-byte header of a
     // blob the boot ROM placed in RAM.
-    let header = unsafe { core::slice::from_raw_parts(ptr, 40) };
-    let size = kernel::devtree::fdt::total_size(header)
-        .map_err(|_| "r3 does not point at a device tree")?;
-    if !(40..=MAX_FDT).contains(&size) {
-        return Err("device tree size out of range");
-    }
+    let header = unsafe { core::slice::from_raw_parts(ptr, kernel::devtree::fdt::HEADER_LEN) };
+    let size = kernel::devtree::fdt::blob_size(header, MAX_FDT)?;
     // SAFETY: the header says the blob is `size` bytes long, and QEMU placed it in RAM.
     let all = unsafe { core::slice::from_raw_parts(ptr, size) };
     Ok(all.to_vec())

@@ -42,13 +42,11 @@ pub fn cmm(sys: &mut System, c: CmmCommand<'_>) -> CmdResult {
 /// Runs background work until the balloon has converged or `ms` have passed.
 fn wait(sys: &mut System, ms: u64) -> CmdResult {
     let end = kernel::timer::after_ms(clock::ticks(), ms, clock::hz());
-    // At least one full round must happen after the wait starts, so a target set
-    // just before is seen.
     let polls_at_start = sys.mm.stats().polls;
     let converged = sys
         .wait_until(end, |sys| {
             sys.background();
-            sys.mm.stats().polls >= polls_at_start + 2 && sys.mm.is_converged()
+            sys.mm.converged_since(polls_at_start)
         })
         .map_err(|e| e.to_string())?;
     let s = sys.mm.stats();
