@@ -95,7 +95,7 @@ host-test: setup
 	cargo test --workspace --exclude lpar-cmm-tests
 
 test: kernel lint qemu-bpo
-	tests/suites.sh "$(LE_SUITE)" "$(LE_SKIP)"
+	tests/suites.sh "$(LE_SUITE)" "$(LE_SKIP)" "$(BESIDE)"
 
 # `make test` runs every test of the workspace and, side by side with it
 # (tests/suites.sh), the little-endian suite: the QEMU tests of every subsystem,
@@ -108,6 +108,8 @@ test: kernel lint qemu-bpo
 # three-guest pool scenario (the suite starts and follows guests with the pool
 # manager) and the SMT boot on the backports QEMU (the suite boots -smp 4).
 LE_SUITE := boot of_boot smp balloon vio lpar virtio_balloon reporting pool amsstat
+# Big-endian test binaries the second lane runs after the little-endian suite.
+BESIDE   := pool
 LE_SKIP  := a_256m_rma_on_4g_boots_on_every_path three_guests_share_one_pool smt_threads_on_newer_qemu
 test-le: kernel
 	LPAR_CMM_ENDIAN=le cargo test -p lpar-cmm-tests $(addprefix --test ,$(LE_SUITE)) \
