@@ -15,7 +15,8 @@
 //! the handler once, and only then publishes the slot as live (release); dispatch
 //! reads the state (acquire) before the handler. A slot is never reused: a source
 //! turned off (routing failed, an interrupt storm) stays in its slot, off, with its
-//! counts.
+//! counts, until it is turned on again ([`HandlerTable::turn_on`], after a storm's
+//! back-off).
 
 use core::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 
@@ -36,6 +37,8 @@ pub enum RegisterError {
     Full,
     /// `u32::MAX` is no source.
     NoSource,
+    /// Only a source turned off can be turned on again.
+    NotOff,
 }
 
 impl core::fmt::Display for RegisterError {
@@ -44,6 +47,7 @@ impl core::fmt::Display for RegisterError {
             RegisterError::Duplicate(s) => write!(f, "source {s:#x} already has a handler"),
             RegisterError::Full => f.write_str("the interrupt handler table is full"),
             RegisterError::NoSource => f.write_str("no interrupt source"),
+            RegisterError::NotOff => f.write_str("the source is not turned off"),
         }
     }
 }
@@ -165,6 +169,23 @@ impl<H, const N: usize> HandlerTable<H, N> {
         slot.source.load(Ordering::Relaxed)
     }
 
+    /// Turns `irq` on again after [`HandlerTable::turn_off`]: its source is
+    /// dispatched to its handler again. Refused when another live handler has
+    /// the source meanwhile, and for a slot that is not off. Returns the source.
+    pub fn turn_on(&self, irq: Irq) -> Result<u32, RegisterError> {
+        let _one_at_a_time = self.register_lock.lock();
+        let slot = &self.slots[irq.0];
+        let source = slot.source.load(Ordering::Relaxed);
+        if slot.state.load(Ordering::Acquire) != OFF {
+            return Err(RegisterError::NotOff);
+        }
+        if self.find_live(source).is_some() {
+            return Err(RegisterError::Duplicate(source));
+        }
+        slot.state.store(LIVE, Ordering::Release);
+        Ok(source)
+    }
+
     /// True while `irq` is dispatched.
     pub fn is_live(&self, irq: Irq) -> bool {
         self.slots[irq.0].state.load(Ordering::Acquire) == LIVE
@@ -273,6 +294,26 @@ mod tests {
         assert_eq!(t.count(a, 0), 1, "its counts stay");
         let b = t.register(9, "pci", 2).unwrap();
         assert_ne!(a, b);
+        assert_eq!(t.dispatch(9, 0), Some((b, &2)));
+    }
+
+    #[test]
+    fn a_source_turned_off_is_turned_on_again_with_its_counts() {
+        let t = Table::new();
+        let a = t.register(9, "pci", 1).unwrap();
+        assert_eq!(t.turn_on(a), Err(RegisterError::NotOff), "a live slot");
+        t.dispatch(9, 0);
+        t.turn_off(a);
+        assert_eq!(t.dispatch(9, 0), None);
+        assert_eq!(t.turn_on(a), Ok(9));
+        assert!(t.is_live(a));
+        assert_eq!(t.dispatch(9, 0), Some((a, &1)));
+        assert_eq!(t.count(a, 0), 2, "the counts went on");
+        assert_eq!(t.unknown(0), 1);
+        // Not while another handler has taken the source meanwhile.
+        t.turn_off(a);
+        let b = t.register(9, "pci", 2).unwrap();
+        assert_eq!(t.turn_on(a), Err(RegisterError::Duplicate(9)));
         assert_eq!(t.dispatch(9, 0), Some((b, &2)));
     }
 

@@ -7,12 +7,16 @@
 //! `ibm,int-off`). While the source is off the device is polled;
 //! [`StormGuard::retry`] says when the main loop may turn it on again
 //! (`ibm,int-on`), with a back-off that doubles at each storm, and that it stays
-//! off for good after [`MAX_STORMS`] storms. The glue only calls these and RTAS
-//! (docs/virtio-balloon.md, "A device that lies").
+//! off for good after [`MAX_STORMS`] storms. [`StormGuard::main_loop_turn`] is
+//! the main loop's whole part, over the controller's [`SourceControl`]: it turns
+//! the source off or on and says what to log and when to come back. The glue only
+//! calls these and RTAS (docs/virtio-balloon.md, "A device that lies").
 //!
 //! Lock-free (atomics only), for a `static` used from the interrupt handler,
 //! which never locks.
 
+use alloc::string::String;
+use core::fmt;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 /// Interrupts without work per window that count as a storm. An honest balloon
@@ -126,21 +130,10 @@ impl StormGuard {
         Verdict::Handle
     }
 
-    /// Every interrupt counted as one without work: true exactly once per
-    /// storm (for a handler that cannot tell whether the device had work).
-    pub fn note(&self, now_us: u64) -> bool {
-        self.interrupt(now_us, false) == Verdict::TurnOff
-    }
-
     /// True while the guard holds the source off (it tripped and the source
     /// was not turned on again).
     pub fn is_off(&self) -> bool {
         self.off_at_us.load(Ordering::Acquire) != ON
-    }
-
-    /// True once the guard has tripped at least once.
-    pub fn tripped(&self) -> bool {
-        self.storms() > 0
     }
 
     /// Storms so far.
@@ -178,6 +171,136 @@ impl StormGuard {
         self.any.store(0, Ordering::Relaxed);
         self.off_at_us.store(ON, Ordering::Release);
     }
+
+    /// An off source that could not be turned on again stays off for good.
+    fn give_up(&self) {
+        self.storms.fetch_max(self.max_storms, Ordering::AcqRel);
+    }
+
+    /// The main loop's turn for the guarded source at `now_us`: turns off a
+    /// source whose storming interrupt the handler held, turns it on again when
+    /// its back-off has passed, and says what happened (one [`Event`] at most,
+    /// one log line) and when to come back.
+    pub fn main_loop_turn(&self, now_us: u64, ctl: &mut impl SourceControl) -> Turn {
+        let mut event = ctl.turn_off_held().map(|r| match r {
+            Ok(source) => Event::TurnedOff {
+                source,
+                storm: self.storms(),
+                retry_in_us: self.retry_at_us().map(|at| at.saturating_sub(now_us)),
+            },
+            Err((source, why)) => Event::NotTurnedOff { source, why },
+        });
+        if self.retry(now_us) == Retry::TurnOn {
+            event = Some(match ctl.turn_on() {
+                Ok(source) => {
+                    self.turned_on(now_us);
+                    Event::TurnedOn { source }
+                }
+                Err((source, why)) => {
+                    self.give_up();
+                    Event::NotTurnedOn { source, why }
+                }
+            });
+        }
+        Turn {
+            event,
+            off: self.is_off(),
+            retry_at_us: self.retry_at_us(),
+        }
+    }
+}
+
+/// What the main loop asks of the interrupt controller for one guarded source.
+/// Errors name the source and carry the RTAS status.
+pub trait SourceControl {
+    /// When the source's handler held its interrupt ([`Verdict::TurnOff`]):
+    /// turns the source off (RTAS `ibm,int-off`) and ends the interrupt.
+    /// `None` when nothing of the source is held.
+    fn turn_off_held(&mut self) -> Option<Result<u32, (u32, String)>>;
+    /// Turns the source on again (RTAS `ibm,int-on`).
+    fn turn_on(&mut self) -> Result<u32, (u32, String)>;
+}
+
+/// What a main-loop turn did, for its one log line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A storm: the source is off; tried again in `retry_in_us` (`None`: never).
+    TurnedOff {
+        /// The interrupt source.
+        source: u32,
+        /// Which storm this is (1 for the first).
+        storm: u32,
+        /// When the source is tried again.
+        retry_in_us: Option<u64>,
+    },
+    /// A storm, but the source could not be turned off.
+    NotTurnedOff {
+        /// The interrupt source.
+        source: u32,
+        /// Why (with the RTAS status).
+        why: String,
+    },
+    /// The back-off passed: the source is on again.
+    TurnedOn {
+        /// The interrupt source.
+        source: u32,
+    },
+    /// The back-off passed, but the source could not be turned on: it stays
+    /// off for good.
+    NotTurnedOn {
+        /// The interrupt source.
+        source: u32,
+        /// Why (with the RTAS status).
+        why: String,
+    },
+}
+
+impl Event {
+    /// True for the events a user must see (an error), false for the source
+    /// coming back (information).
+    pub fn is_error(&self) -> bool {
+        !matches!(self, Event::TurnedOn { .. })
+    }
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Event::TurnedOff {
+                source,
+                storm,
+                retry_in_us,
+            } => {
+                write!(f, "interrupt storm {storm}: source {source:#x} turned off, the device is polled; ")?;
+                match retry_in_us {
+                    Some(us) => write!(f, "turned on again in {} ms", us / 1000),
+                    None => f.write_str("it stays off"),
+                }
+            }
+            Event::NotTurnedOff { source, why } => write!(
+                f,
+                "interrupt storm on source {source:#x}, which could not be turned off ({why}); its interrupts are ignored"
+            ),
+            Event::TurnedOn { source } => {
+                write!(f, "source {source:#x} turned on again after its storm")
+            }
+            Event::NotTurnedOn { source, why } => write!(
+                f,
+                "source {source:#x} could not be turned on again ({why}); it stays off, the device is polled"
+            ),
+        }
+    }
+}
+
+/// The outcome of [`StormGuard::main_loop_turn`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Turn {
+    /// What happened, if anything (one log line).
+    pub event: Option<Event>,
+    /// The source is off: its device is to be polled.
+    pub off: bool,
+    /// When the source is to be tried again (a timer for the main loop).
+    pub retry_at_us: Option<u64>,
 }
 
 #[cfg(test)]
@@ -195,7 +318,7 @@ mod tests {
         for ms in 0..60_000u64 {
             assert_eq!(g.interrupt(ms * 1000, false), Verdict::Handle);
         }
-        assert!(!g.tripped());
+        assert_eq!(g.storms(), 0);
         assert_eq!(g.retry(60_000_000), Retry::On);
     }
 
@@ -203,9 +326,11 @@ mod tests {
     fn a_storm_trips_once_within_one_window() {
         let g = guard();
         // One interrupt every microsecond, as a line that is never lowered.
-        let trips: Vec<u64> = (0..1_000_000u64).filter(|&us| g.note(us)).collect();
+        let trips: Vec<u64> = (0..1_000_000u64)
+            .filter(|&us| g.interrupt(us, false) == Verdict::TurnOff)
+            .collect();
         assert_eq!(trips, [u64::from(STORM_LIMIT)]);
-        assert!(g.tripped() && g.is_off());
+        assert!(g.storms() == 1 && g.is_off());
     }
 
     #[test]
@@ -214,10 +339,10 @@ mod tests {
         for round in 0..10u64 {
             let base = round * STORM_WINDOW_US;
             for i in 0..u64::from(STORM_LIMIT) {
-                assert!(!g.note(base + i));
+                assert_eq!(g.interrupt(base + i, false), Verdict::Handle);
             }
         }
-        assert!(!g.tripped());
+        assert_eq!(g.storms(), 0);
     }
 
     #[test]

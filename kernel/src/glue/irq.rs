@@ -130,9 +130,9 @@ pub fn counts(labels: &[&'static str], cpu: usize) -> (DeviceRows, u64) {
 
 /// From the main loop, when `irq`'s interrupt is held ([`After::Hold`]): turns its
 /// source off (RTAS `ibm,int-off`; its interrupts no longer reach the handler),
-/// ends the interrupt and returns the source, or why it could not be turned off.
-/// `None` when nothing of `irq`'s is held.
-pub fn quiet_held(irq: Irq) -> Option<Result<u32, (u32, &'static str)>> {
+/// ends the interrupt and returns the source, or the source and why it could not
+/// be turned off (with the RTAS status). `None` when nothing of `irq`'s is held.
+pub fn quiet_held(irq: Irq) -> Option<Result<u32, (u32, String)>> {
     let source = TABLE.source(irq);
     let held = HELD_XIRR.load(Ordering::Acquire);
     if held == 0 || xics::Xirr(held).source() != source {
@@ -141,10 +141,10 @@ pub fn quiet_held(irq: Irq) -> Option<Result<u32, (u32, &'static str)>> {
     let was_on = trap::disable_interrupts();
     TABLE.turn_off(irq);
     let off = match rtas::tokens().int_off {
-        None => Err("no RTAS ibm,int-off"),
+        None => Err(String::from("no RTAS ibm,int-off")),
         Some(token) => {
             let mut rets = [0u32; 1];
-            rtas::call_status(token, &[source], &mut rets).map_err(|_| "ibm,int-off failed")
+            rtas::call_status(token, &[source], &mut rets).map_err(|e| format!("ibm,int-off: {e}"))
         }
     };
     let xirr = HELD_XIRR.swap(0, Ordering::AcqRel);
@@ -155,6 +155,24 @@ pub fn quiet_held(irq: Irq) -> Option<Result<u32, (u32, &'static str)>> {
         trap::enable_interrupts();
     }
     Some(off.map(|()| source).map_err(|e| (source, e)))
+}
+
+/// From the main loop: turns `irq`'s source on again after [`quiet_held`]
+/// turned it off (RTAS `ibm,int-on`, which keeps the routing `ibm,int-off`
+/// saved); its interrupts reach its handler again. Returns the source, or the
+/// source and why not (with the RTAS status); the source then stays off.
+pub fn turn_on(irq: Irq) -> Result<u32, (u32, String)> {
+    let source = TABLE.source(irq);
+    let (_, int_on) = rtas::tokens()
+        .routing()
+        .map_err(|e| (source, String::from(e)))?;
+    TABLE.turn_on(irq).map_err(|e| (source, format!("{e}")))?;
+    let mut rets = [0u32; 1];
+    rtas::call_status(int_on, &[source], &mut rets).map_err(|e| {
+        TABLE.turn_off(irq);
+        (source, format!("ibm,int-on: {e}"))
+    })?;
+    Ok(source)
 }
 
 /// The 0x900 handler: reloads the decrementer with its largest value (on POWER

@@ -12,9 +12,12 @@
 //! The configuration-change interrupt is the function's INTx, translated through
 //! its host bridge's `interrupt-map` (`kernel::xics`) and attached to the
 //! interrupt controller's table; its handler reads the ISR register, which
-//! lowers the line, and records a change for the main loop. A source that
-//! interrupts far more often than an honest device is held and turned off
-//! (`kernel::virtio_balloon::storm`); `num_pages` is then polled.
+//! lowers the line, and hands the byte to the library's decision
+//! (`kernel::virtio_balloon::interrupt`): a change recorded for the main loop,
+//! and a source that interrupts far more often than an honest device held, then
+//! turned off from the main loop (RTAS `ibm,int-off`), `num_pages` polled, and
+//! turned on again after a back-off that doubles at each storm (`ibm,int-on`),
+//! off for good after a few.
 //!
 //! The I/O BAR is reached at its CPU address, mapped cache-inhibited and guarded
 //! (`mmu::map_io`) once translation is on; QEMU dispatches the accesses as MMIO
@@ -24,15 +27,17 @@
 
 use alloc::alloc::{alloc_zeroed, Layout};
 use core::ptr::NonNull;
-use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicUsize, Ordering};
 use kernel::devtree::Platform;
 use kernel::irq::Irq;
+use kernel::irq_storm::{SourceControl, Verdict};
 use kernel::pci::{Bridge, Function};
+use kernel::timer::after_us;
 use kernel::virtio_balloon::bringup;
+use kernel::virtio_balloon::interrupt::BalloonInterrupt;
 use kernel::virtio_balloon::legacy::{self, LegacyRegisters, LegacyRegs};
 use kernel::virtio_balloon::ring::{DeviceError, DeviceRegs, ReportRing, Ring, RingBalloon};
 use kernel::virtio_balloon::stats::STATS_BYTES;
-use kernel::virtio_balloon::storm::{StormGuard, STORM_LIMIT, STORM_WINDOW_US};
 use kernel::virtio_balloon::{
     BalloonTransport, Queue, QueueLayout, SplitQueue, DEVICE_BALLOON_MODERN,
     DEVICE_BALLOON_TRANSITIONAL, GUEST_ORDER, PFNS_PER_BUFFER, VENDOR_VIRTIO,
@@ -43,6 +48,7 @@ use super::{Driver, Probe};
 use crate::clock;
 use crate::irq::{self, After};
 use crate::sys::System;
+use crate::wait::Wake;
 
 /// The driver list's entry. Its interrupts are counted as `pci` (the `cpu`
 /// reply's `interrupts_external_pci`: PCI INTx).
@@ -56,53 +62,71 @@ pub const DRIVER: Driver = Driver {
 
 /// The ISR register's address (0: no interrupt attached).
 static ISR: AtomicUsize = AtomicUsize::new(0);
-/// A configuration change was signalled and not yet acted on.
-static CONFIG_CHANGED: AtomicBool = AtomicBool::new(false);
-/// Counts the source's interrupts; past the limit the source is turned off.
-static STORM: StormGuard = StormGuard::new(STORM_LIMIT, STORM_WINDOW_US);
+/// What the interrupts said: a configuration change, a storm (the library's
+/// decisions, `kernel::virtio_balloon::interrupt`).
+static INTERRUPT: BalloonInterrupt = BalloonInterrupt::new();
 static IRQ: spin::Once<Irq> = spin::Once::new();
 
-/// The interrupt: a storm is held for the main loop; otherwise reading the ISR
-/// acknowledges it (lowers the level-sensitive line, so the EOI does not
-/// re-present it) and says whether the configuration changed.
+/// The interrupt: reads the ISR first (which acknowledges it: the
+/// level-sensitive line is lowered, so the EOI does not re-present it), then
+/// ends it, or holds it for the main loop when it makes a storm.
 fn on_interrupt() -> After {
-    if STORM.note(clock::now_us()) {
-        return After::Hold;
-    }
     let isr = ISR.load(Ordering::Acquire);
-    if isr != 0 {
+    let bits = if isr == 0 {
+        0
+    } else {
         // SAFETY: the address of the device's ISR register (BAR0, mapped
         // cache-inhibited by `bring_up` and never unmapped); a byte read.
-        let bits = unsafe { core::ptr::read_volatile(isr as *const u8) };
-        if legacy::isr_config_changed(bits) {
-            CONFIG_CHANGED.store(true, Ordering::Release);
-        }
+        unsafe { core::ptr::read_volatile(isr as *const u8) }
+    };
+    match INTERRUPT.on_interrupt(clock::now_us(), bits) {
+        Verdict::Handle => After::End,
+        Verdict::TurnOff => After::Hold,
     }
-    After::End
 }
 
 fn pending() -> bool {
-    CONFIG_CHANGED.load(Ordering::Acquire)
+    INTERRUPT.pending()
 }
 
-/// The main loop's turn: turns a storming source off, and on a configuration
-/// change applies the host's new `num_pages` and runs the balloon's round now.
-fn service(sys: &mut System) -> bool {
-    if let Some(&i) = IRQ.get() {
-        match irq::quiet_held(i) {
-            None => {}
-            Some(Ok(src)) => log::error!(
-                "virtio-balloon: interrupt storm (more than {STORM_LIMIT} interrupts in {} ms): source {src:#x} turned off; num_pages is polled",
-                STORM_WINDOW_US / 1000
-            ),
-            Some(Err((src, why))) => log::error!(
-                "virtio-balloon: interrupt storm on source {src:#x}, which could not be turned off ({why}); its interrupts are ignored"
-            ),
-        }
+/// The interrupt source as the storm guard's main-loop turn reaches it.
+struct Source(Irq);
+
+impl SourceControl for Source {
+    fn turn_off_held(&mut self) -> Option<Result<u32, (u32, alloc::string::String)>> {
+        irq::quiet_held(self.0)
     }
-    if CONFIG_CHANGED.swap(false, Ordering::AcqRel) {
+    fn turn_on(&mut self) -> Result<u32, (u32, alloc::string::String)> {
+        irq::turn_on(self.0)
+    }
+}
+
+/// The main loop's turn: turns a storming source off (and on again after its
+/// back-off), reads `num_pages` when a change was signalled or the source is off,
+/// and runs the balloon's round at once on a signalled change.
+fn service(sys: &mut System) -> bool {
+    let Some(&i) = IRQ.get() else {
+        return false;
+    };
+    let now = clock::now_us();
+    let t = INTERRUPT.turn(now, &mut Source(i));
+    match &t.event {
+        Some(e) if e.is_error() => log::error!("virtio-balloon: {e}"),
+        Some(e) => log::info!("virtio-balloon: {e}"),
+        None => {}
+    }
+    if t.sync {
         sys.hv.inner_mut().balloon_sync();
+    }
+    if t.round_now {
         sys.mm.poll_now();
+    }
+    match t.wake_at_us {
+        Some(at) => sys.timers.arm(
+            Wake::Driver(DRIVER.name),
+            after_us(clock::ticks(), at.saturating_sub(now), clock::hz()),
+        ),
+        None => sys.timers.cancel(Wake::Driver(DRIVER.name)),
     }
     false
 }
