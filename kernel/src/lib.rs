@@ -4,6 +4,7 @@
 //! - [`cas`]: the client-architecture-support vector and what option vector 5 granted.
 //! - [`cpustats`]: interrupts by kind, cedes, time ceded.
 //! - [`devtree`]: device tree reader and platform facts.
+//! - [`driver`]: the driver seam: a driver's entry, its probe, the list's turns.
 //! - [`hv`]: CMO detection, the backend dispatch, the virtio-balloon decorator.
 //! - [`irq`]: the interrupt handler table drivers register their sources into.
 //! - [`lock`]: the spin lock for a shared-processor LPAR: interrupt-safe, confers to a
@@ -31,6 +32,7 @@ extern crate alloc;
 pub mod cas;
 pub mod cpustats;
 pub mod devtree;
+pub mod driver;
 pub mod hv;
 pub mod irq;
 #[allow(unsafe_code)] // the spin lock hands out its data under the lock (UnsafeCell)

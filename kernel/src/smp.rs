@@ -68,8 +68,54 @@ pub fn plan(cpus: &[Cpu], boot: u32, limit: Option<usize>) -> Plan {
     p
 }
 
+/// What a secondary CPU's idle loop does next, decided with interrupts off
+/// from what it sees ([`secondary_step`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SecondaryStep {
+    /// The machine is stopping: park for good, work or not.
+    Park,
+    /// Take the work handed to it and run it (interrupts on).
+    Run,
+    /// An interrupt woke it: take the event, expire its own timers and
+    /// program the decrementer for the next, then look again.
+    TakeEvents,
+    /// Nothing to do: cede (H_CEDE) until an interrupt (an IPI or its
+    /// decrementer).
+    Cede,
+}
+
+/// The secondary CPU's idle decision: a stop beats work, work beats events,
+/// and it cedes only when there is nothing at all (so an IPI that handed work
+/// before the look is never slept through: it left the work in the mailbox).
+pub fn secondary_step(stopping: bool, work_handed: bool, events_pending: bool) -> SecondaryStep {
+    if stopping {
+        SecondaryStep::Park
+    } else if work_handed {
+        SecondaryStep::Run
+    } else if events_pending {
+        SecondaryStep::TakeEvents
+    } else {
+        SecondaryStep::Cede
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_secondary_cpu_parks_first_runs_work_next_and_cedes_only_when_idle() {
+        use super::{secondary_step, SecondaryStep::*};
+        for bits in 0..8u8 {
+            let (stopping, work, events) = (bits & 4 != 0, bits & 2 != 0, bits & 1 != 0);
+            let expect = match (stopping, work, events) {
+                (true, _, _) => Park,
+                (false, true, _) => Run,
+                (false, false, true) => TakeEvents,
+                (false, false, false) => Cede,
+            };
+            assert_eq!(secondary_step(stopping, work, events), expect, "{bits:03b}");
+        }
+    }
+
     use super::*;
     use alloc::vec;
 

@@ -179,8 +179,7 @@ pub fn init(fdt: &Fdt<'_>, ram: &[MemRange]) -> Result<(), alloc::string::String
     let cpu = CpuMmu::from_fdt(fdt)?;
     let g = cpu.geometry();
     let mut raw = Sc1::new();
-    // ISA 3.0 processors first say they use the hash table with segments.
-    if crate::arch::cpu::pvr() >> 16 >= 0x004e {
+    if kernel::mmu::cpu::registers_process_table(crate::arch::cpu::pvr()) {
         match hcall::mmu::register_hash_with_segments(&mut raw) {
             Ok(()) => log::info!("H_REGISTER_PROC_TBL: hash MMU with segments"),
             Err(e) => log::warn!("{e}: carrying on with hash"),

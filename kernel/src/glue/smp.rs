@@ -10,8 +10,10 @@
 //! not stopped, that RTAS refuses, or that does not say so within a second is
 //! reported and left out; the kernel goes on with the others.
 //!
-//! Secondary CPUs then run [`secondary_loop`]: take the work handed to them,
-//! else cede (H_CEDE) until an interrupt: an IPI (H_IPI) or their decrementer.
+//! Secondary CPUs then run [`secondary_loop`], which carries out
+//! `kernel::smp::secondary_step` (host-tested): park when the machine stops,
+//! take the work handed to them, take an interrupt's event, else cede (H_CEDE)
+//! until an interrupt: an IPI (H_IPI) or their decrementer.
 //!
 //! Stopping: [`stop_others`] (power-off, os-term, a panic or a fatal exception
 //! on any CPU) lets exactly one CPU go on to the exit; it sends every other
@@ -24,7 +26,7 @@ use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering
 use hcall::raw::sc1::Sc1;
 use hcall::xics::{self, IPI_PRIORITY};
 use kernel::cpustats::CpuStats;
-use kernel::smp::Plan;
+use kernel::smp::{Plan, SecondaryStep};
 
 use crate::arch::{cpu, trap};
 use crate::percpu::{self, CpuState, CpuWake, MAX_CPUS};
@@ -110,7 +112,10 @@ fn start_one(i: usize, server: u32, t: StartTokens) -> Result<u64, String> {
         if clock::now_us().saturating_sub(t0) > START_TIMEOUT_US {
             // Too late: should it still come up, it sees Failed and parks.
             if c.transition(CpuState::Starting, CpuState::Failed) {
-                return Err(String::from("did not come up within 1 s"));
+                return Err(alloc::format!(
+                    "did not come up within {} ms",
+                    START_TIMEOUT_US / 1000
+                ));
             }
         }
         core::hint::spin_loop();
@@ -315,28 +320,34 @@ fn secondary_loop() -> ! {
     let me = percpu::current();
     loop {
         trap::disable_interrupts();
-        if STOPPING.load(Ordering::Acquire) {
-            park_stopped();
+        let step = kernel::smp::secondary_step(
+            STOPPING.load(Ordering::Acquire),
+            !MAILBOX[me].load(Ordering::Acquire).is_null(),
+            irq::events_pending(),
+        );
+        match step {
+            SecondaryStep::Park => park_stopped(),
+            SecondaryStep::Run => {
+                let w = MAILBOX[me].swap(core::ptr::null_mut(), Ordering::AcqRel);
+                trap::enable_interrupts();
+                if w.is_null() {
+                    continue;
+                }
+                // SAFETY: `hand_work` stored a live `Work`, kept alive by its
+                // owner until `done` is set below.
+                let w = unsafe { &*w };
+                (w.run)(w.arg, me);
+                w.done.store(true, Ordering::Release);
+            }
+            SecondaryStep::TakeEvents => {
+                irq::take_events();
+                // Its own timers: what is due (nothing waits on one outside
+                // `busy` yet), and the decrementer for the next.
+                percpu::expire_timers();
+                trap::enable_interrupts();
+            }
+            SecondaryStep::Cede => idle::cede(),
         }
-        let w = MAILBOX[me].swap(core::ptr::null_mut(), Ordering::AcqRel);
-        if !w.is_null() {
-            trap::enable_interrupts();
-            // SAFETY: `hand_work` stored a live `Work`, kept alive by its owner
-            // until `done` is set below.
-            let w = unsafe { &*w };
-            (w.run)(w.arg, me);
-            w.done.store(true, Ordering::Release);
-            continue;
-        }
-        if irq::events_pending() {
-            irq::take_events();
-            // Its own timers: what is due (nothing waits on one outside
-            // `busy` yet), and the decrementer for the next.
-            percpu::expire_timers();
-            trap::enable_interrupts();
-            continue;
-        }
-        idle::cede();
     }
 }
 

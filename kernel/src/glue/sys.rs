@@ -157,7 +157,7 @@ impl System {
         let mut probe = crate::drivers::Probe {
             platform: &platform,
             sources,
-            balloon_wanted: hv.model_ref().is_some(),
+            balloon_wanted: hv.wants_balloon(),
             balloon: None,
         };
         crate::drivers::probe_all(&mut probe);

@@ -53,6 +53,14 @@ impl<R: RawHcall, D: BalloonTransport> Backend<R, D> {
         matches!(self, Backend::Backed(b) if b.source() == TargetSource::Host)
     }
 
+    /// True when the backend takes a balloon device ([`Backend::with_balloon`]):
+    /// the pool model alone. Boot probes for the device only then; a real
+    /// hypervisor's loans go through H_PAGE_INIT and never to a device, and a
+    /// model already backed takes no second one.
+    pub fn wants_balloon(&self) -> bool {
+        matches!(self, Backend::Model(_))
+    }
+
     /// Puts the balloon `dev` behind the model, taking the target from the host.
     /// Refused (the backend and the device come back unchanged) unless the backend
     /// is the model alone.
@@ -293,6 +301,8 @@ mod tests {
     #[test]
     fn the_balloon_goes_behind_the_model_only() {
         let phyp: B = Backend::Phyp(phyp(Qemu));
+        assert!(!phyp.wants_balloon());
+        assert!(model().wants_balloon());
         let Err((phyp, _)) = phyp.with_balloon(Dev::default()) else {
             panic!("a real hypervisor took a balloon");
         };
@@ -300,6 +310,7 @@ mod tests {
         let b = model().with_balloon(Dev::default()).ok().unwrap();
         assert!(matches!(b, Backend::Backed(_)));
         assert_eq!(b.kind(), BackendKind::Model);
+        assert!(!b.wants_balloon(), "a backed model takes no second device");
         let Err((b, _)) = b.with_balloon(Dev::default()) else {
             panic!("a second balloon was taken");
         };

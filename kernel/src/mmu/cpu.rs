@@ -9,6 +9,21 @@ use super::linear::Geometry;
 use super::sizes::{SegmentPageSizes, SegmentSize};
 use crate::devtree::Fdt;
 
+/// The processor version (the PVR's upper 16 bits) of POWER9, the first
+/// processor of ISA 3.0.
+pub const PVR_VERSION_POWER9: u32 = 0x004e;
+
+/// True when the processor whose PVR register reads `pvr` implements ISA 3.0 or
+/// later (POWER9 0x004e, POWER10 0x0080), and so must tell the hypervisor that
+/// the partition uses the hash page table with segments (H_REGISTER_PROC_TBL)
+/// before it enters translation; POWER8 (0x004b..0x004d) and older do not have
+/// the call. `pvr` is the register's value, the physical processor's: the
+/// logical PVRs of compatibility modes (0x0f00_000x) appear only in the device
+/// tree's `cpu-version`.
+pub fn registers_process_table(pvr: u32) -> bool {
+    pvr >> 16 >= PVR_VERSION_POWER9
+}
+
 /// What the CPU node says about the MMU.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CpuMmu {
@@ -69,6 +84,29 @@ impl CpuMmu {
             } else {
                 SegmentSize::M256
             },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn isa_3_0_processors_register_the_process_table() {
+        // POWER9 DD2.2 and POWER10 (QEMU's power9/power10 models), then POWER8,
+        // POWER8E, POWER8NVL, POWER7 and the 970.
+        for pvr in [0x004e_1202, 0x004e_0100, 0x0080_0100] {
+            assert!(registers_process_table(pvr), "{pvr:#x}");
+        }
+        for pvr in [
+            0x004d_0200,
+            0x004b_0201,
+            0x004c_0100,
+            0x003f_0201,
+            0x0039_0202,
+        ] {
+            assert!(!registers_process_table(pvr), "{pvr:#x}");
         }
     }
 }
