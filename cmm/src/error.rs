@@ -5,6 +5,7 @@
 use alloc::string::String;
 use core::fmt;
 
+use hcall::page::PAGE_SIZE;
 use hcall::HcallError;
 
 /// Why a `cmm` operation was refused or failed.
@@ -74,7 +75,7 @@ impl fmt::Display for CmmError {
             CmmError::BadRegions(why) => write!(f, "bad memory regions: {why}"),
             CmmError::Unaligned { addr } => write!(f, "address {addr:#x} is not page aligned"),
             CmmError::NotPageMultiple { bytes } => {
-                write!(f, "size {bytes} is not a multiple of 4096 bytes")
+                write!(f, "size {bytes} is not a multiple of {PAGE_SIZE} bytes")
             }
             CmmError::NotAFrame { addr } => write!(f, "address {addr:#x} is not a RAM frame"),
             CmmError::WrongState { addr, expected } => {

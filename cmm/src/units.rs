@@ -5,10 +5,9 @@
 
 use crate::error::CmmError;
 
-/// log2 of the page size the balloon and the frame table work in (4 KiB, the CMO page).
-pub const PAGE_SHIFT: u32 = hcall::page::PAGE_SHIFT;
-/// The page size in bytes (H_PAGE_INIT works on 4 KiB pages).
-pub const PAGE_SIZE: u64 = hcall::page::PAGE_SIZE;
+/// The page size the balloon and the frame table work in, and its log2: the CMO
+/// page H_PAGE_INIT works on, the workspace's one page size.
+pub use hcall::page::{PAGE_SHIFT, PAGE_SIZE};
 /// KiB in one page.
 pub const KB_PER_PAGE: u64 = PAGE_SIZE / 1024;
 /// Pages in one MiB.

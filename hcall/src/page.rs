@@ -45,6 +45,8 @@ pub const PAGE_SHIFT: u32 = 12;
 /// (the balloon, the frame table, TCEs, the virtio balloon's PFNs, the pool
 /// manager all count in it).
 pub const PAGE_SIZE: u64 = 1 << PAGE_SHIFT;
+/// [`PAGE_SIZE`] as a `usize`, for buffer lengths and alignments.
+pub const PAGE_BYTES: usize = 1 << PAGE_SHIFT;
 
 impl PageState {
     /// The H_PAGE_INIT flags word that requests this state.

@@ -23,6 +23,7 @@
 use crate::endian::FIRMWARE;
 use crate::hypervisor::{check, CmoFaultStats};
 use crate::opcodes;
+use crate::page::PAGE_SIZE;
 use crate::raw::{call_values, RawHcall};
 use crate::status::HcallError;
 
@@ -63,7 +64,7 @@ pub fn init_area(area: &mut [u8; VPA_SIZE]) {
 /// aligned and not crossing a 4 KiB boundary.
 pub fn placement_ok(addr: u64) -> bool {
     let size = VPA_SIZE as u64;
-    addr.is_multiple_of(128) && (addr % 4096) + size <= 4096
+    addr.is_multiple_of(128) && (addr % PAGE_SIZE) + size <= PAGE_SIZE
 }
 
 /// Reads the CMO fault counters the hypervisor keeps in the area.

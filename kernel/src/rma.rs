@@ -21,8 +21,7 @@ use crate::text::parse_size;
 pub const MIN_RMA: u64 = 128 << 20;
 /// `rma=` must be a whole number of MiB.
 const RMA_GRANULE: u64 = 1 << 20;
-/// Page size of the RTAS area's alignment.
-const PAGE: u64 = hcall::page::PAGE_SIZE;
+use hcall::page::PAGE_SIZE;
 
 /// A named range that must be reachable with translation off.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -162,7 +161,9 @@ impl Rma {
 /// Where the RTAS area goes: the first page boundary after `after` (the end of
 /// the kernel image). `None` on overflow.
 pub fn rtas_base(after: u64) -> Option<u64> {
-    after.checked_add(PAGE - 1).map(|a| a & !(PAGE - 1))
+    after
+        .checked_add(PAGE_SIZE - 1)
+        .map(|a| a & !(PAGE_SIZE - 1))
 }
 
 /// The end of the highest item (what the RMA must at least hold).

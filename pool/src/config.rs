@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::policy::{Params, Policy, PolicyError, PoolPolicy, Spec, PAGE};
+use crate::policy::{Params, Policy, PolicyError, PoolPolicy, Spec, PAGE_SIZE};
 
 /// Default tick.
 pub const DEFAULT_TICK_MS: u64 = 1000;
@@ -160,7 +160,7 @@ fn size(what: &str, s: &Size) -> Result<u64, ConfigError> {
             Err(e) => return err(format!("{what}: `{t}`: {e}")),
         },
     };
-    if bytes % PAGE != 0 {
+    if bytes % PAGE_SIZE != 0 {
         return err(format!(
             "{what}: {bytes} is not a whole number of 4 KiB pages"
         ));
@@ -193,7 +193,7 @@ impl Config {
         }
         let mut params = Params::default();
         if let Some(h) = &raw.headroom {
-            params.headroom = size("headroom", h)? / PAGE;
+            params.headroom = size("headroom", h)? / PAGE_SIZE;
         }
         if let Some(u) = raw.uncooperative_after {
             params.uncooperative_after = u;
@@ -288,8 +288,8 @@ impl Config {
             .iter()
             .map(|p| Spec {
                 name: p.name.clone(),
-                logical: p.logical / PAGE,
-                entitled: p.entitled / PAGE,
+                logical: p.logical / PAGE_SIZE,
+                entitled: p.entitled / PAGE_SIZE,
                 weight: p.weight,
             })
             .collect()
@@ -299,7 +299,7 @@ impl Config {
     /// when the entitlements do not fit the pool.
     pub fn policy(&self) -> Result<Box<dyn PoolPolicy>, PolicyError> {
         Ok(Box::new(Policy::new(
-            self.pool / PAGE,
+            self.pool / PAGE_SIZE,
             self.specs(),
             self.params,
         )?))

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use lpar_pool::config::Config;
 use lpar_pool::guest::{Guest, Launch};
 use lpar_pool::manager::Manager;
-use lpar_pool::policy::PAGE;
+use lpar_pool::policy::PAGE_SIZE;
 
 const USAGE: &str =
     "usage: lpar-pool check <config.toml>\n       lpar-pool run <config.toml> [--out <dir>]";
@@ -35,10 +35,10 @@ fn check(path: &Path) -> Result<(), String> {
         println!(
             "{}: logical={} weight={} entitled={} allotted={}",
             p.spec.name,
-            p.spec.logical * PAGE,
+            p.spec.logical * PAGE_SIZE,
             p.spec.weight,
-            p.spec.entitled * PAGE,
-            p.allotment * PAGE
+            p.spec.entitled * PAGE_SIZE,
+            p.allotment * PAGE_SIZE
         );
     }
     Ok(())

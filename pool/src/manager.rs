@@ -28,7 +28,7 @@ use std::collections::VecDeque;
 use crate::config::{Action, Config};
 use crate::guest::Guest;
 use crate::link::{Link, Setup};
-use crate::policy::{Observation, PoolPolicy, State, TickReport, PAGE};
+use crate::policy::{Observation, PoolPolicy, State, TickReport, PAGE_SIZE};
 use crate::stats::GuestStats;
 
 /// Seconds between the guests' statistics reports (QEMU's polling interval).
@@ -382,7 +382,7 @@ impl Manager {
             ));
         }
         let held = match poll.held {
-            Ok(b) => b / PAGE,
+            Ok(b) => b / PAGE_SIZE,
             Err(e) => {
                 // It answers, but not with a figure: nothing new this tick.
                 self.note(format!("{name}: {e}"));
@@ -400,7 +400,7 @@ impl Manager {
         };
         if let Some(v) = poll.stats {
             let s = GuestStats::parse(&v);
-            obs.used = s.used().map(|u| u / PAGE);
+            obs.used = s.used().map(|u| u / PAGE_SIZE);
             obs.pressure = s.pressure_since(&self.stats[i]);
             self.stats[i] = s;
         }
@@ -416,7 +416,7 @@ impl Manager {
                 continue;
             }
             let Some(link) = &t.link else { continue };
-            let bytes = p.allotment.saturating_mul(PAGE);
+            let bytes = p.allotment.saturating_mul(PAGE_SIZE);
             if link.target() == Some(bytes) {
                 continue;
             }
@@ -447,12 +447,12 @@ impl Manager {
                 tick,
                 t_ms,
                 partition: i,
-                share: p.share * PAGE,
-                allotted: p.allotment * PAGE,
-                held: p.held * PAGE,
+                share: p.share * PAGE_SIZE,
+                allotted: p.allotment * PAGE_SIZE,
+                held: p.held * PAGE_SIZE,
                 rss,
-                demand: p.demand * PAGE,
-                used: obs[i].used.map(|u| u * PAGE),
+                demand: p.demand * PAGE_SIZE,
+                used: obs[i].used.map(|u| u * PAGE_SIZE),
                 faults: if alive { self.stats[i].faults } else { None },
                 state: p.state,
             });
@@ -485,7 +485,7 @@ impl Manager {
         );
         row(
             "bytes_moved",
-            self.policy.moved().saturating_mul(PAGE).to_string(),
+            self.policy.moved().saturating_mul(PAGE_SIZE).to_string(),
         );
         row("peak_rss_total_bytes", self.peak_rss_total.to_string());
         row(

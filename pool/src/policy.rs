@@ -40,7 +40,7 @@
 use powervm_sim::distribute::{cap_pages, step_allotments, water_fill, Claim, Slot};
 
 /// Page size the policy counts in (the balloon's and CMO's unit).
-pub const PAGE: u64 = powervm_sim::PAGE_SIZE;
+pub use powervm_sim::PAGE_SIZE;
 
 const MIB_BYTES: u64 = 1 << 20;
 
@@ -69,7 +69,7 @@ pub struct Params {
 impl Default for Params {
     fn default() -> Self {
         Params {
-            headroom: (32 << 20) / PAGE,
+            headroom: (32 << 20) / PAGE_SIZE,
             uncooperative_after: 10,
         }
     }
@@ -217,8 +217,8 @@ impl std::fmt::Display for PolicyError {
             PolicyError::EntitlementsExceedPool { entitled, pool } => write!(
                 f,
                 "the I/O entitlements add up to {} MiB, more than the pool's {} MiB",
-                entitled / (MIB_BYTES / PAGE),
-                pool / (MIB_BYTES / PAGE)
+                entitled / (MIB_BYTES / PAGE_SIZE),
+                pool / (MIB_BYTES / PAGE_SIZE)
             ),
         }
     }

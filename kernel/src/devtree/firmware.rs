@@ -11,6 +11,8 @@ use alloc::vec::Vec;
 use core::ffi::CStr;
 use core::fmt;
 
+use hcall::page::PAGE_SHIFT;
+
 use crate::cas::{architecture_vector, Granted, MAX_VEC5};
 use crate::devtree::flatten::{CiError, ClientInterface, FlattenError, Phandle};
 
@@ -201,7 +203,7 @@ pub fn instantiate_rtas<S: Services>(
         .ok_or(OfError::BadRtas("no room below 4 GiB"))?;
     let base = match claim(s, want, size, 0) {
         Some(b) => b,
-        None => claim(s, 0, size, 4096).ok_or(OfError::BadRtas("claim refused"))?,
+        None => claim(s, 0, size, PAGE_ALIGN).ok_or(OfError::BadRtas("claim refused"))?,
     };
     let rtas = open(s, c"/rtas")?;
     let what = "instantiate-rtas";
@@ -217,6 +219,9 @@ pub fn instantiate_rtas<S: Services>(
         entry: rets[1],
     }))
 }
+
+/// Where the RTAS area goes when it cannot follow the image: any page.
+const PAGE_ALIGN: u32 = 1 << PAGE_SHIFT;
 
 /// `claim`: the base, or `None` when refused (or, at a fixed address, when the
 /// firmware gave another).

@@ -5,8 +5,11 @@ use linked_list_allocator::LockedHeap;
 /// Size of the heap in bytes.
 pub const HEAP_SIZE: usize = 16 << 20;
 
+/// Page-aligned (`align` takes only a literal; the assertion below holds it to
+/// the page size).
 #[repr(C, align(4096))]
 struct Area([u8; HEAP_SIZE]);
+const _: () = assert!(core::mem::align_of::<Area>() == hcall::page::PAGE_BYTES);
 
 static mut AREA: Area = Area([0; HEAP_SIZE]);
 

@@ -24,6 +24,7 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use cmm::percpu::{CACHE_BATCH, CACHE_HIGH};
 use cmm::{FrameCache, Mm, PageMemory};
+use hcall::page::PAGE_SIZE;
 use powervm_sim::HvCommand;
 
 use crate::hv::Hv;
@@ -231,7 +232,7 @@ impl<'w, 'j, 's> Worker<'w, 'j, 's> {
                 None => self.mem.zero(addr),
             }
             self.held.push(Page { addr, seed });
-            self.counts.bytes += 4096;
+            self.counts.bytes += PAGE_SIZE;
         }
         self.counts.ops += 1;
     }
@@ -325,7 +326,7 @@ fn background(job: &Job<'_, '_>, rng: &mut Rng, walk: bool, target: &mut u64, ma
     let sh = &mut *sh;
     if walk {
         let up = rng.below(2) == 0;
-        let step = rng.below(WALK_STEP / 4096) * 4096;
+        let step = rng.below(WALK_STEP / PAGE_SIZE) * PAGE_SIZE;
         *target = if up {
             target.saturating_add(step).min(max)
         } else {
@@ -383,8 +384,8 @@ pub fn stress(sys: &mut System, ms: u64, cpus: Option<u64>) -> Result<(), String
         .set_param("poison", "1", &mut sys.hv, &mut sys.mem)
         .map_err(|e| alloc::format!("poison: {e}"))?;
     let walk = sys.hv.inner().model_ref().is_some() && !sys.hv.inner().follows_host();
-    let max_target = before.total.saturating_mul(4096) / 4;
-    let mut target = sys.mm.stats().loaned_pages.saturating_mul(4096);
+    let max_target = before.total.saturating_mul(PAGE_SIZE) / 4;
+    let mut target = sys.mm.stats().loaned_pages.saturating_mul(PAGE_SIZE);
     // Every CPU's own cache (the kernel's, by CPU index), each behind its own
     // lock for the run.
     let mut caches: Vec<CacheLock> = core::mem::take(&mut sys.caches)

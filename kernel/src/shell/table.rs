@@ -5,6 +5,7 @@
 use alloc::boxed::Box;
 
 use cmm::Workload;
+use hcall::page::PAGE_SIZE;
 
 use super::command::{
     BenchCommand, CmmCommand, Command, FaultKind, MppCommand, UnmapWhich, VioCommand,
@@ -360,7 +361,7 @@ fn mpp<'a>(args: &[&'a str]) -> Result<Command<'a>, ArgError<'a>> {
         }
         ["entitle", s] => {
             let bytes = size("<size>", s)?;
-            if bytes % 4096 != 0 {
+            if bytes % PAGE_SIZE != 0 {
                 return Err(ArgError::OutOfRange(
                     "entitlement must be a multiple of 4 KiB",
                 ));

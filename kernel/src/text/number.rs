@@ -3,13 +3,15 @@
 
 pub use powervm_sim::units::{parse_number, parse_size, NumberError};
 
+use hcall::page::PAGE_SIZE;
+
 /// Parses a `<size>` that must be a whole number of 4 KiB pages; returns pages.
 pub fn parse_pages(s: &str) -> Result<u64, NumberError> {
     let bytes = parse_size(s)?;
-    if bytes % 4096 != 0 {
+    if bytes % PAGE_SIZE != 0 {
         return Err(NumberError::NotPageMultiple);
     }
-    Ok(bytes / 4096)
+    Ok(bytes / PAGE_SIZE)
 }
 
 #[cfg(test)]

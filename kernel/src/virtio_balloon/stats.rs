@@ -78,7 +78,7 @@ impl MemoryStats {
         cmm: &cmm::CmmStats,
         cmo_faults: u64,
     ) -> MemoryStats {
-        let page = |n: u64| n.saturating_mul(4096);
+        let page = |n: u64| n.saturating_mul(hcall::page::PAGE_SIZE);
         let free = page(frames.free);
         let caches = page(frames.cache);
         MemoryStats {

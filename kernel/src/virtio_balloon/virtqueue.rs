@@ -25,8 +25,17 @@ pub struct QueueLayout {
     pub bytes: usize,
 }
 
+/// log2 of [`LEGACY_ALIGN`]: a legacy device takes a queue's address as its
+/// page frame number, the address shifted right by this much (virtio 1.x
+/// §4.1.5.1.3.1's `QUEUE_ADDR_SHIFT`, fixed by the transport whatever the guest's
+/// page size).
+pub const LEGACY_PFN_SHIFT: u32 = 12;
+
+/// The alignment of a legacy virtqueue's start and of its used ring (4 KiB).
+pub const LEGACY_ALIGN: usize = 1 << LEGACY_PFN_SHIFT;
+
 const fn align_4k(x: usize) -> usize {
-    (x + 4095) & !4095
+    (x + LEGACY_ALIGN - 1) & !(LEGACY_ALIGN - 1)
 }
 
 impl QueueLayout {
@@ -102,7 +111,7 @@ impl<'a> SplitQueue<'a> {
     /// driver passes [`super::GUEST_ORDER`]).
     ///
     /// # Safety
-    /// `base` must be 4096-aligned, zeroed, `layout.bytes` long, live for `'a`,
+    /// `base` must be [`LEGACY_ALIGN`]-aligned, zeroed, `layout.bytes` long, live for `'a`,
     /// and touched by nothing but this queue and the device.
     pub unsafe fn new(base: NonNull<u8>, layout: QueueLayout, order: ByteOrder) -> Self {
         SplitQueue {

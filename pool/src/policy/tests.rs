@@ -4,7 +4,7 @@
 use super::*;
 use proptest::prelude::*;
 
-const MIB: u64 = (1 << 20) / PAGE;
+const MIB: u64 = (1 << 20) / PAGE_SIZE;
 
 fn spec(name: &str, logical_mib: u64, entitled_mib: u64, weight: u8) -> Spec {
     Spec {

@@ -65,7 +65,7 @@ _start:
 3:  b       3b
 
     .section .bss.stacks, "aw", @nobits
-    .balign 4096
+    .balign {page}
 __boot_stack_bottom:
     .space  0x40000
     .globl __boot_stack_top
@@ -74,7 +74,7 @@ __boot_stack_top:
 
     # One 256 KiB block per CPU (glue/percpu.rs): kernel stack, exception
     # stack, interrupt stack. 8 CPUs (kernel::smp::MAX_CPUS).
-    .balign 4096
+    .balign {page}
     .globl __cpu_stacks
 __cpu_stacks:
     .space  0x40000 * 8
@@ -110,6 +110,7 @@ secondary_start:
 "#,
     facilities_lo = const super::trap::FACILITIES_LO,
     facilities_hi = const super::trap::FACILITIES_HI,
+    page = const hcall::page::PAGE_SIZE,
 );
 
 /// Emits one exception vector at `offset` from the start of `.text.vectors`

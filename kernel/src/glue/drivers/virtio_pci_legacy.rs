@@ -28,6 +28,7 @@
 use alloc::alloc::{alloc_zeroed, Layout};
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicUsize, Ordering};
+use hcall::page::PAGE_BYTES;
 use kernel::devtree::Platform;
 use kernel::irq::Irq;
 use kernel::irq_storm::{SourceControl, Verdict};
@@ -38,6 +39,7 @@ use kernel::virtio_balloon::interrupt::BalloonInterrupt;
 use kernel::virtio_balloon::legacy::{self, LegacyRegisters, LegacyRegs};
 use kernel::virtio_balloon::ring::{DeviceError, DeviceRegs, ReportRing, Ring, RingBalloon};
 use kernel::virtio_balloon::stats::STATS_BYTES;
+use kernel::virtio_balloon::virtqueue::{LEGACY_ALIGN, LEGACY_PFN_SHIFT};
 use kernel::virtio_balloon::{
     BalloonTransport, Queue, QueueLayout, SplitQueue, DEVICE_BALLOON_MODERN,
     DEVICE_BALLOON_TRANSITIONAL, GUEST_ORDER, PFNS_PER_BUFFER, VENDOR_VIRTIO,
@@ -200,9 +202,11 @@ pub struct LegacyBalloon {
 // lock `stress` shares the system with.
 unsafe impl Send for LegacyBalloon {}
 
-/// Page-aligned, zeroed memory that lives as long as the kernel.
+/// Page-aligned, zeroed memory that lives as long as the kernel (aligned for a
+/// legacy virtqueue too: `LEGACY_ALIGN` is not more than a page).
 fn alloc_pages(bytes: usize) -> Option<NonNull<u8>> {
-    let layout = Layout::from_size_align(bytes, 4096).ok()?;
+    const _: () = assert!(LEGACY_ALIGN <= PAGE_BYTES);
+    let layout = Layout::from_size_align(bytes, PAGE_BYTES).ok()?;
     // SAFETY: the layout has a non-zero size; the memory is never freed (the
     // device keeps using it).
     NonNull::new(unsafe { alloc_zeroed(layout) })
@@ -286,16 +290,16 @@ fn bring_up(
         deflate.suppress_used_interrupts();
         let stats = match q.stats {
             Some(vq) => {
-                let mem = alloc_pages(4096).ok_or("no memory for the statistics buffer")?;
-                // SAFETY: 4096 zeroed bytes, never freed and handed to nobody
+                let mem = alloc_pages(PAGE_BYTES).ok_or("no memory for the statistics buffer")?;
+                // SAFETY: a page of zeroed bytes, never freed and handed to nobody
                 // else; the array fits, and the reference is the only one.
                 let buf = unsafe { &mut *mem.as_ptr().cast::<[u8; STATS_BYTES]>() };
                 Some((vq, buf))
             }
             None => None,
         };
-        let mem = alloc_pages(4096).ok_or("no memory for the PFN buffer")?;
-        // SAFETY: 4096 zeroed bytes, 4096-aligned, never freed and handed to
+        let mem = alloc_pages(PAGE_BYTES).ok_or("no memory for the PFN buffer")?;
+        // SAFETY: a page of zeroed bytes, page-aligned, never freed and handed to
         // nobody else: the 1024 bytes of a [u32; 256] fit, zero is a valid u32,
         // and the reference is the only one for the kernel's lifetime.
         let pfns = unsafe { &mut *mem.as_ptr().cast::<[u32; PFNS_PER_BUFFER]>() };
@@ -352,9 +356,10 @@ fn setup_queue(
     let size = regs.select_queue(q);
     let layout = QueueLayout::legacy(size).ok_or("queue size is not a power of two")?;
     let mem = alloc_pages(layout.bytes).ok_or("no memory for the virtqueues")?;
-    let pfn = u32::try_from(mem.as_ptr() as usize >> 12).map_err(|_| "virtqueue above 16 TiB")?;
+    let pfn = u32::try_from(mem.as_ptr() as usize >> LEGACY_PFN_SHIFT)
+        .map_err(|_| "virtqueue above 16 TiB")?;
     regs.set_queue_pfn(pfn);
-    // SAFETY: `mem` is zeroed, 4096-aligned, `layout.bytes` long and never freed;
+    // SAFETY: `mem` is zeroed, page-aligned (so `LEGACY_ALIGN`-aligned), `layout.bytes` long and never freed;
     // only this queue and the device use it.
     Ok(unsafe { SplitQueue::new(mem, layout, GUEST_ORDER) })
 }

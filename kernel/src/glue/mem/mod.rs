@@ -8,6 +8,7 @@ use alloc::vec::Vec;
 use cmm::frames::managed_regions;
 use cmm::memory::{pattern_word, WORDS_PER_PAGE};
 use cmm::{FrameTable, PageMemory, Region};
+use hcall::page::PAGE_SIZE;
 use hcall::raw::sc1::Sc1;
 use hcall::Phyp;
 use kernel::devtree::MemRange;
@@ -45,7 +46,7 @@ pub fn loaned_view() -> Option<&'static cmm::frames::LoanedView> {
 pub fn give_back_on_exit(view: &cmm::frames::LoanedView) -> (u64, u64) {
     let (mut back, mut refused) = (0u64, 0u64);
     for pfn in view.pfns() {
-        let addr = pfn.saturating_mul(hcall::page::PAGE_SIZE);
+        let addr = pfn.saturating_mul(PAGE_SIZE);
         // SAFETY: the kernel is terminating with every other CPU stopped; nothing
         // touches these pages again, and making a loaned page Active only gives it
         // back to the partition.
@@ -143,8 +144,8 @@ pub struct PhysMemory {
 impl PhysMemory {
     /// True if `addr` is the start of a managed frame.
     fn is_managed(&self, addr: u64) -> bool {
-        let pfn = addr / 4096;
-        addr.is_multiple_of(4096)
+        let pfn = addr / PAGE_SIZE;
+        addr.is_multiple_of(PAGE_SIZE)
             && self
                 .managed
                 .iter()
@@ -159,7 +160,7 @@ impl PhysMemory {
 /// the kernel image or heap), and no other reference to it may be live.
 unsafe fn words<'a>(addr: u64) -> &'a mut [u64] {
     if !crate::glue::mmu::is_on() {
-        crate::glue::rma::check(addr, 4096, "page contents");
+        crate::glue::rma::check(addr, PAGE_SIZE, "page contents");
     }
     // SAFETY: forwarded from the caller: 4 KiB of RAM, aligned, unaliased.
     unsafe { core::slice::from_raw_parts_mut(addr as usize as *mut u64, WORDS_PER_PAGE as usize) }

@@ -11,6 +11,7 @@
 
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
+use hcall::page::PAGE_SIZE;
 use hcall::{Hypervisor, PageState, Simulation};
 
 use kernel::shell::BenchCommand;
@@ -38,7 +39,7 @@ fn drive(sys: &mut System, target_bytes: u64) -> Result<u64, String> {
     model
         .set_target(Some(target_bytes))
         .map_err(|e| e.to_string())?;
-    let want = target_bytes / 4096;
+    let want = target_bytes / PAGE_SIZE;
     let deadline = clock::now_us() + 60_000_000;
     let mut ticks = 0u64;
     while sys.mm.stats().loaned_pages != want {
@@ -64,9 +65,9 @@ fn drive(sys: &mut System, target_bytes: u64) -> Result<u64, String> {
 fn loan(sys: &mut System, n: u64) -> CmdResult {
     let start_loaned = sys.mm.stats().loaned_pages;
     let saved_delay = sys.mm.params().delay_ms().to_string();
-    let base = start_loaned * 4096;
+    let base = start_loaned * PAGE_SIZE;
     let top = base
-        .checked_add(n.checked_mul(4096).ok_or("n too large")?)
+        .checked_add(n.checked_mul(PAGE_SIZE).ok_or("n too large")?)
         .ok_or("n too large")?;
     sys.mm
         .set_param("delay_ms", "1", &mut sys.hv, &mut sys.mem)
