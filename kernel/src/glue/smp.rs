@@ -171,6 +171,12 @@ impl Work {
         }
     }
 
+    /// A job with no argument, for a `static` handed out with
+    /// [`hand_if_ceding`]: `run(null, index)`.
+    pub const fn job(run: fn(*const (), usize)) -> Work {
+        Work::new(run, core::ptr::null())
+    }
+
     /// Makes it ready to be handed out again (after it was done).
     pub fn reset(&self) {
         self.done.store(false, Ordering::Release);
@@ -312,6 +318,35 @@ fn hand_work(i: usize, w: &Work) {
         }
     }
     let _ = send_ipi(i);
+}
+
+/// Hands `w` to CPU `i` only if it is online, ceded (so running no other
+/// work) and its mailbox is empty, and wakes it; false otherwise (nothing
+/// handed). For work that may be done here instead (the balloon's notifies,
+/// `glue::drivers::virtio_pci_legacy`): `busy` and `stress` keep their CPUs.
+pub fn hand_if_ceding(i: usize, w: &'static Work) -> bool {
+    if i == 0 || i >= percpu::planned().min(MAX_CPUS) {
+        return false;
+    }
+    let c = percpu::cpu(i);
+    if c.state() != CpuState::Online || !c.ceding.load(Ordering::Acquire) {
+        return false;
+    }
+    w.reset();
+    let ptr = core::ptr::from_ref(w).cast_mut();
+    if MAILBOX[i]
+        .compare_exchange(
+            core::ptr::null_mut(),
+            ptr,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        )
+        .is_err()
+    {
+        return false;
+    }
+    hand_work(i, w);
+    true
 }
 
 /// A secondary CPU's life: run the work handed to it, else cede until an

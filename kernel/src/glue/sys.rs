@@ -108,11 +108,22 @@ pub fn run_background(
     let now_us = clock::now_us();
     hv.advance(now_us);
     let t0 = clock::ticks();
-    let r = mm.step_reaching_caches(now_us / 1000, reach, hv, mem);
+    // The virtio balloon's notifies go to a helper CPU while the round runs
+    // (docs/virtio-balloon.md §5); the sync drains what is in flight.
+    let r = crate::glue::drivers::virtio_pci_legacy::overlapped(|| {
+        let r = mm.step_reaching_caches(now_us / 1000, reach, hv, mem);
+        if r.pages_loaned > 0 || r.pages_returned > 0 {
+            // The round moved pages: the host sees `actual` now, before the
+            // rest of the background work (a QMP balloon step ends when it
+            // does).
+            hv.inner_mut().balloon_sync();
+        }
+        // A round that moved nothing sent nothing; the helper made every
+        // notify asked for before it stops, so whatever is still in flight
+        // is the device's to use and the next drain waits for it.
+        r
+    });
     if r.pages_loaned > 0 || r.pages_returned > 0 {
-        // The round moved pages: the host sees `actual` now, before the rest
-        // of the background work (a QMP balloon step ends when it does).
-        hv.inner_mut().balloon_sync();
         let ns = clock::ticks_to_ns(clock::ticks().wrapping_sub(t0));
         ROUND_NS.fetch_add(ns, core::sync::atomic::Ordering::Relaxed);
     }

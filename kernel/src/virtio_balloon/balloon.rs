@@ -14,8 +14,16 @@ use super::{Queue, PFNS_PER_BUFFER};
 pub trait BalloonTransport {
     /// Why the device did not take a buffer.
     type Error: core::fmt::Display;
-    /// Hands `pfns` to the device on `queue` as one buffer and waits until it is used.
+    /// Hands `pfns` to the device on `queue` as one buffer. Returns once the
+    /// device used it, or, when the transport keeps several buffers in flight
+    /// (another CPU notifies the device), once it was handed over:
+    /// [`BalloonTransport::drain`] then waits for it. The pages of a deflate
+    /// buffer are the device's until then.
     fn send(&mut self, queue: Queue, pfns: &[u32]) -> Result<(), Self::Error>;
+    /// Waits until the device has used every buffer handed to it.
+    fn drain(&mut self) -> Result<(), Self::Error> {
+        Ok(())
+    }
     /// Writes the config field `actual` (pages the balloon holds).
     fn write_actual(&mut self, pages: u32);
     /// Reads the config field `num_pages` (the pages the host asks for).
@@ -29,6 +37,11 @@ pub trait BalloonTransport {
     /// nanoseconds: from each notify until the buffer was used (what `make
     /// bench` subtracts from a QMP balloon step to find the guest's own share).
     fn busy_ns(&self) -> u64 {
+        0
+    }
+    /// Notifies of inflate and deflate buffers made by another CPU (which
+    /// kept several buffers in flight), cumulative.
+    fn helper_notifies(&self) -> u64 {
         0
     }
     /// Hands the statistics buffer back to the device, filled with `entries`
@@ -182,6 +195,12 @@ impl BalloonState {
         }
     }
 
+    /// Waits until the device used every buffer handed to it (see
+    /// [`BalloonTransport::drain`]); a failure is counted and returned.
+    pub fn settle<T: BalloonTransport>(&mut self, t: &mut T) -> Result<(), T::Error> {
+        t.drain().inspect_err(|_| self.stats.errors += 1)
+    }
+
     /// Writes `actual` (the pages the device holds) if it changed since it was
     /// last written: once per background pass, after the buffers of the pass
     /// were used. The host's `query-balloon` follows `actual`; the pages
@@ -217,8 +236,9 @@ impl BalloonState {
 
     /// Takes `pfns` back before the guest reuses any of them: a page still in
     /// the pending inflate buffer is withdrawn (never sent); the others go to the
-    /// device in deflate buffers of up to 256, each sent and used by the device
-    /// before the next. On a device error
+    /// device in deflate buffers of up to 256 (each used before this returns,
+    /// unless the transport keeps buffers in flight: then the caller
+    /// [`BalloonState::settle`]s before any of the pages is used). On a device error
     /// the pages of the failed buffer and after it are not counted as deflated.
     pub fn deflate_batch<T: BalloonTransport>(
         &mut self,

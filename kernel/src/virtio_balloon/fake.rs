@@ -12,6 +12,7 @@ use core::ptr::NonNull;
 
 use super::ring::{DeviceRegs, ReportRing, Ring, RingBalloon};
 use super::stats::{STATS_BYTES, STATS_QUEUE};
+use super::used::WINDOW;
 use super::virtqueue::{QueueLayout, SplitQueue};
 use super::{Queue, PFNS_PER_BUFFER};
 
@@ -59,8 +60,22 @@ pub struct FakeRegs {
     clock: Cell<u64>,
     /// Notifies in total.
     pub notifies: u64,
-    /// A used entry to write on the next notify (`SameIdTwice`).
-    replay: Option<usize>,
+    /// A used entry to write again on the next `actual` (`SameIdTwice`):
+    /// queue and descriptor.
+    replay: Option<(usize, u32)>,
+    /// The next avail index the device has not taken, by queue.
+    next_avail: [u16; 4],
+    /// Kicks are notifies another CPU makes later: the kernel does not wait
+    /// for them (`kick` answers true), and the device works on them only
+    /// when the kernel waits (`relax`).
+    pub async_kicks: bool,
+    /// Kicked queues the device has not looked at yet (`async_kicks`).
+    pub kicked: Vec<u16>,
+    /// The most PFN buffers that were in flight at once.
+    pub max_in_flight: usize,
+    /// Called with the PFNs of each deflate buffer the device takes: what the
+    /// kernel may not hand out until then (tests record it).
+    pub on_deflate: Option<fn(&[u32])>,
 }
 
 impl FakeRegs {
@@ -88,12 +103,6 @@ impl FakeRegs {
                 .cast::<u16>()
                 .write_volatile(idx);
         }
-    }
-
-    /// The descriptor 0 the kernel published: (address, length).
-    fn descriptor(&self, q: usize) -> (u64, u32) {
-        let (a, l, _, _) = self.descriptor_at(q, 0);
-        (a, l)
     }
 
     /// Descriptor `i` of queue `q`: (address, length, flags, next).
@@ -142,7 +151,6 @@ impl DeviceRegs for FakeRegs {
         self.notifies += 1;
         let q = usize::from(queue);
         let avail = self.u16_at(q, self.queues[q].1.avail_idx());
-        let (addr, len) = self.descriptor(q);
         if q == usize::from(STATS_QUEUE) {
             self.stats_received += 1;
             if self.lie == Lie::EndlessStats {
@@ -164,7 +172,7 @@ impl DeviceRegs for FakeRegs {
             // QEMU uses a report with length 0 (it wrote nothing).
             self.write_used(q, 0, 0, avail);
             if self.lie == Lie::SameIdTwice {
-                self.replay = Some(q);
+                self.replay = Some((q, 0));
             }
             return;
         }
@@ -173,43 +181,56 @@ impl DeviceRegs for FakeRegs {
         } else {
             Queue::Deflate
         };
-        let n = (len / 4) as usize;
-        assert!(n <= PFNS_PER_BUFFER, "a buffer longer than the PFN buffer");
-        // SAFETY: the kernel published its PFN buffer (host memory here) with
-        // `len` bytes; the device reads it as QEMU would.
-        let pfns: Vec<u32> =
-            unsafe { core::slice::from_raw_parts(usize::try_from(addr).unwrap() as *const u32, n) }
-                .to_vec();
-        match self.lie {
-            Lie::NeverUses => return,
-            Lie::UnknownId => {
-                self.write_used(q, 7, 0, avail);
-                return;
+        // As QEMU: every buffer made available since the last look.
+        let used_now = self.u16_at(q, self.queues[q].1.used_idx());
+        let waiting = usize::from(avail.wrapping_sub(used_now));
+        self.max_in_flight = self.max_in_flight.max(waiting);
+        let mut used = used_now;
+        while self.next_avail[q] != avail {
+            let layout = self.queues[q].1;
+            let head = self.u16_at(q, layout.avail_slot(self.next_avail[q]));
+            let head = super::GUEST_ORDER.loaded(head);
+            self.next_avail[q] = self.next_avail[q].wrapping_add(1);
+            let (addr, len, _, _) = self.descriptor_at(q, usize::from(head));
+            let id = u32::from(head);
+            used = used.wrapping_add(1);
+            match self.lie {
+                Lie::NeverUses => return,
+                Lie::UnknownId => return self.write_used(q, 7, 0, used),
+                Lie::LenBeyondBuffer => return self.write_used(q, id, len + 4096, used),
+                Lie::IndexJump => return self.write_used(q, id, 0, used.wrapping_add(300)),
+                _ => {}
             }
-            Lie::LenBeyondBuffer => {
-                self.write_used(q, 0, len + 4096, avail);
-                return;
+            let n = (len / 4) as usize;
+            assert!(n <= PFNS_PER_BUFFER, "a buffer longer than the PFN buffer");
+            // SAFETY: the kernel published its PFN buffer (host memory here)
+            // with `len` bytes; the device reads it as QEMU would.
+            let pfns: Vec<u32> = unsafe {
+                core::slice::from_raw_parts(usize::try_from(addr).unwrap() as *const u32, n)
             }
-            Lie::IndexJump => {
-                self.write_used(q, 0, 0, avail.wrapping_add(300));
-                return;
-            }
-            _ => {}
-        }
-        for &p in &pfns {
-            match queue {
-                Queue::Inflate => {
-                    self.held.insert(p);
+            .iter()
+            .map(|&p| super::GUEST_ORDER.loaded(p))
+            .collect();
+            for &p in &pfns {
+                match queue {
+                    Queue::Inflate => {
+                        assert!(self.held.insert(p), "pfn {p} inflated twice");
+                    }
+                    Queue::Deflate => {
+                        assert!(self.held.remove(&p), "pfn {p} deflated but not held");
+                    }
                 }
-                Queue::Deflate => {
-                    self.held.remove(&p);
+            }
+            if queue == Queue::Deflate {
+                if let Some(f) = self.on_deflate {
+                    f(&pfns);
                 }
             }
-        }
-        self.seen.push((queue, pfns));
-        self.write_used(q, 0, 0, avail);
-        if self.lie == Lie::SameIdTwice {
-            self.replay = Some(q);
+            self.seen.push((queue, pfns));
+            self.write_used(q, id, 0, used);
+            if self.lie == Lie::SameIdTwice {
+                self.replay = Some((q, id));
+            }
         }
     }
 
@@ -229,10 +250,10 @@ impl DeviceRegs for FakeRegs {
 
     fn write_actual(&mut self, pages: u32) {
         self.actual = pages;
-        if let Some(rq) = self.replay.take() {
+        if let Some((rq, id)) = self.replay.take() {
             // The buffer the kernel just took, returned once more.
             let idx = self.u16_at(rq, self.queues[rq].1.used_idx());
-            self.write_used(rq, 0, 0, idx.wrapping_add(1));
+            self.write_used(rq, id, 0, idx.wrapping_add(1));
         }
     }
 
@@ -241,8 +262,22 @@ impl DeviceRegs for FakeRegs {
     }
 
     fn relax(&mut self) {
-        // Every wait step takes a millisecond of (fake) time.
+        // Every wait step takes a millisecond of (fake) time; the other CPU
+        // makes the notifies it was asked for meanwhile.
         self.clock.set(self.clock.get() + 1000);
+        for q in core::mem::take(&mut self.kicked) {
+            self.notify(q);
+        }
+    }
+
+    fn kick(&mut self, queue: u16) -> bool {
+        if self.async_kicks {
+            self.kicked.push(queue);
+            true
+        } else {
+            self.notify(queue);
+            false
+        }
     }
 }
 
@@ -274,7 +309,8 @@ pub fn device_with(lie: Lie, stats: bool, reporting: bool) -> RingBalloon<'stati
     // SAFETY: each block is zeroed, `layout.bytes` long, 8-aligned (enough on the
     // host), lives forever and is used by this queue and the fake device only.
     let ring = |i: usize| Ring::new(unsafe { SplitQueue::new(mem[i], layout, super::GUEST_ORDER) });
-    let pfns: &'static mut [u32; PFNS_PER_BUFFER] = Box::leak(Box::new([0; PFNS_PER_BUFFER]));
+    let pfns: &'static mut [[u32; PFNS_PER_BUFFER]; WINDOW] =
+        Box::leak(Box::new([[0; PFNS_PER_BUFFER]; WINDOW]));
     let stats_buf: &'static mut [u8; STATS_BYTES] = Box::leak(Box::new([0; STATS_BYTES]));
     let regs = FakeRegs {
         lie,
@@ -294,6 +330,11 @@ pub fn device_with(lie: Lie, stats: bool, reporting: bool) -> RingBalloon<'stati
         clock: Cell::new(0),
         notifies: 0,
         replay: None,
+        next_avail: [0; 4],
+        async_kicks: false,
+        kicked: Vec::new(),
+        max_in_flight: 0,
+        on_deflate: None,
     };
     let dev = RingBalloon::new(
         regs,

@@ -1,5 +1,5 @@
 //! The virtio balloon without the hardware (docs/virtio-balloon.md): the balloon
-//! protocol ([`balloon`]), what its interrupt means ([`interrupt`]), the statistics it reports ([`stats`]), free page
+//! protocol ([`balloon`]), notifies made by another CPU ([`kick`]), what its interrupt means ([`interrupt`]), the statistics it reports ([`stats`]), free page
 //! reporting's feature, queue and descriptors ([`reporting`]), the legacy
 //! split virtqueue in memory ([`virtqueue`]), the device side over the rings with
 //! every used entry checked ([`ring`], [`used`]; a lying fake device for host
@@ -17,6 +17,7 @@ pub mod bringup;
 #[allow(unsafe_code)] // the fake device reads the rings the driver wrote
 pub mod fake;
 pub mod interrupt;
+pub mod kick;
 #[allow(unsafe_code)] // volatile access to the device's register block
 pub mod legacy;
 pub mod reporting;

@@ -4,8 +4,17 @@
 //! legacy virtio-pci registers) and in host tests (a fake device that lies).
 //!
 //! Nothing the device writes is believed unchecked ([`super::used`]): a used
-//! entry that is not the completion of the one buffer in flight is a protocol
-//! violation, a buffer not used within the timeout is a timeout. Either stops the
+//! entry that is not the completion of a buffer in flight is a protocol
+//! violation, a buffer not used within the timeout is a timeout.
+//!
+//! The inflate and deflate queues keep a window of up to [`WINDOW`] PFN
+//! buffers in flight when [`DeviceRegs::kick`] hands the notify to another CPU
+//! (the glue's helper CPU: under TCG the notify runs the device's handler in
+//! the notifying vCPU's thread, so only another vCPU lets the guest fill the
+//! next buffers while the device works); with the notify made here each buffer
+//! is waited for, one at a time, as on one CPU. Only one of the two queues has
+//! buffers in flight at a time (a buffer of the other queue waits until they
+//! were used), and [`BalloonTransport::drain`] waits for all of them. Either stops the
 //! transport for good: it never touches the rings again, every later call fails
 //! with [`DeviceError::Stopped`], and the caller falls back to the model
 //! (`kernel::hv::VirtioBacked`).
@@ -22,7 +31,7 @@ use core::fmt;
 use cmm::{ReportPoll, ReportRange};
 
 use super::stats::{STATS_BYTES, STATS_QUEUE};
-use super::used::{UsedElem, UsedTracker, Violation};
+use super::used::{UsedElem, UsedTracker, Violation, WINDOW};
 use super::virtqueue::SplitQueue;
 use super::{BalloonTransport, Queue, PFNS_PER_BUFFER};
 
@@ -50,6 +59,32 @@ pub trait DeviceRegs {
     /// Called while waiting for the device (a spin hint on the target).
     fn relax(&mut self) {
         core::hint::spin_loop();
+    }
+    /// Tells the device that queue `queue` has new buffers: `false` when the
+    /// notify was made here (the default), `true` when another CPU makes it
+    /// (the caller then goes on without waiting, and that CPU measures the
+    /// device's time, [`DeviceRegs::kicked_busy_ns`]).
+    fn kick(&mut self, queue: u16) -> bool {
+        self.notify(queue);
+        false
+    }
+    /// The time the device held buffers whose notify another CPU made:
+    /// cumulative, the union of the intervals from each such notify until the
+    /// used index caught up with it (ns).
+    fn kicked_busy_ns(&self) -> u64 {
+        0
+    }
+    /// Notifies another CPU made for [`DeviceRegs::kick`] so far.
+    fn kicked_notifies(&self) -> u64 {
+        0
+    }
+    /// While waiting for the device after [`DeviceRegs::kick`] answered
+    /// true: makes a notify of `queue` the other CPU has not taken yet here,
+    /// rather than wait idle (timed like the other CPU's). Returns whether it
+    /// did.
+    fn assist(&mut self, queue: u16) -> bool {
+        let _ = queue;
+        false
     }
 }
 
@@ -122,6 +157,12 @@ impl<'a> Ring<'a> {
         self.used.published(len);
     }
 
+    fn publish_at(&mut self, id: usize, addr: u64, len: u32) {
+        self.queue
+            .publish_at(u16::try_from(id).unwrap_or(0), addr, len);
+        self.used.published_at(id, len);
+    }
+
     fn poll(&mut self) -> Result<Option<UsedElem>, Violation> {
         let q = &self.queue;
         self.used.poll(q.used_idx(), |slot| q.used_elem(slot))
@@ -161,8 +202,13 @@ impl<'a> ReportRing<'a> {
 pub struct RingBalloon<'a, R> {
     regs: R,
     rings: [Ring<'a>; 2],
-    /// The one PFN buffer (in flight only until the device used it).
-    pfns: &'a mut [u32; PFNS_PER_BUFFER],
+    /// The PFN buffers, one per descriptor of the window (buffer `i` goes
+    /// out in descriptor `i` of the queue in flight).
+    pfns: &'a mut [[u32; PFNS_PER_BUFFER]; WINDOW],
+    /// The queue with buffers in flight, if one has.
+    active: Option<Queue>,
+    /// When each buffer in flight must have been used (us).
+    deadline_us: [u64; WINDOW],
     /// The statistics queue and its buffer, when negotiated.
     stats: Option<(Ring<'a>, &'a mut [u8; STATS_BYTES])>,
     /// The error that stopped the transport.
@@ -174,18 +220,20 @@ pub struct RingBalloon<'a, R> {
 }
 
 impl<'a, R: DeviceRegs> RingBalloon<'a, R> {
-    /// The transport over the inflate and deflate rings, the PFN buffer and, if
-    /// negotiated, the statistics ring and its buffer.
+    /// The transport over the inflate and deflate rings, the PFN buffers and,
+    /// if negotiated, the statistics ring and its buffer.
     pub fn new(
         regs: R,
         rings: [Ring<'a>; 2],
-        pfns: &'a mut [u32; PFNS_PER_BUFFER],
+        pfns: &'a mut [[u32; PFNS_PER_BUFFER]; WINDOW],
         stats: Option<(Ring<'a>, &'a mut [u8; STATS_BYTES])>,
     ) -> Self {
         RingBalloon {
             regs,
             rings,
             pfns,
+            active: None,
+            deadline_us: [0; WINDOW],
             stats,
             stopped: None,
             busy_ns: 0,
@@ -232,6 +280,51 @@ impl<'a, R: DeviceRegs> RingBalloon<'a, R> {
         self.stopped.get_or_insert(e);
         e
     }
+
+    /// PFN buffers in flight now (on the queue [`RingBalloon::active`] names).
+    pub fn in_flight(&self) -> usize {
+        self.active
+            .map_or(0, |q| self.rings[q as usize].used.in_flight_count())
+    }
+
+    /// Takes every completion `queue`'s used ring shows, without waiting;
+    /// stops the transport on a lie.
+    fn reap(&mut self, queue: Queue) -> Result<(), DeviceError> {
+        loop {
+            match self.rings[queue as usize].poll() {
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(v) => return Err(self.stop(DeviceError::Violation(Some(queue), v))),
+            }
+        }
+        if self.active == Some(queue) && !self.rings[queue as usize].used.in_flight() {
+            self.active = None;
+        }
+        Ok(())
+    }
+
+    /// Waits until `queue` has fewer than `limit` buffers in flight: a
+    /// timeout if one of them stays unused past its deadline.
+    fn wait_below(&mut self, queue: Queue, limit: usize) -> Result<(), DeviceError> {
+        loop {
+            self.reap(queue)?;
+            let used = &self.rings[queue as usize].used;
+            if used.in_flight_count() < limit {
+                return Ok(());
+            }
+            let oldest = (0..WINDOW)
+                .filter(|&i| used.is_in_flight(i))
+                .map(|i| self.deadline_us[i])
+                .min()
+                .unwrap_or(u64::MAX);
+            if self.regs.now_us() > oldest {
+                return Err(self.stop(DeviceError::Timeout(queue)));
+            }
+            if !self.regs.assist(queue as u16) {
+                self.regs.relax();
+            }
+        }
+    }
 }
 
 impl<R: DeviceRegs> BalloonTransport for RingBalloon<'_, R> {
@@ -241,41 +334,57 @@ impl<R: DeviceRegs> BalloonTransport for RingBalloon<'_, R> {
         if self.stopped.is_some() {
             return Err(DeviceError::Stopped);
         }
-        // Anything the device wrote since the last buffer (nothing is in flight)
-        // is a lie; it is caught before the PFN buffer is reused.
-        if let Err(v) = self.rings[queue as usize].poll() {
-            return Err(self.stop(DeviceError::Violation(Some(queue), v)));
+        // The other queue's buffers are used first (a page deflated while its
+        // inflate is in flight, or the reverse, reaches the device in order).
+        if self.active.is_some_and(|q| q != queue) {
+            self.drain()?;
         }
-        let n = super::store_pfns(super::GUEST_ORDER, pfns, &mut self.pfns[..]);
-        let addr = self.pfns.as_ptr() as u64;
+        // Anything the device wrote that is not the completion of a buffer in
+        // flight is a lie; it is caught before a PFN buffer is reused.
+        self.wait_below(queue, WINDOW)?;
+        let Some(slot) = self.rings[queue as usize].used.free_descriptor(WINDOW) else {
+            return Err(self.stop(DeviceError::Timeout(queue)));
+        };
+        let n = super::store_pfns(super::GUEST_ORDER, pfns, &mut self.pfns[slot][..]);
+        let addr = self.pfns[slot].as_ptr() as u64;
         let len = u32::try_from(4 * n).unwrap_or(u32::MAX);
-        let ring = &mut self.rings[queue as usize];
-        ring.publish(addr, len);
+        self.rings[queue as usize].publish_at(slot, addr, len);
+        self.active = Some(queue);
+        self.deadline_us[slot] = self.regs.now_us().saturating_add(USE_TIMEOUT_US);
         // The device holds the buffer from the notify until the kernel sees it
         // used (under TCG QEMU handles the queue inside the notify's store).
         let t0 = self.regs.now_ns();
-        self.regs.notify(queue as u16);
-        let deadline = self.regs.now_us().saturating_add(USE_TIMEOUT_US);
-        let r = loop {
-            match self.rings[queue as usize].poll() {
-                Ok(Some(_)) => break Ok(()),
-                Ok(None) if self.regs.now_us() > deadline => {
-                    break Err(DeviceError::Timeout(queue));
-                }
-                Ok(None) => self.regs.relax(),
-                Err(v) => break Err(DeviceError::Violation(Some(queue), v)),
-            }
-        };
+        if self.regs.kick(queue as u16) {
+            // Another CPU notifies (and times the device): fill the next one.
+            return Ok(());
+        }
+        let r = self.wait_below(queue, 1);
         let held = self.regs.now_ns().saturating_sub(t0);
         self.busy_ns = self.busy_ns.saturating_add(held);
         // The ISR is not read here: used-buffer interrupts are suppressed, and
         // the interrupt handler reads (and so clears) it for configuration
         // changes; one register read per buffer would be guest time for nothing.
-        r.map_err(|e| self.stop(e))
+        r
+    }
+
+    /// Waits until every PFN buffer in flight was used (or the transport
+    /// stops: a lie, or one not used within its 1 s).
+    fn drain(&mut self) -> Result<(), DeviceError> {
+        if let Some(e) = self.stopped {
+            return Err(e);
+        }
+        match self.active {
+            Some(q) => self.wait_below(q, 1),
+            None => Ok(()),
+        }
     }
 
     fn busy_ns(&self) -> u64 {
-        self.busy_ns
+        self.busy_ns.saturating_add(self.regs.kicked_busy_ns())
+    }
+
+    fn helper_notifies(&self) -> u64 {
+        self.regs.kicked_notifies()
     }
 
     /// Polls the report in flight until the device used it, failed or timed
@@ -343,13 +452,10 @@ impl<R: DeviceRegs> BalloonTransport for RingBalloon<'_, R> {
         if let Some(e) = self.stopped {
             return Err(e);
         }
-        // Between buffers nothing is in flight on the PFN queues: a used index
-        // that moved is a lie.
-        for (ring, queue) in self.rings.iter_mut().zip([Queue::Inflate, Queue::Deflate]) {
-            if let Err(v) = ring.poll() {
-                return Err(self.stop(DeviceError::Violation(Some(queue), v)));
-            }
-        }
+        // Completions of buffers in flight are taken; anything else the
+        // device wrote on the PFN queues is a lie.
+        self.reap(Queue::Inflate)?;
+        self.reap(Queue::Deflate)?;
         // The reporting queue, between reports, likewise.
         if let Some(r) = self.report.as_mut() {
             if r.deadline_us.is_none() {
@@ -371,7 +477,9 @@ impl<R: DeviceRegs> cmm::FreeReporter for RingBalloon<'_, R> {
     }
 
     fn start(&mut self, ranges: &[ReportRange]) -> bool {
-        if self.stopped.is_some() {
+        // A page of a deflate buffer in flight is free in the frame table but
+        // still the device's: the report waits until those were used.
+        if self.drain().is_err() {
             return false;
         }
         let Some(r) = self.report.as_mut() else {

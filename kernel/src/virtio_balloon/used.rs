@@ -6,14 +6,21 @@
 //! [`Violation`]; the caller stops using the device (docs/virtio-balloon.md,
 //! "A device that lies").
 //!
-//! The balloon keeps at most one buffer in flight per queue, always in descriptor
-//! 0, so the rules are simple: the used index may move by one, only while a buffer
-//! is in flight, and its entry must say id 0.
+//! The inflate and deflate queues keep up to [`WINDOW`] buffers in flight,
+//! each in its own descriptor (0 to `WINDOW - 1`); the statistics and reporting
+//! queues one, in descriptor 0. So the rules are: the used index may move by at
+//! most the buffers in flight, one entry is taken at a time, and each entry must
+//! name a descriptor in flight (a descriptor the device returned already is a
+//! repeat; one never made available is unknown).
 
 use core::fmt;
 
-/// The descriptor every buffer of these queues uses.
+/// The descriptor a queue with one buffer in flight uses.
 pub const DESCRIPTOR: u32 = 0;
+
+/// The most buffers one queue has in flight (the PFN queues' window; the
+/// descriptors are 0 to `WINDOW - 1`).
+pub const WINDOW: usize = 8;
 
 /// One used-ring entry as the device wrote it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,8 +93,12 @@ impl fmt::Display for Violation {
 pub struct UsedTracker {
     /// The used index up to which entries were taken.
     seen: u16,
-    /// The length of the buffer in flight, if one is.
-    in_flight: Option<u32>,
+    /// The length of the buffer in flight in each descriptor, if one is.
+    in_flight: [Option<u32>; WINDOW],
+    /// How many are in flight.
+    count: u16,
+    /// Descriptors the device has returned at least once (bit per descriptor).
+    returned: u16,
 }
 
 impl UsedTracker {
@@ -95,25 +106,58 @@ impl UsedTracker {
     pub const fn new() -> Self {
         UsedTracker {
             seen: 0,
-            in_flight: None,
+            in_flight: [None; WINDOW],
+            count: 0,
+            returned: 0,
         }
     }
 
-    /// A buffer of `len` bytes was made available (the previous one was used).
+    /// A buffer of `len` bytes was made available in descriptor 0 (the
+    /// previous one was used).
     pub fn published(&mut self, len: u32) {
-        self.in_flight = Some(len);
+        self.published_at(0, len);
+    }
+
+    /// A buffer of `len` bytes was made available in descriptor `id`, which
+    /// must be below [`WINDOW`] and not in flight (the caller picks it from
+    /// [`UsedTracker::free_descriptor`]); otherwise nothing changes.
+    pub fn published_at(&mut self, id: usize, len: u32) {
+        if let Some(slot @ None) = self.in_flight.get_mut(id) {
+            *slot = Some(len);
+            self.count += 1;
+        }
+    }
+
+    /// A descriptor below `limit` (at most [`WINDOW`]) with no buffer in
+    /// flight, if there is one.
+    pub fn free_descriptor(&self, limit: usize) -> Option<usize> {
+        self.in_flight
+            .iter()
+            .take(limit.min(WINDOW))
+            .position(Option::is_none)
     }
 
     /// True while a buffer waits for the device.
     pub fn in_flight(&self) -> bool {
-        self.in_flight.is_some()
+        self.count > 0
+    }
+
+    /// How many buffers wait for the device.
+    pub fn in_flight_count(&self) -> usize {
+        usize::from(self.count)
+    }
+
+    /// Whether descriptor `id` holds a buffer the device has not used.
+    pub fn is_in_flight(&self, id: usize) -> bool {
+        matches!(self.in_flight.get(id), Some(Some(_)))
     }
 
     /// Looks at the used index the device wrote (`used_idx`) and, if it moved,
-    /// at the entry it wrote (`elem(slot)` reads the entry of ring slot `slot`,
-    /// wrapped by the caller). `Ok(None)`: nothing new; `Ok(Some(e))`: the
-    /// buffer in flight was used, as `e` says; `Err`: the device broke the
-    /// protocol, and the tracker no longer moves.
+    /// at the next entry it wrote (`elem(slot)` reads the entry of ring slot
+    /// `slot`, wrapped by the caller). `Ok(None)`: nothing new; `Ok(Some(e))`:
+    /// the buffer in descriptor `e.id` was used, as `e` says (one entry per
+    /// call: call again for the next); `Err`: the device broke the protocol,
+    /// and the tracker no longer moves.
     pub fn poll(
         &mut self,
         used_idx: u16,
@@ -124,26 +168,43 @@ impl UsedTracker {
             return Ok(None);
         }
         let e = elem(self.seen);
-        let Some(buffer) = self.in_flight else {
+        let was_returned = |id: u32| {
+            usize::try_from(id)
+                .ok()
+                .filter(|&i| i < WINDOW)
+                .is_some_and(|i| self.returned & (1 << i) != 0)
+        };
+        if self.count == 0 {
             return Err(Violation::NothingInFlight {
                 id: e.id,
-                repeated: e.id == DESCRIPTOR,
+                repeated: was_returned(e.id),
             });
-        };
-        if moved > 1 {
+        }
+        if moved > self.count {
             return Err(Violation::IndexJump {
                 expected: self.seen.wrapping_add(1),
                 got: used_idx,
             });
         }
-        if e.id != DESCRIPTOR {
-            return Err(Violation::UnknownId(e.id));
-        }
+        let slot = usize::try_from(e.id).ok().filter(|&i| i < WINDOW);
+        let Some(buffer) = slot.and_then(|i| self.in_flight[i]) else {
+            return Err(if was_returned(e.id) {
+                Violation::NothingInFlight {
+                    id: e.id,
+                    repeated: true,
+                }
+            } else {
+                Violation::UnknownId(e.id)
+            });
+        };
         if e.len > buffer {
             return Err(Violation::LenBeyondBuffer { len: e.len, buffer });
         }
-        self.seen = used_idx;
-        self.in_flight = None;
+        let i = slot.unwrap_or(0);
+        self.in_flight[i] = None;
+        self.count -= 1;
+        self.returned |= 1 << i;
+        self.seen = self.seen.wrapping_add(1);
         Ok(Some(e))
     }
 }
@@ -172,6 +233,57 @@ mod tests {
             );
             assert!(!t.in_flight());
         }
+    }
+
+    #[test]
+    fn a_window_completes_in_any_order_and_each_buffer_once() {
+        let mut t = UsedTracker::new();
+        for (id, len) in [(0, 100), (1, 200), (2, 300)] {
+            t.published_at(id, len);
+        }
+        // A descriptor in flight cannot be published again.
+        t.published_at(1, 999);
+        assert_eq!(t.in_flight_count(), 3);
+        assert_eq!(t.free_descriptor(WINDOW), Some(3));
+        assert_eq!(t.free_descriptor(3), None);
+        let ring = [
+            UsedElem { id: 2, len: 300 },
+            UsedElem { id: 0, len: 0 },
+            UsedElem { id: 1, len: 200 },
+        ];
+        // The device wrote two entries at once: taken one per call.
+        assert_eq!(t.poll(2, |s| ring[usize::from(s)]), Ok(Some(ring[0])));
+        assert_eq!(t.poll(2, |s| ring[usize::from(s)]), Ok(Some(ring[1])));
+        assert_eq!(t.poll(2, |s| ring[usize::from(s)]), Ok(None));
+        assert!(t.is_in_flight(1) && !t.is_in_flight(2));
+        assert_eq!(t.free_descriptor(WINDOW), Some(0));
+        // An index that moves past what is in flight (one left) is a jump.
+        assert_eq!(
+            t.poll(4, |s| ring[usize::from(s)]),
+            Err(Violation::IndexJump {
+                expected: 3,
+                got: 4
+            })
+        );
+        // Descriptor 2 again while 1 is in flight: returned twice.
+        assert_eq!(
+            t.poll(3, |_| UsedElem { id: 2, len: 0 }),
+            Err(Violation::NothingInFlight {
+                id: 2,
+                repeated: true
+            })
+        );
+        // One never published, and one past the window: unknown.
+        assert_eq!(
+            t.poll(3, |_| UsedElem { id: 5, len: 0 }),
+            Err(Violation::UnknownId(5))
+        );
+        assert_eq!(
+            t.poll(3, |_| UsedElem { id: 4000, len: 0 }),
+            Err(Violation::UnknownId(4000))
+        );
+        assert_eq!(t.poll(3, |s| ring[usize::from(s)]), Ok(Some(ring[2])));
+        assert!(!t.in_flight());
     }
 
     #[test]

@@ -158,7 +158,14 @@ impl<'a> SplitQueue<'a> {
     /// available; the caller notifies the device. The previous buffer must have
     /// been used ([`SplitQueue::is_used`]).
     pub fn publish(&mut self, addr: u64, len: u32) {
-        let desc = self.at::<Descriptor>(0);
+        self.publish_at(0, addr, len);
+    }
+
+    /// Publishes one device-readable buffer in descriptor `head` (below the
+    /// queue's size) and makes it available; the caller notifies the device.
+    /// The buffer that descriptor held before must have been used.
+    pub fn publish_at(&mut self, head: u16, addr: u64, len: u32) {
+        let desc = self.at::<Descriptor>(16 * usize::from(head));
         let o = self.order;
         desc.write(Descriptor {
             addr: o.stored(addr),
@@ -166,7 +173,7 @@ impl<'a> SplitQueue<'a> {
             flags: 0,
             next: 0,
         });
-        self.make_available(0);
+        self.make_available(head);
     }
 
     /// Publishes `bufs` (address, length) as one chain of device-writable

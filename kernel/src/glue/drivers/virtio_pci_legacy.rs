@@ -27,7 +27,7 @@
 
 use alloc::alloc::{alloc_zeroed, Layout};
 use core::ptr::NonNull;
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use hcall::page::PAGE_BYTES;
 use kernel::devtree::Platform;
 use kernel::irq::Irq;
@@ -36,9 +36,11 @@ use kernel::pci::{Bridge, Function};
 use kernel::timer::after_us;
 use kernel::virtio_balloon::bringup;
 use kernel::virtio_balloon::interrupt::BalloonInterrupt;
+use kernel::virtio_balloon::kick::{KickPort, Kicker};
 use kernel::virtio_balloon::legacy::{self, LegacyRegisters, LegacyRegs};
 use kernel::virtio_balloon::ring::{DeviceError, DeviceRegs, ReportRing, Ring, RingBalloon};
 use kernel::virtio_balloon::stats::STATS_BYTES;
+use kernel::virtio_balloon::used::WINDOW;
 use kernel::virtio_balloon::virtqueue::{LEGACY_ALIGN, LEGACY_PFN_SHIFT};
 use kernel::virtio_balloon::{
     BalloonTransport, Queue, QueueLayout, SplitQueue, DEVICE_BALLOON_MODERN,
@@ -49,6 +51,7 @@ use super::rtas_pci::{self, RtasConfig};
 use super::{Driver, Probe};
 use crate::clock;
 use crate::irq::{self, After};
+use crate::smp;
 use crate::sys::System;
 use crate::wait::Wake;
 
@@ -164,12 +167,134 @@ fn probe(p: &mut Probe<'_>) {
     p.balloon = Some(dev);
 }
 
+/// The helper CPU that makes the inflate and deflate notifies during a
+/// balloon round ([`overlapped`]), so that the boot CPU goes on with the next
+/// buffers while QEMU's handler runs in the helper's vCPU thread.
+const HELPER_CPU: usize = 1;
+/// The requests to the helper CPU.
+static KICKER: Kicker = Kicker::new();
+/// The helper's job: [`serve_kicks`].
+static KICK_WORK: smp::Work = smp::Work::job(serve_kicks);
+/// Set inside [`overlapped`]: a notify may go to the helper CPU.
+static ARMED: AtomicBool = AtomicBool::new(false);
+/// The legacy register block's address (for the helper's notifies).
+static REG_BASE: AtomicUsize = AtomicUsize::new(0);
+/// The inflate and deflate queues' avail and used `idx` fields' addresses.
+static RING_IDX: [[AtomicUsize; 2]; 2] = [const { [const { AtomicUsize::new(0) }; 2] }; 2];
+
+/// A CPU's way to the device for [`Kicker`]: the notify register and the two
+/// PFN queues' indexes.
+struct HelperPort<'r> {
+    regs: &'r mut LegacyRegisters<'static>,
+}
+
+impl HelperPort<'_> {
+    fn idx(&self, queue: u16, which: usize) -> u16 {
+        let at = RING_IDX[usize::from(queue & 1)][which].load(Ordering::Acquire);
+        if at == 0 {
+            return 0;
+        }
+        // SAFETY: the address of a 2-aligned `idx` field inside a queue's
+        // memory, allocated at bring-up and never freed; a volatile read of a
+        // field the driver and the device write whole.
+        let raw = unsafe { core::ptr::read_volatile(at as *const u16) };
+        GUEST_ORDER.loaded(raw)
+    }
+}
+
+impl KickPort for HelperPort<'_> {
+    fn notify(&mut self, queue: u16) {
+        self.regs.notify(queue);
+    }
+    fn avail_idx(&self, queue: u16) -> u16 {
+        self.idx(queue, 0)
+    }
+    fn used_idx(&self, queue: u16) -> u16 {
+        self.idx(queue, 1)
+    }
+    fn now_ns(&self) -> u64 {
+        clock::ticks_to_ns(clock::ticks())
+    }
+    fn stopping(&self) -> bool {
+        smp::stopping()
+    }
+}
+
+/// The helper CPU's job: the notifies [`Regs::kick`] asks for, until
+/// [`overlapped`] ends.
+fn serve_kicks(_: *const (), _: usize) {
+    let base = REG_BASE.load(Ordering::Acquire);
+    let Some(base) = NonNull::new(base as *mut LegacyRegs) else {
+        // Never started without a device; should it be, the buffers are not
+        // notified and the ring transport's 1 s timeout stops the device.
+        return KICKER.abandon();
+    };
+    // SAFETY: the device's legacy register block, mapped at bring-up for the
+    // kernel's life on every CPU; this copy writes only the notify register,
+    // and only while it holds the kicker's one-notify-at-a-time flag (the
+    // boot CPU's other accesses are to other registers).
+    let mut regs = unsafe { LegacyRegisters::new(base) };
+    KICKER.serve(&mut HelperPort { regs: &mut regs });
+}
+
+/// Runs `f` (a balloon round) with the inflate and deflate notifies handed to
+/// the helper CPU when it is online and idle (docs/virtio-balloon.md §5): the
+/// boot CPU then keeps a window of buffers in flight. The helper is started
+/// at the first notify and sent back to idle (H_CEDE) when `f` returns, after
+/// every notify asked for was made; `f` must leave nothing in flight (the
+/// round's `balloon_sync` drains). On one CPU, or with the helper busy, every
+/// notify is made here, one buffer at a time.
+pub fn overlapped<R>(f: impl FnOnce() -> R) -> R {
+    ARMED.store(true, Ordering::Release);
+    let r = f();
+    ARMED.store(false, Ordering::Release);
+    if KICKER.running() {
+        KICKER.finish();
+        KICK_WORK.wait();
+    }
+    r
+}
+
 /// The legacy registers and the clock, as the ring transport wants them.
 pub struct Regs {
     regs: LegacyRegisters<'static>,
 }
 
 impl DeviceRegs for Regs {
+    /// Inside [`overlapped`], the helper CPU notifies (started here at the
+    /// round's first buffer); otherwise the notify is made here.
+    fn kick(&mut self, queue: u16) -> bool {
+        if ARMED.load(Ordering::Acquire) && queue < 2 {
+            if KICKER.running() {
+                KICKER.request(queue);
+                return true;
+            }
+            KICKER.start();
+            KICKER.request(queue);
+            if smp::hand_if_ceding(HELPER_CPU, &KICK_WORK) {
+                return true;
+            }
+            // Not available: take the request back and notify here.
+            KICKER.abandon();
+        }
+        self.regs.notify(queue);
+        false
+    }
+    fn kicked_busy_ns(&self) -> u64 {
+        KICKER.busy_ns()
+    }
+    fn kicked_notifies(&self) -> u64 {
+        KICKER.notifies()
+    }
+    fn assist(&mut self, queue: u16) -> bool {
+        KICKER.running()
+            && KICKER.assist(
+                &mut HelperPort {
+                    regs: &mut self.regs,
+                },
+                queue,
+            )
+    }
     fn notify(&mut self, queue: u16) {
         self.regs.notify(queue);
     }
@@ -298,14 +423,24 @@ fn bring_up(
             }
             None => None,
         };
-        let mem = alloc_pages(PAGE_BYTES).ok_or("no memory for the PFN buffer")?;
-        // SAFETY: a page of zeroed bytes, page-aligned, never freed and handed to
-        // nobody else: the 1024 bytes of a [u32; 256] fit, zero is a valid u32,
-        // and the reference is the only one for the kernel's lifetime.
-        let pfns = unsafe { &mut *mem.as_ptr().cast::<[u32; PFNS_PER_BUFFER]>() };
+        const PFN_BYTES: usize = 4 * PFNS_PER_BUFFER * WINDOW;
+        let mem = alloc_pages(PFN_BYTES).ok_or("no memory for the PFN buffers")?;
+        // SAFETY: PFN_BYTES zeroed bytes, page-aligned, never freed and handed
+        // to nobody else: exactly the [[u32; 256]; WINDOW] of the window's
+        // buffers, zero is a valid u32, and the reference is the only one for
+        // the kernel's lifetime.
+        let pfns = unsafe { &mut *mem.as_ptr().cast::<[[u32; PFNS_PER_BUFFER]; WINDOW]>() };
         Ok((inflate, deflate, stats, report, pfns))
     })?;
     let (inflate, deflate, stats, report, pfns) = parts;
+    // Where the helper CPU finds the notify register and the PFN queues'
+    // indexes (`overlapped`).
+    for (q, vq) in [&inflate, &deflate].into_iter().enumerate() {
+        let l = vq.layout();
+        RING_IDX[q][0].store(vq.address() + l.avail_idx(), Ordering::Release);
+        RING_IDX[q][1].store(vq.address() + l.used_idx(), Ordering::Release);
+    }
+    REG_BASE.store(base.as_ptr() as usize, Ordering::Release);
     let ring = RingBalloon::new(
         Regs { regs },
         [Ring::new(inflate), Ring::new(deflate)],
@@ -394,6 +529,10 @@ impl BalloonTransport for LegacyBalloon {
         self.ring.send(queue, pfns)
     }
 
+    fn drain(&mut self) -> Result<(), DeviceError> {
+        self.ring.drain()
+    }
+
     fn write_actual(&mut self, pages: u32) {
         self.ring.write_actual(pages);
     }
@@ -404,6 +543,10 @@ impl BalloonTransport for LegacyBalloon {
 
     fn busy_ns(&self) -> u64 {
         self.ring.busy_ns()
+    }
+
+    fn helper_notifies(&self) -> u64 {
+        self.ring.helper_notifies()
     }
 
     fn wait_report(&mut self) -> Option<bool> {

@@ -221,15 +221,28 @@ impl<H: ModelledPool, D: BalloonTransport> VirtioBacked<H, D> {
         self.check(r);
     }
 
-    /// Sends the pending inflate buffer and writes `actual` if it changed
-    /// (once per background pass: see [`BalloonState::publish_actual`]).
+    /// Sends the pending inflate buffer, waits until the device used every
+    /// buffer in flight and writes `actual` if it changed (once per background
+    /// pass: see [`BalloonState::publish_actual`]).
     fn flush(&mut self) {
         if !self.broken {
             let r = self.state.flush(&mut self.dev);
             self.check(r);
         }
+        self.settle();
         if !self.broken {
             self.state.publish_actual(&mut self.dev);
+        }
+    }
+
+    /// Waits until the device used every buffer in flight: before a page can
+    /// leave the free list (an allocation's Active hint, an access, a
+    /// report), since the pages of a deflate buffer in flight are free in
+    /// the frame table but still the device's.
+    fn settle(&mut self) {
+        if !self.broken {
+            let r = self.state.settle(&mut self.dev);
+            self.check(r);
         }
     }
 
@@ -323,6 +336,11 @@ impl<H: ModelledPool, D: BalloonTransport> VirtioBacked<H, D> {
         let _ = writeln!(out, "device_errors: {}", st.errors);
         let _ = writeln!(out, "device_lies: {}", self.lies);
         let _ = writeln!(out, "device_busy_ns: {}", self.dev.busy_ns());
+        let _ = writeln!(
+            out,
+            "device_helper_notifies: {}",
+            self.dev.helper_notifies()
+        );
         let _ = writeln!(out, "device_stats_reports: {}", st.stats_reports);
     }
 }
@@ -336,21 +354,33 @@ pub fn render_unbacked(out: &mut String) {
 impl<H: ModelledPool, D: BalloonTransport> Hypervisor for VirtioBacked<H, D> {
     hcall::hypervisor_calls!(forward inner);
 
+    /// One page (an allocation's Active hint, a single loan or return):
+    /// nothing is in flight before it or after it returns.
     fn set_page_state(&mut self, addr: u64, state: PageState) -> Result<(), HcallError> {
+        self.settle();
         let was_loaned = self.inner.is_loaned(addr);
         self.inner.set_page_state(addr, state)?;
         self.page_changed(addr, was_loaned, state);
+        self.settle();
         Ok(())
     }
     /// The batch goes to the model in chunks of 256 (one device buffer each); the
     /// pages of a chunk the model accepted follow it to the device before the
-    /// next chunk, and before this returns.
+    /// next chunk. Where the transport keeps buffers in flight (another CPU
+    /// notifies), they may still be in flight when this returns: loaned pages
+    /// are the device's anyway, and returned pages are free but cannot leave
+    /// the free list before [`VirtioBacked::settle`] (every Active hint of a
+    /// page that was not loaned, every access and report waits for them).
     fn set_page_states(&mut self, addrs: &[u64], state: PageState) -> Result<(), BatchError> {
         let mut offset = 0usize;
         for chunk in addrs.chunks(PFNS_PER_BUFFER) {
             let mut was = [false; PFNS_PER_BUFFER];
             for (w, &a) in was.iter_mut().zip(chunk) {
                 *w = self.inner.is_loaned(a);
+            }
+            if state == PageState::Active && !was[..chunk.len()].iter().all(|&w| w) {
+                // Pages being handed out: none may be in a buffer in flight.
+                self.settle();
             }
             let r = self.inner.set_page_states(chunk, state);
             let done = match &r {
@@ -374,7 +404,9 @@ impl<H: ModelledPool, D: BalloonTransport> Simulation for VirtioBacked<H, D> {
     fn kind(&self) -> BackendKind {
         self.inner.kind()
     }
+    /// The page is about to be touched: no buffer may be in flight.
     fn note_access(&mut self, addr: u64) {
+        self.settle();
         self.inner.note_access(addr)
     }
     fn cmo_faults(&self) -> Option<CmoFaultStats> {
@@ -388,6 +420,7 @@ impl<H: ModelledPool, D: BalloonTransport> Simulation for VirtioBacked<H, D> {
     }
     /// The device's report in flight, while the device is used.
     fn wait_report(&mut self) -> Option<bool> {
+        self.settle();
         if self.broken {
             return None;
         }
