@@ -1,6 +1,7 @@
 //! The host-testable part of the lpar-cmm kernel: pure logic that the target glue
 //! in `main.rs` uses. Nothing here touches hardware.
 //!
+//! - [`boot`]: the order of the boot steps and what a failed one means.
 //! - [`cas`]: the client-architecture-support vector and what option vector 5 granted.
 //! - [`cpustats`]: interrupts by kind, cedes, time ceded.
 //! - [`devtree`]: device tree reader and platform facts.
@@ -29,6 +30,7 @@
 
 extern crate alloc;
 
+pub mod boot;
 pub mod cas;
 pub mod cpustats;
 pub mod devtree;

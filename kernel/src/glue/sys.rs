@@ -295,18 +295,7 @@ impl System {
                 .set_param(param, value, &mut self.hv, &mut self.mem)
                 .map(|_| ())
                 .map_err(|e| e.to_string()),
-            Late::Hv { setting, value } => {
-                if self.hv.inner().model_ref().is_none() {
-                    return Err(
-                        "hv.* needs the pool model (this platform has real CMO)".to_string()
-                    );
-                }
-                let cmd = powervm_sim::HvCommand::from_boot_arg(setting, value)
-                    .ok_or_else(|| alloc::format!("unknown parameter `hv.{setting}`"))?
-                    .map_err(|e| e.to_string())?;
-                let mut sink = String::new();
-                self.hv.inner_mut().model_command(&cmd, &mut sink)
-            }
+            Late::Hv { setting, value } => self.hv.inner_mut().boot_setting(setting, value),
             Late::Log(level) => {
                 log::set_max_level(level);
                 Ok(())

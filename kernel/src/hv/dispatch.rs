@@ -104,6 +104,21 @@ impl<R: RawHcall, D: BalloonTransport> Backend<R, D> {
         }
     }
 
+    /// Applies the boot argument `hv.<setting>=<value>` to the pool model.
+    /// Refused on a real hypervisor, for an unknown setting and for a bad
+    /// value; a refused one changes nothing.
+    pub fn boot_setting(&mut self, setting: &str, value: &str) -> Result<(), String> {
+        if self.model_ref().is_none() {
+            return Err(String::from(
+                "hv.* needs the pool model (this platform has real CMO)",
+            ));
+        }
+        let cmd = HvCommand::from_boot_arg(setting, value)
+            .ok_or_else(|| alloc::format!("unknown parameter `hv.{setting}`"))?
+            .map_err(|e| e.to_string())?;
+        self.model_command(&cmd, &mut String::new())
+    }
+
     /// Runs a parsed `hv` command: `hv host` makes the host's `num_pages` the
     /// target (only with a balloon); `hv target`/`hv auto` give the model the
     /// target back; `hv` alone adds the backing and the mode source to the
@@ -315,6 +330,26 @@ mod tests {
             panic!("a second balloon was taken");
         };
         assert!(b.model_ref().is_some());
+    }
+
+    #[test]
+    fn hv_boot_settings_reach_the_model_only() {
+        let mut phyp: B = Backend::Phyp(phyp(Qemu));
+        assert_eq!(
+            phyp.boot_setting("step_us", "20000"),
+            Err(String::from(
+                "hv.* needs the pool model (this platform has real CMO)"
+            ))
+        );
+        let mut m = model();
+        m.boot_setting("step_us", "20000").unwrap();
+        assert_eq!(m.model_ref().unwrap().step_us(), 20_000);
+        assert_eq!(
+            m.boot_setting("colour", "blue"),
+            Err(String::from("unknown parameter `hv.colour`"))
+        );
+        assert!(m.boot_setting("mode", "sideways").is_err());
+        assert_eq!(m.model_ref().unwrap().step_us(), 20_000, "nothing changed");
     }
 
     #[test]

@@ -1,153 +1,210 @@
-//! Boot: from the entry point to the shell.
-//!
-//! Order: vectors, heap, clock, device tree (copied into the heap, then read),
-//! console unit, logger, RTAS tokens, memory, boot arguments, `lpar-cmm ready`.
-//! Entered through Open Firmware (r5), the device tree is flattened from the
-//! firmware's (see `of`) and the vectors are installed after that, since the
-//! firmware lives where they go.
+//! Boot: from the entry point to the shell, in the order of the library's plan
+//! (`kernel::boot::Plan`, host-tested): which steps run for the way the firmware
+//! entered the kernel (a tree in r3, or Open Firmware in r5, which must be done
+//! with before the vectors go where the firmware lives), which `mmu=off` skips,
+//! and which failures end the boot. Here each step's work on the machine.
 
-use alloc::string::ToString;
+use alloc::borrow::Cow;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
 use hcall::endian::ByteOrder;
-use kernel::devtree;
-use kernel::text::bootargs::{self, Late, Translation};
+use kernel::boot::{Entry, OnFailure, Plan, Step};
+use kernel::devtree::{self, Platform};
+use kernel::text::bootargs::{self, Late};
+use kernel::xics::Sources;
 
 use crate::sys::{BootMode, System};
 use crate::{
     arch, clock, console, drivers, exit, heap, idle, irq, mem, of, percpu, println, rtas, shell,
 };
 
+/// What the steps hand on to the next ones.
+struct Boot {
+    r3: u64,
+    prom: Option<of::Prom>,
+    blob: Vec<u8>,
+    mode: BootMode,
+    /// The boot arguments as the tree gives them.
+    args: String,
+    platform: Option<Platform>,
+    sources: Sources,
+    boot_server: u32,
+    sys: Option<System>,
+}
+
 /// Called by `arch::entry`'s `kernel_entry` with r3 as the firmware left it and
 /// the Open Firmware client interface, when r5 named one.
 pub fn start(r3: u64, prom: Option<of::Prom>) -> ! {
-    // Under Open Firmware the firmware lives in low memory, where the vectors
-    // go: they are installed only after the last firmware call.
-    let fdt_in_r3 = mem::looks_like_fdt(r3);
+    let entry = Entry::from_registers(mem::looks_like_fdt(r3), prom.is_some());
     clock::init(0);
     // CPU index 0 and its interrupt stack, before any vector can be taken.
     percpu::enter(0, 0);
-    if fdt_in_r3 {
-        interrupt_byte_order();
-        arch::exceptions::install();
-    }
-    heap::init();
-    console::logger::init(log::LevelFilter::Info);
-    let (blob, mode) = if fdt_in_r3 {
-        match mem::copy_fdt(r3) {
-            Ok(b) => (b, BootMode::Fdt),
-            Err(e) => fatal(e),
-        }
-    } else if let Some(prom) = prom {
-        match of::boot(prom) {
-            Ok(b) => {
-                // The firmware may have used the scratch registers.
-                percpu::enter(0, 0);
-                interrupt_byte_order();
-                arch::exceptions::install();
-                (b, BootMode::Of)
-            }
-            Err(e) => {
-                log::error!("Open Firmware: {e}");
-                fatal(&alloc::format!("booting through Open Firmware failed: {e}"))
+    let mut b = Boot {
+        r3,
+        prom,
+        blob: Vec::new(),
+        mode: BootMode::Fdt,
+        args: String::new(),
+        platform: None,
+        sources: Sources::default(),
+        boot_server: 0,
+        sys: None,
+    };
+    let mut plan = Plan::new(entry);
+    while let Some(step) = plan.next_step() {
+        if let Err(e) = b.run(step, &mut plan) {
+            match plan.failed(step) {
+                OnFailure::Fatal(why) => {
+                    log::error!("{e}");
+                    fatal(why)
+                }
+                OnFailure::GoOn(then) => log::warn!("{e}; {then}"),
             }
         }
-    } else {
-        fatal("no device tree in r3 and no client interface in r5")
-    };
-    match INTERRUPT_ORDER_ERROR.load(core::sync::atomic::Ordering::Relaxed) {
-        0 => log::info!(
-            "interrupts taken {}-endian (H_SET_MODE)",
-            ByteOrder::NATIVE.name()
-        ),
-        rc => log::warn!("H_SET_MODE answered {rc}: interrupts stay big-endian"),
     }
-    let fdt = match devtree::Fdt::new(&blob) {
-        Ok(f) => f,
-        Err(e) => {
-            log::error!("device tree: {e}");
-            fatal("the device tree is unusable")
-        }
-    };
-    let platform = devtree::gather(&fdt);
-    let sources = kernel::xics::gather(&fdt);
-    drivers::vty::early(&platform);
-    clock::init(platform.timebase_hz.unwrap_or(0));
-    for p in &platform.problems {
-        log::warn!("device tree: {p}");
+    match b.sys.as_mut() {
+        Some(sys) => shell::run(sys),
+        None => fatal("the boot plan ended without the kernel's state"),
     }
-    rtas::set_tokens(rtas::Tokens::from_platform(&platform));
-    log::info!(
-        "{} mode, {} MiB RAM in {} range(s), {} CPU(s), timebase {} Hz, vty {:#x}",
-        mode.name(),
-        platform.ram_bytes() >> 20,
-        platform.memory.len(),
-        platform.cpus.len(),
-        clock::hz(),
-        drivers::vty::unit()
-    );
-    log::info!(
-        "kernel image ends at {:#x}",
-        crate::glue::image::kernel_end()
-    );
-    // Typed once: the early arguments now, the rest once the memory manager
-    // exists (`apply_bootargs`).
-    let args = platform.bootargs.clone().unwrap_or_default();
-    let plan = bootargs::plan(&args);
-    for w in &plan.warnings {
-        log::warn!("{w}");
-    }
-    match crate::glue::rma::init(&platform.memory, plan.rma) {
-        Ok(rma) => log::info!(
-            "RMA {} MiB (memory@0: {} MiB); everything touched in real mode fits",
-            rma.size >> 20,
-            rma.firmware_size >> 20
-        ),
-        Err(e) => fatal(&e),
-    }
-    if plan.translation == Translation::Off {
-        log::info!("mmu=off: translation stays off; only the RMA is used");
-    } else if let Err(e) = crate::glue::mmu::init(&fdt, &platform.memory) {
-        log::error!("translation stays off: {e}; only the RMA is used");
-    }
-    let boot_server = boot_server(&platform.cpus);
-    if let Err(e) = irq::init(&sources, boot_server) {
-        log::warn!("interrupts: {e}; every device is polled");
-    }
-    let mut sys = match System::new(platform, &sources, mode, blob) {
-        Ok(s) => s,
-        Err(e) => {
-            log::error!("{e}");
-            fatal("cannot set up memory and the hypervisor")
-        }
-    };
-    apply_bootargs(&mut sys, &plan.late);
-    percpu::enter(0, boot_server);
-    percpu::cpu(0).set_state(percpu::CpuState::Online);
-    let cpus = kernel::smp::plan(&sys.platform.cpus, boot_server, plan.smp);
-    start_interrupts(boot_server);
-    let start_tokens = rtas::tokens()
-        .cpu_start()
-        .ok()
-        .map(|(query, start)| crate::smp::StartTokens { query, start });
-    crate::smp::start_all(&cpus, start_tokens);
-    // The balloon's first round (and the model's clock origin) before the
-    // prompt, so it never races the first command; later rounds run on timers.
-    sys.background();
-    log::info!("ready after {} us", clock::now_us());
-    mem::set_loaned_view(sys.mm.frames());
-    exit::set_backend(hcall::Simulation::kind(&sys.hv));
-    println!("lpar-cmm ready");
-    shell::run(&mut sys)
 }
 
-/// Registers the VPA and turns interrupts on (the drivers attached theirs when
-/// probed): from here on the kernel idles in H_CEDE.
-fn start_interrupts(cpu: u32) {
-    match idle::register(cpu) {
-        Ok(()) => log::info!("VPA registered for CPU {cpu}"),
-        Err(e) => log::warn!("{e}: idle without a VPA"),
+impl Boot {
+    /// Carries out one step of the plan; the error is logged as the plan says.
+    /// Errors borrow where they can: the first steps run before the heap exists.
+    fn run(&mut self, step: Step, plan: &mut Plan) -> Result<(), Cow<'static, str>> {
+        match step {
+            Step::Vectors => {
+                if self.mode == BootMode::Of {
+                    // The firmware may have used the scratch registers.
+                    percpu::enter(0, 0);
+                }
+                interrupt_byte_order()?;
+                arch::exceptions::install();
+            }
+            Step::Heap => heap::init(),
+            Step::Logger => console::logger::init(log::LevelFilter::Info),
+            Step::CopyTree => self.blob = mem::copy_fdt(self.r3)?,
+            Step::FirmwareTree => {
+                let prom = self.prom.take().ok_or("no client interface")?;
+                self.blob = of::boot(prom).map_err(|e| alloc::format!("Open Firmware: {e}"))?;
+                self.mode = BootMode::Of;
+            }
+            Step::NoTree => return Err("no device tree in r3 and no client interface in r5".into()),
+            Step::ReadTree => self.read_tree(plan)?,
+            Step::Rma => {
+                let plan = bootargs::plan(&self.args);
+                let memory = self.platform.as_ref().map_or(&[][..], |p| &p.memory[..]);
+                let rma = crate::glue::rma::init(memory, plan.rma)?;
+                log::info!(
+                    "RMA {} MiB (memory@0: {} MiB); everything touched in real mode fits",
+                    rma.size >> 20,
+                    rma.firmware_size >> 20
+                );
+            }
+            Step::Translation => {
+                let fdt = devtree::Fdt::new(&self.blob).map_err(|e| alloc::format!("{e}"))?;
+                let memory = self.platform.as_ref().map_or(&[][..], |p| &p.memory[..]);
+                crate::glue::mmu::init(&fdt, memory)?;
+            }
+            Step::InterruptController => {
+                let cpus = self.platform.as_ref().map_or(&[][..], |p| &p.cpus[..]);
+                self.boot_server = boot_server(cpus);
+                irq::init(&self.sources, self.boot_server)
+                    .map_err(|e| alloc::format!("interrupts: {e}"))?;
+            }
+            Step::System => {
+                let platform = self.platform.take().ok_or("the device tree was not read")?;
+                let blob = core::mem::take(&mut self.blob);
+                self.sys = Some(System::new(platform, &self.sources, self.mode, blob)?);
+            }
+            Step::LateArguments => {
+                let sys = self.sys.as_mut().ok_or("no kernel state")?;
+                apply_bootargs(sys, &bootargs::plan(&self.args).late);
+            }
+            Step::Vpa => {
+                percpu::enter(0, self.boot_server);
+                percpu::cpu(0).set_state(percpu::CpuState::Online);
+                idle::register(self.boot_server).map_err(|e| alloc::format!("{e}"))?;
+                log::info!("VPA registered for CPU {}", self.boot_server);
+            }
+            Step::InterruptsOn => {
+                // From here on the kernel idles in H_CEDE; the drivers attached
+                // their interrupts when probed.
+                arch::trap::set_decrementer(kernel::timer::DEC_MAX);
+                arch::trap::enable_interrupts();
+            }
+            Step::SecondaryCpus => {
+                let sys = self.sys.as_ref().ok_or("no kernel state")?;
+                let limit = bootargs::plan(&self.args).smp;
+                let cpus = kernel::smp::plan(&sys.platform.cpus, self.boot_server, limit);
+                let start_tokens = rtas::tokens()
+                    .cpu_start()
+                    .ok()
+                    .map(|(query, start)| crate::smp::StartTokens { query, start });
+                crate::smp::start_all(&cpus, start_tokens);
+            }
+            Step::FirstRound => {
+                // The balloon's first round (and the model's clock origin)
+                // before the prompt, so it never races the first command; later
+                // rounds run on timers.
+                self.sys.as_mut().ok_or("no kernel state")?.background();
+            }
+            Step::Ready => {
+                let sys = self.sys.as_ref().ok_or("no kernel state")?;
+                log::info!("ready after {} us", clock::now_us());
+                mem::set_loaned_view(sys.mm.frames());
+                exit::set_backend(hcall::Simulation::kind(&sys.hv));
+                println!("lpar-cmm ready");
+            }
+        }
+        Ok(())
     }
-    arch::trap::set_decrementer(kernel::timer::DEC_MAX);
-    arch::trap::enable_interrupts();
+
+    /// Reads the tree: the platform's facts, the interrupt sources, the
+    /// console's unit, the timebase, the RTAS tokens; types the boot arguments
+    /// (one warning per bad one) and tells the plan what `mmu=` said.
+    fn read_tree(&mut self, plan: &mut Plan) -> Result<(), Cow<'static, str>> {
+        match INTERRUPT_ORDER_ERROR.load(core::sync::atomic::Ordering::Relaxed) {
+            0 => log::info!(
+                "interrupts taken {}-endian (H_SET_MODE)",
+                ByteOrder::NATIVE.name()
+            ),
+            rc => log::warn!("H_SET_MODE answered {rc}: interrupts stay big-endian"),
+        }
+        let fdt = devtree::Fdt::new(&self.blob).map_err(|e| alloc::format!("device tree: {e}"))?;
+        let platform = devtree::gather(&fdt);
+        self.sources = kernel::xics::gather(&fdt);
+        drivers::vty::early(&platform);
+        clock::init(platform.timebase_hz.unwrap_or(0));
+        for p in &platform.problems {
+            log::warn!("device tree: {p}");
+        }
+        rtas::set_tokens(rtas::Tokens::from_platform(&platform));
+        log::info!(
+            "{} mode, {} MiB RAM in {} range(s), {} CPU(s), timebase {} Hz, vty {:#x}",
+            self.mode.name(),
+            platform.ram_bytes() >> 20,
+            platform.memory.len(),
+            platform.cpus.len(),
+            clock::hz(),
+            drivers::vty::unit()
+        );
+        log::info!(
+            "kernel image ends at {:#x}",
+            crate::glue::image::kernel_end()
+        );
+        self.args = platform.bootargs.clone().unwrap_or_default();
+        let args = bootargs::plan(&self.args);
+        for w in &args.warnings {
+            log::warn!("{w}");
+        }
+        if args.translation == bootargs::Translation::Off {
+            log::info!("mmu=off: translation stays off; only the RMA is used");
+        }
+        plan.translation(args.translation);
+        self.platform = Some(platform);
+        Ok(())
+    }
 }
 
 /// Applies the arguments for the running kernel in order; one refused is logged
@@ -175,17 +232,17 @@ fn boot_server(cpus: &[kernel::devtree::platform::Cpu]) -> u32 {
 
 /// Makes interrupts arrive in the image's byte order (H_SET_MODE, under the
 /// retry policy), before any vector of the kernel is installed. The
-/// little-endian image cannot take an interrupt without it; the big-endian one
-/// asks for what the platform already does, and carries on if the hypervisor
-/// does not know the call.
-fn interrupt_byte_order() {
-    let order = ByteOrder::NATIVE;
+/// little-endian image cannot take an interrupt without it (the error, fatal);
+/// the big-endian one asks for what the platform already does, and carries on
+/// if the hypervisor does not know the call.
+fn interrupt_byte_order() -> Result<(), &'static str> {
     if let Err(e) = arch::exceptions::take_interrupts_in_native_order() {
-        if order == ByteOrder::Little {
-            exit::os_term("H_SET_MODE refused little-endian interrupts");
-        }
         INTERRUPT_ORDER_ERROR.store(e.status.to_raw(), core::sync::atomic::Ordering::Relaxed);
+        if ByteOrder::NATIVE == ByteOrder::Little {
+            return Err("H_SET_MODE refused little-endian interrupts");
+        }
     }
+    Ok(())
 }
 
 /// What H_SET_MODE answered in the big-endian image, when it refused (logged
