@@ -14,7 +14,9 @@
 //!   which backs the pool model's loans on QEMU, with its free page reporting
 //!   queue, and the PCI configuration space through RTAS it is found with
 //!   ([`rtas_pci`]).
+//! - [`echo_vty`]: a second vty that echoes its input.
 
+pub mod echo_vty;
 pub mod rtas_pci;
 pub mod virtio_pci_legacy;
 pub mod vty;
@@ -22,7 +24,7 @@ pub mod vty;
 use crate::sys::System;
 
 /// Every driver, probed in this order.
-pub const DRIVERS: &[Driver] = &[vty::DRIVER, virtio_pci_legacy::DRIVER];
+pub const DRIVERS: &[Driver] = &[vty::DRIVER, virtio_pci_legacy::DRIVER, echo_vty::DRIVER];
 
 /// One driver: the library's seam ([`kernel::driver::Driver`]) over the
 /// kernel's state and the balloon device a probe may hand over.
