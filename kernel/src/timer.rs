@@ -94,6 +94,15 @@ impl<K: Copy + Eq> Timers<K> {
         due.sort_by_key(|&(_, d)| d);
         due.into_iter().map(|(k, _)| k).collect()
     }
+
+    /// Removes every timer due at `now` (deadline `<= now`) and returns how
+    /// many, allocating nothing: for a loop that looks at all its work on every
+    /// wake-up, so the timer that woke it needs no dispatch.
+    pub fn discard_due(&mut self, now: u64) -> usize {
+        let before = self.armed.len();
+        self.armed.retain(|&(_, d)| d > now);
+        before - self.armed.len()
+    }
 }
 
 /// The value to load into the decrementer at `now` for `deadline`: the ticks
@@ -191,6 +200,20 @@ mod tests {
         Poll,
         Step,
         Sleep,
+    }
+
+    #[test]
+    fn discarding_due_timers_keeps_the_later_ones() {
+        let mut t = Timers::new();
+        t.arm(T::Poll, 100);
+        t.arm(T::Step, 200);
+        t.arm(T::Sleep, 300);
+        assert_eq!(t.discard_due(99), 0);
+        assert_eq!(t.discard_due(200), 2);
+        assert_eq!(t.next_deadline(), Some(300));
+        assert_eq!(t.len(), 1);
+        assert_eq!(t.discard_due(u64::MAX), 1);
+        assert_eq!(t.next_deadline(), None);
     }
 
     #[test]

@@ -50,7 +50,7 @@ const START_TIMEOUT_US: u64 = 1_000_000;
 
 /// Starts every CPU of `plan` but the boot one (index 0). Logs each CPU that
 /// comes up and each that is left out, with why.
-pub fn start_all(plan: &Plan, tokens: Option<StartTokens>) {
+pub fn start_all(plan: &Plan, tokens: Result<StartTokens, &'static str>) {
     percpu::set_counts(plan.servers.len(), plan.present);
     for (server, why) in &plan.left_out {
         log::info!("CPU server {server} not started: {why}");
@@ -58,12 +58,15 @@ pub fn start_all(plan: &Plan, tokens: Option<StartTokens>) {
     if plan.servers.len() < 2 {
         return;
     }
-    let Some(t) = tokens else {
-        for i in 1..plan.servers.len() {
-            percpu::cpu(i).set_state(CpuState::Failed);
+    let t = match tokens {
+        Ok(t) => t,
+        Err(missing) => {
+            for i in 1..plan.servers.len() {
+                percpu::cpu(i).set_state(CpuState::Failed);
+            }
+            log::warn!("{missing}: running on the boot CPU only");
+            return;
         }
-        log::warn!("no RTAS start-cpu / query-cpu-stopped-state: running on the boot CPU only");
-        return;
     };
     for (i, &server) in plan.servers.iter().enumerate().skip(1) {
         match start_one(i, server, t) {

@@ -139,7 +139,6 @@ impl Boot {
                 let cpus = kernel::smp::plan(&sys.platform.cpus, self.boot_server, limit);
                 let start_tokens = rtas::tokens()
                     .cpu_start()
-                    .ok()
                     .map(|(query, start)| crate::smp::StartTokens { query, start });
                 crate::smp::start_all(&cpus, start_tokens);
             }
