@@ -107,6 +107,34 @@ impl Platform {
             .iter()
             .fold(0u64, |a, m| a.saturating_add(m.size))
     }
+
+    /// The first address above every RAM range ([`ram_top`]).
+    pub fn ram_top(&self) -> u64 {
+        ram_top(&self.memory)
+    }
+}
+
+/// The first address above every range of `memory` (0 without any); ranges
+/// may come in any order and leave holes.
+pub fn ram_top(memory: &[MemRange]) -> u64 {
+    memory
+        .iter()
+        .map(|m| m.base.saturating_add(m.size))
+        .max()
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod top_tests {
+    use super::*;
+
+    #[test]
+    fn the_top_of_ram_is_above_the_highest_range_in_any_order() {
+        let r = |base, size| MemRange { base, size };
+        assert_eq!(ram_top(&[]), 0);
+        assert_eq!(ram_top(&[r(4 << 30, 1 << 30), r(0, 2 << 30)]), 5 << 30);
+        assert_eq!(ram_top(&[r(u64::MAX - 1, 8)]), u64::MAX, "saturates");
+    }
 }
 
 fn cells_value(p: &Property<'_>, start: usize, n: usize) -> Option<u64> {

@@ -157,13 +157,7 @@ impl System {
     ) -> Result<Self, String> {
         let (frames, phys) = mem::frame_table(&platform.memory, &platform.reserved)
             .map_err(|e| alloc::format!("frame table: {e}"))?;
-        let top = platform
-            .memory
-            .iter()
-            .map(|m| m.base.saturating_add(m.size))
-            .max()
-            .unwrap_or(0);
-        let det = hv::detect(top)?;
+        let det = hv::detect(platform.ram_top())?;
         let mut hv = det.backend;
         let mut probe = crate::drivers::Probe {
             platform: &platform,

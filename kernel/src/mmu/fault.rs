@@ -49,12 +49,7 @@ pub fn classify(
             FaultKind::MappedRam
         };
     }
-    let top = ram
-        .iter()
-        .map(|m| m.base.saturating_add(m.size))
-        .max()
-        .unwrap_or(0);
-    if addr >= top {
+    if addr >= crate::devtree::platform::ram_top(ram) {
         FaultKind::BeyondRam
     } else {
         FaultKind::Unmapped
