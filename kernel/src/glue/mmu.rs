@@ -118,10 +118,7 @@ pub fn version_facts() -> Option<kernel::version::MmuFacts> {
     Some(kernel::version::MmuFacts {
         lazy,
         page_kib: s.geometry.page.bytes() >> 10,
-        segment: match s.geometry.segment {
-            kernel::mmu::SegmentSize::T1 => "1T",
-            kernel::mmu::SegmentSize::M256 => "256M",
-        },
+        segment: s.geometry.segment.name(),
         entries: s.stats.total(),
         secondary: s.stats.secondary,
         segments: s.segments.len(),
@@ -230,10 +227,7 @@ pub fn init(fdt: &Fdt<'_>, ram: &[MemRange]) -> Result<(), alloc::string::String
         stats.secondary,
         lazy.pages(),
         segments.len(),
-        match g.segment {
-            kernel::mmu::SegmentSize::T1 => "1T",
-            kernel::mmu::SegmentSize::M256 => "256M",
-        },
+        g.segment.name(),
         g.pft_shift
     );
     let complete = lazy.pages() == 0;

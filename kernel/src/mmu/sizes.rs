@@ -52,6 +52,14 @@ pub enum SegmentSize {
 }
 
 impl SegmentSize {
+    /// Its name in the boot log and `version`: `256M` or `1T`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            SegmentSize::M256 => "256M",
+            SegmentSize::T1 => "1T",
+        }
+    }
+
     /// log2 of the segment size in bytes.
     pub const fn shift(self) -> u32 {
         match self {
@@ -177,6 +185,19 @@ impl SegmentPageSizes {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn segment_names_say_their_size() {
+        for seg in [SegmentSize::M256, SegmentSize::T1] {
+            let bytes = 1u64 << seg.shift();
+            let named = match seg.name() {
+                "256M" => 256 << 20,
+                "1T" => 1 << 40,
+                other => panic!("{other}"),
+            };
+            assert_eq!(bytes, named);
+        }
+    }
+
     use super::*;
 
     /// QEMU 7.2's POWER9 under TCG (the repository's device tree fixture).
