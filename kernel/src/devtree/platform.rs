@@ -124,19 +124,6 @@ pub fn ram_top(memory: &[MemRange]) -> u64 {
         .unwrap_or(0)
 }
 
-#[cfg(test)]
-mod top_tests {
-    use super::*;
-
-    #[test]
-    fn the_top_of_ram_is_above_the_highest_range_in_any_order() {
-        let r = |base, size| MemRange { base, size };
-        assert_eq!(ram_top(&[]), 0);
-        assert_eq!(ram_top(&[r(4 << 30, 1 << 30), r(0, 2 << 30)]), 5 << 30);
-        assert_eq!(ram_top(&[r(u64::MAX - 1, 8)]), u64::MAX, "saturates");
-    }
-}
-
 fn cells_value(p: &Property<'_>, start: usize, n: usize) -> Option<u64> {
     let mut v: u64 = 0;
     for i in 0..n {
@@ -406,5 +393,18 @@ fn gather_phbs(root: &Node<'_>, ac: usize, p: &mut Platform) {
             buid,
             windows,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_top_of_ram_is_above_the_highest_range_in_any_order() {
+        let r = |base, size| MemRange { base, size };
+        assert_eq!(ram_top(&[]), 0);
+        assert_eq!(ram_top(&[r(4 << 30, 1 << 30), r(0, 2 << 30)]), 5 << 30);
+        assert_eq!(ram_top(&[r(u64::MAX - 1, 8)]), u64::MAX, "saturates");
     }
 }

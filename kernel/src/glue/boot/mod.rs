@@ -124,7 +124,7 @@ impl Boot {
             Step::Vpa => {
                 percpu::enter(0, self.boot_server);
                 percpu::cpu(0).set_state(percpu::CpuState::Online);
-                idle::register(self.boot_server).map_err(|e| alloc::format!("{e}"))?;
+                idle::register(self.boot_server)?;
                 log::info!("VPA registered for CPU {}", self.boot_server);
             }
             Step::InterruptsOn => {
