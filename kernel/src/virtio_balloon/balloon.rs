@@ -39,10 +39,12 @@ pub trait BalloonTransport {
     fn busy_ns(&self) -> u64 {
         0
     }
-    /// Notifies of inflate and deflate buffers made by another CPU (which
-    /// kept several buffers in flight), cumulative.
-    fn helper_notifies(&self) -> u64 {
-        0
+    /// Notifies of inflate and deflate buffers made by another CPU (while
+    /// this one kept several buffers in flight), and those this CPU made
+    /// itself because the other had not taken them yet (its host thread
+    /// waiting for a processor: the overlap is lost then), cumulative.
+    fn helper_notifies(&self) -> (u64, u64) {
+        (0, 0)
     }
     /// Hands the statistics buffer back to the device, filled with `entries`
     /// (docs/pool-manager.md, "Guest statistics"). Does not wait.

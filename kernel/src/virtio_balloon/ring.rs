@@ -74,9 +74,11 @@ pub trait DeviceRegs {
     fn kicked_busy_ns(&self) -> u64 {
         0
     }
-    /// Notifies another CPU made for [`DeviceRegs::kick`] so far.
-    fn kicked_notifies(&self) -> u64 {
-        0
+    /// Notifies another CPU made for [`DeviceRegs::kick`] so far, and those
+    /// this CPU made itself for requests the other had not taken
+    /// ([`DeviceRegs::assist`]).
+    fn kicked_notifies(&self) -> (u64, u64) {
+        (0, 0)
     }
     /// While waiting for the device after [`DeviceRegs::kick`] answered
     /// true: makes a notify of `queue` the other CPU has not taken yet here,
@@ -383,7 +385,7 @@ impl<R: DeviceRegs> BalloonTransport for RingBalloon<'_, R> {
         self.busy_ns.saturating_add(self.regs.kicked_busy_ns())
     }
 
-    fn helper_notifies(&self) -> u64 {
+    fn helper_notifies(&self) -> (u64, u64) {
         self.regs.kicked_notifies()
     }
 

@@ -598,6 +598,7 @@ fn balloon_steps() {
         let busy = delta("device_busy_ns");
         let round = delta("balloon_round_ns");
         let by_helper = hv1.get("device_helper_notifies") - hv0.get("device_helper_notifies");
+        let assists = hv1.get("device_own_notifies") - hv0.get("device_own_notifies");
         let name = format!("balloon_{from}_to_{to}_s");
         match took {
             Ok(t) => {
@@ -610,6 +611,8 @@ fn balloon_steps() {
                     "",
                 );
                 row("  notifies made by CPU 1", by_helper.to_string(), "");
+                // CPU 1's host thread had no processor when CPU 0 waited.
+                row("  notifies CPU 0 made itself", assists.to_string(), "");
                 // QMP's balloon command, the interrupt, waking, query-balloon.
                 row(
                     "  outside the rounds (s)",

@@ -283,8 +283,8 @@ impl DeviceRegs for Regs {
     fn kicked_busy_ns(&self) -> u64 {
         KICKER.busy_ns()
     }
-    fn kicked_notifies(&self) -> u64 {
-        KICKER.notifies()
+    fn kicked_notifies(&self) -> (u64, u64) {
+        (KICKER.notifies(), KICKER.assists())
     }
     fn assist(&mut self, queue: u16) -> bool {
         KICKER.running()
@@ -545,7 +545,7 @@ impl BalloonTransport for LegacyBalloon {
         self.ring.busy_ns()
     }
 
-    fn helper_notifies(&self) -> u64 {
+    fn helper_notifies(&self) -> (u64, u64) {
         self.ring.helper_notifies()
     }
 

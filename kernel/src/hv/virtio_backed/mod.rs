@@ -336,11 +336,9 @@ impl<H: ModelledPool, D: BalloonTransport> VirtioBacked<H, D> {
         let _ = writeln!(out, "device_errors: {}", st.errors);
         let _ = writeln!(out, "device_lies: {}", self.lies);
         let _ = writeln!(out, "device_busy_ns: {}", self.dev.busy_ns());
-        let _ = writeln!(
-            out,
-            "device_helper_notifies: {}",
-            self.dev.helper_notifies()
-        );
+        let (by_helper, assists) = self.dev.helper_notifies();
+        let _ = writeln!(out, "device_helper_notifies: {by_helper}");
+        let _ = writeln!(out, "device_own_notifies: {assists}");
         let _ = writeln!(out, "device_stats_reports: {}", st.stats_reports);
     }
 }
