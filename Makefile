@@ -130,10 +130,10 @@ coverage: kernel
 	  --output-path target/coverage-summary.json
 	cargo run -q -p lpar-cmm-tests --bin coverage -- target/coverage-summary.json
 
-# The three libraries a porting developer can take, packaged and built from their
+# The libraries a porting developer can take, packaged and built from their
 # packages (cargo checks each against the others through a local registry).
 package: setup
-	cargo package -p hcall -p powervm-sim -p cmm
+	cargo package -p hcall -p lpar-units -p powervm-sim -p cmm
 
 lint: setup
 	cargo fmt --all --check

@@ -13,12 +13,20 @@ use hcall::HcallError;
 pub enum CmmError {
     /// `cmm set` with a parameter name this balloon does not have.
     UnknownParam(String),
-    /// A parameter value that does not parse or is out of range.
+    /// A parameter value that is out of range.
     InvalidValue {
         /// The parameter.
         param: &'static str,
         /// What is wrong with the value.
         reason: &'static str,
+    },
+    /// A parameter's value that is not a number, in the console's words
+    /// ([`lpar_units`], the one parser every command uses).
+    BadNumber {
+        /// The parameter's name.
+        param: &'static str,
+        /// Why the number was refused.
+        reason: lpar_units::NumberError,
     },
     /// The RAM / reserved region list cannot describe a frame table.
     BadRegions(&'static str),
@@ -70,6 +78,9 @@ impl fmt::Display for CmmError {
         match self {
             CmmError::UnknownParam(name) => write!(f, "unknown cmm parameter `{name}`"),
             CmmError::InvalidValue { param, reason } => {
+                write!(f, "invalid value for {param}: {reason}")
+            }
+            CmmError::BadNumber { param, reason } => {
                 write!(f, "invalid value for {param}: {reason}")
             }
             CmmError::BadRegions(why) => write!(f, "bad memory regions: {why}"),

@@ -171,21 +171,6 @@ impl Default for Params {
     }
 }
 
-/// Parses a decimal or `0x` hexadecimal unsigned integer. It refuses what the
-/// console's number parser refuses (`powervm_sim::units::parse_number`, which the
-/// kernel's shell uses), in the same words: "not a number", "number too large"
-/// (the kernel's shell tests hold the two to the same answers).
-pub fn parse_number(s: &str) -> Result<u64, &'static str> {
-    let (digits, radix) = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        Some(hex) => (hex, 16),
-        None => (s, 10),
-    };
-    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
-        return Err("not a number");
-    }
-    u64::from_str_radix(digits, radix).map_err(|_| "number too large")
-}
-
 fn invalid(param: Param, reason: &'static str) -> CmmError {
     CmmError::InvalidValue {
         param: param.name(),
@@ -194,7 +179,10 @@ fn invalid(param: Param, reason: &'static str) -> CmmError {
 }
 
 fn number(param: Param, s: &str) -> Result<u64, CmmError> {
-    parse_number(s).map_err(|reason| invalid(param, reason))
+    lpar_units::parse_number(s).map_err(|reason| CmmError::BadNumber {
+        param: param.name(),
+        reason,
+    })
 }
 
 fn flag(param: Param, s: &str) -> Result<bool, CmmError> {
@@ -366,6 +354,22 @@ mod tests {
             Err(CmmError::UnknownParam("nope".into()))
         );
         assert!(p.set("nope", "1").unwrap_err().to_string().contains("nope"));
+    }
+
+    #[test]
+    fn a_bad_number_is_refused_in_the_consoles_words() {
+        let mut p = Params::default();
+        assert_eq!(
+            p.set("min_mem_mb", "12a").unwrap_err().to_string(),
+            "invalid value for min_mem_mb: not a number"
+        );
+        assert_eq!(
+            p.set("oom_kb", "18446744073709551616")
+                .unwrap_err()
+                .to_string(),
+            "invalid value for oom_kb: number too large"
+        );
+        assert_eq!(p, Params::default());
     }
 
     #[test]

@@ -155,7 +155,7 @@ fn err<T>(msg: String) -> Result<T, ConfigError> {
 fn size(what: &str, s: &Size) -> Result<u64, ConfigError> {
     let bytes = match s {
         Size::Bytes(b) => *b,
-        Size::Text(t) => match powervm_sim::units::parse_size(t.trim()) {
+        Size::Text(t) => match lpar_units::parse_size(t.trim()) {
             Ok(b) => b,
             Err(e) => return err(format!("{what}: `{t}`: {e}")),
         },

@@ -9,6 +9,7 @@ use alloc::string::ToString;
 use super::console::{parse_number, parse_size, LparParams};
 use super::{FailKind, ModelError};
 use hcall::status::HStatus;
+use lpar_units::NumberError;
 
 /// Most steps one `hv step <n>` runs.
 pub const MAX_COMMAND_STEPS: u64 = 100_000;
@@ -86,14 +87,14 @@ impl<'a> HvCommand<'a> {
                 kind: FailKind::parse(hcall)
                     .ok_or_else(|| ModelError::UnknownHcall(hcall.to_string()))?,
                 count: u32::try_from(parse_number(count)?)
-                    .map_err(|_| ModelError::BadNumber(count.to_string()))?,
+                    .map_err(|_| ModelError::bad_number(count, NumberError::Overflow))?,
                 status: HStatus::parse(rc).ok_or_else(|| ModelError::BadStatus(rc.to_string()))?,
             },
             ["step"] => HvCommand::Step(1),
             ["step", n] => {
                 let steps = parse_number(n)?;
                 if steps > MAX_COMMAND_STEPS {
-                    return Err(ModelError::BadNumber(n.to_string()));
+                    return Err(ModelError::bad_number(n, NumberError::Overflow));
                 }
                 HvCommand::Step(steps)
             }
@@ -129,7 +130,6 @@ impl<'a> HvCommand<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alloc::string::String;
 
     const MIB: u64 = 1 << 20;
 
@@ -195,7 +195,8 @@ mod tests {
             let words: alloc::vec::Vec<&str> = s.split_ascii_whitespace().collect();
             HvCommand::parse(&words)
         };
-        let bad = |s: &str| ModelError::BadNumber(String::from(s));
+        let bad = |s: &str| ModelError::bad_number(s, NumberError::Invalid);
+        let big = |s: &str| ModelError::bad_number(s, NumberError::Overflow);
         for (line, err) in [
             ("target", ModelError::Usage(HV_USAGE)),
             ("target 1M 2M", ModelError::Usage(HV_USAGE)),
@@ -207,9 +208,10 @@ mod tests {
             ("fail page_init 2", ModelError::Usage(HV_USAGE)),
             ("target 12Q", bad("12Q")),
             ("pool -1", bad("-1")),
-            ("step 100001", bad("100001")),
+            ("step 100001", big("100001")),
             ("step_us x", bad("x")),
-            ("fail get_mpp 99999999999 H_BUSY", bad("99999999999")),
+            ("fail get_mpp 99999999999 H_BUSY", big("99999999999")),
+            ("target 99999999999G", big("99999999999G")),
             (
                 "fail frob 1 H_BUSY",
                 ModelError::UnknownHcall("frob".into()),
@@ -259,7 +261,7 @@ mod tests {
         );
         assert_eq!(
             b("target", "x"),
-            Some(Err(ModelError::BadNumber("x".into())))
+            Some(Err(ModelError::bad_number("x", NumberError::Invalid)))
         );
         assert_eq!(b("colour", "red"), None);
         assert_eq!(b("lpar", "mem=1G"), None);

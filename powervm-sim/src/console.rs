@@ -12,14 +12,15 @@ use super::command::HvCommand;
 use super::{LoanMode, ModelError, PoolModel};
 use hcall::raw::RawHcall;
 
-/// Parses `<n>` (decimal or `0x` hex).
-pub fn parse_number(s: &str) -> Result<u64, ModelError> {
-    crate::units::parse_number(s).map_err(|_| ModelError::BadNumber(s.to_string()))
+/// Parses `<n>` (decimal or `0x` hex, [`lpar_units::parse_number`]).
+pub(crate) fn parse_number(s: &str) -> Result<u64, ModelError> {
+    lpar_units::parse_number(s).map_err(|reason| ModelError::bad_number(s, reason))
 }
 
-/// Parses `<size>` (a number with an optional `K`, `M` or `G` suffix).
-pub fn parse_size(s: &str) -> Result<u64, ModelError> {
-    crate::units::parse_size(s).map_err(|_| ModelError::BadNumber(s.to_string()))
+/// Parses `<size>` (a number with an optional `K`, `M` or `G` suffix,
+/// [`lpar_units::parse_size`]).
+pub(crate) fn parse_size(s: &str) -> Result<u64, ModelError> {
+    lpar_units::parse_size(s).map_err(|reason| ModelError::bad_number(s, reason))
 }
 
 /// The `key=value` arguments of `hv lpar add/set`; sizes in bytes. The model checks

@@ -135,8 +135,13 @@ pub enum ModelError {
     MissingKey(&'static str),
     /// An unknown `key=`, or an argument that is not `key=value`.
     UnknownKey(String),
-    /// A number or size that does not parse.
-    BadNumber(String),
+    /// A number or size that does not parse, or is beyond what the command takes.
+    BadNumber {
+        /// What was typed.
+        value: String,
+        /// Why it was refused, in the console's words.
+        reason: lpar_units::NumberError,
+    },
     /// Not a call whose failures can be injected.
     UnknownHcall(String),
     /// Not a status name or number.
@@ -154,6 +159,16 @@ pub enum ModelError {
     NeedsDevice,
     /// The output sink failed.
     Output,
+}
+
+impl ModelError {
+    /// [`ModelError::BadNumber`] for the text `value`.
+    pub fn bad_number(value: &str, reason: lpar_units::NumberError) -> ModelError {
+        ModelError::BadNumber {
+            value: value.to_string(),
+            reason,
+        }
+    }
 }
 
 impl fmt::Display for ModelError {
@@ -182,7 +197,7 @@ impl fmt::Display for ModelError {
             }
             ModelError::MissingKey(k) => write!(f, "missing {k}="),
             ModelError::UnknownKey(k) => write!(f, "unknown argument '{k}'"),
-            ModelError::BadNumber(s) => write!(f, "bad number '{s}'"),
+            ModelError::BadNumber { value, reason } => write!(f, "bad number '{value}': {reason}"),
             ModelError::UnknownHcall(s) => write!(f, "unknown hcall '{s}'"),
             ModelError::BadStatus(s) => write!(f, "bad status '{s}'"),
             ModelError::SuccessNotInjectable => write!(f, "cannot inject H_SUCCESS"),

@@ -42,7 +42,6 @@
 //! - `command`: `hv ...` parsed into an [`HvCommand`], with the one usage string.
 //! - `console`: running an `hv` command, and the `name: value` state rows.
 //! - `hcalls`: the [`hcall::Hypervisor`] and [`hcall::Simulation`] implementations.
-//! - [`units`]: numbers and sizes as the console writes them.
 
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
@@ -64,14 +63,13 @@ mod hcalls;
 pub mod pages;
 #[cfg(test)]
 mod tests;
-pub mod units;
 
 use alloc::collections::BTreeSet;
 use alloc::string::String;
 use alloc::vec::Vec;
 
 pub use command::{HvCommand, HV_USAGE, MAX_COMMAND_STEPS};
-pub use console::{parse_number, parse_size, LparParams};
+pub use console::LparParams;
 pub use control::{FailKind, ModelError};
 
 use distribute::{Claim, Slot};

@@ -266,7 +266,7 @@ const BAD: &[(&str, &str)] = &[
     ("trace on off", "usage: trace on|off"),
     ("hv frob", HV_USAGE_ERROR),
     ("hv target", HV_USAGE_ERROR),
-    ("hv target 12Q", "bad number '12Q'"),
+    ("hv target 12Q", "bad number '12Q': not a number"),
     ("hv fail frob 1 H_BUSY", "unknown hcall 'frob'"),
     ("hv lpar add x colour=red", "unknown argument 'colour'"),
     ("mpp weight", "usage: mpp [weight <0-255> | entitle <size>]"),
