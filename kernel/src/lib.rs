@@ -19,6 +19,7 @@
 //! - [`smp`]: which hardware threads run, the boot thread first; `smp=<n>`.
 //! - [`shell`]: the command table, typed commands parsed from a console line, `help`.
 //! - [`timer`]: tickless timers: many deadlines, the earliest programs the decrementer.
+//! - [`vector`]: the interrupt vectors, named once for the table, the dispatch and the reports.
 //! - [`version`]: the `version` reply, from the facts the glue gathers.
 //! - [`xics`]: interrupt source numbers from the device tree (VIO, PCI INTx).
 //! - [`text`]: console line editing, command tokenising, size and boot-argument parsing.
@@ -49,6 +50,7 @@ pub mod shutdown;
 pub mod smp;
 pub mod text;
 pub mod timer;
+pub mod vector;
 pub mod version;
 pub mod virtio_balloon;
 pub mod xics;

@@ -2,6 +2,7 @@
 //! instruction storage or segment interrupt prints before the failure exit.
 
 use crate::devtree::MemRange;
+use crate::vector;
 
 /// What the faulting address is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,13 +84,13 @@ pub enum Storage {
 }
 
 impl Storage {
-    /// The storage interrupt taken at `vector`, if it is one.
-    pub fn from_vector(vector: u64) -> Option<Storage> {
-        Some(match vector {
-            0x300 => Storage::Data,
-            0x380 => Storage::DataSegment,
-            0x400 => Storage::Instruction,
-            0x480 => Storage::InstructionSegment,
+    /// The storage interrupt taken at vector `v`, if it is one.
+    pub fn from_vector(v: u64) -> Option<Storage> {
+        Some(match v {
+            vector::DATA_STORAGE => Storage::Data,
+            vector::DATA_SEGMENT => Storage::DataSegment,
+            vector::INSTRUCTION_STORAGE => Storage::Instruction,
+            vector::INSTRUCTION_SEGMENT => Storage::InstructionSegment,
             _ => return None,
         })
     }
@@ -217,6 +218,10 @@ mod tests {
                 (0x480, "instruction segment")
             ]
         );
+        // The storage report and the exception report name a vector alike.
+        for (v, name) in v {
+            assert_eq!(crate::vector::name(v), name);
+        }
         assert_eq!(Storage::Data.address(1, 2), 2);
         assert_eq!(Storage::DataSegment.address(1, 2), 2);
         assert_eq!(Storage::Instruction.address(1, 2), 1);

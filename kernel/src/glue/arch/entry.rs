@@ -19,6 +19,7 @@
 //! trampoline as `_start` does.
 
 use core::arch::global_asm;
+use kernel::vector;
 
 global_asm!(
     r#"
@@ -113,25 +114,8 @@ secondary_start:
     page = const hcall::page::PAGE_SIZE,
 );
 
-/// Emits one exception vector at `offset` from the start of `.text.vectors`
-/// (which is copied to real address 0): a fatal one, which reports and exits.
-macro_rules! vector {
-    ($off:literal) => {
-        concat!(
-            ".org ",
-            $off,
-            "\n",
-            "    mtsprg1 %r3\n",
-            "    li %r3, ",
-            $off,
-            "\n",
-            branch_abs!("exception_common")
-        )
-    };
-}
-
 /// Emits a vector whose number is a named `const` operand of the `global_asm!`
-/// below (`{name}`, from `exceptions::vector`): a fatal one, or one that goes to
+/// below (`{name}`, from `kernel::vector`): a fatal one, or one that goes to
 /// `$to`.
 macro_rules! named_vector {
     ($name:literal) => {
@@ -162,35 +146,35 @@ global_asm!(
     ".section .text.vectors, \"ax\"",
     ".globl __vector_table",
     "__vector_table:",
-    vector!("0x100"),
-    vector!("0x200"),
+    named_vector!("system_reset"),
+    named_vector!("machine_check"),
     returning_vector!("data_storage"),
     named_vector!("data_segment"),
     named_vector!("instruction_storage"),
     named_vector!("instruction_segment"),
     returning_vector!("external"),
-    vector!("0x600"),
-    vector!("0x700"),
-    vector!("0x800"),
+    named_vector!("alignment"),
+    named_vector!("program"),
+    named_vector!("fp_unavailable"),
     returning_vector!("decrementer"),
-    vector!("0x980"),
-    vector!("0xa00"),
-    vector!("0xb00"),
-    vector!("0xc00"),
-    vector!("0xd00"),
-    vector!("0xe00"),
-    vector!("0xe20"),
-    vector!("0xe40"),
-    vector!("0xe60"),
-    vector!("0xe80"),
-    vector!("0xea0"),
-    vector!("0xf00"),
-    vector!("0xf20"),
-    vector!("0xf40"),
-    vector!("0xf60"),
-    vector!("0xf80"),
-    vector!("0x1000"),
-    ".org 0x1100",
+    named_vector!("hypervisor_decrementer"),
+    named_vector!("privileged_doorbell"),
+    named_vector!("reserved_b00"),
+    named_vector!("system_call"),
+    named_vector!("trace"),
+    named_vector!("hypervisor_data_storage"),
+    named_vector!("hypervisor_instruction_storage"),
+    named_vector!("hypervisor_emulation"),
+    named_vector!("hypervisor_maintenance"),
+    named_vector!("hypervisor_doorbell"),
+    named_vector!("hypervisor_virtualization"),
+    named_vector!("performance_monitor"),
+    named_vector!("vmx_unavailable"),
+    named_vector!("vsx_unavailable"),
+    named_vector!("facility_unavailable"),
+    named_vector!("hypervisor_facility_unavailable"),
+    named_vector!("reserved_1000"),
+    ".org {table_end}",
     ".globl __vector_table_end",
     "__vector_table_end:",
     "",
@@ -220,12 +204,35 @@ global_asm!(
     "    mflr    %r8",
     call_rust!("exception_entry"),
     "4:  b       4b",
-    data_storage = const super::exceptions::vector::DATA_STORAGE,
-    data_segment = const super::exceptions::vector::DATA_SEGMENT,
-    instruction_storage = const super::exceptions::vector::INSTRUCTION_STORAGE,
-    instruction_segment = const super::exceptions::vector::INSTRUCTION_SEGMENT,
-    external = const super::exceptions::vector::EXTERNAL,
-    decrementer = const super::exceptions::vector::DECREMENTER,
+    system_reset = const vector::SYSTEM_RESET,
+    machine_check = const vector::MACHINE_CHECK,
+    data_storage = const vector::DATA_STORAGE,
+    data_segment = const vector::DATA_SEGMENT,
+    instruction_storage = const vector::INSTRUCTION_STORAGE,
+    instruction_segment = const vector::INSTRUCTION_SEGMENT,
+    external = const vector::EXTERNAL,
+    alignment = const vector::ALIGNMENT,
+    program = const vector::PROGRAM,
+    fp_unavailable = const vector::FP_UNAVAILABLE,
+    decrementer = const vector::DECREMENTER,
+    hypervisor_decrementer = const vector::HYPERVISOR_DECREMENTER,
+    privileged_doorbell = const vector::PRIVILEGED_DOORBELL,
+    reserved_b00 = const vector::RESERVED_B00,
+    system_call = const vector::SYSTEM_CALL,
+    trace = const vector::TRACE,
+    hypervisor_data_storage = const vector::HYPERVISOR_DATA_STORAGE,
+    hypervisor_instruction_storage = const vector::HYPERVISOR_INSTRUCTION_STORAGE,
+    hypervisor_emulation = const vector::HYPERVISOR_EMULATION,
+    hypervisor_maintenance = const vector::HYPERVISOR_MAINTENANCE,
+    hypervisor_doorbell = const vector::HYPERVISOR_DOORBELL,
+    hypervisor_virtualization = const vector::HYPERVISOR_VIRTUALIZATION,
+    performance_monitor = const vector::PERFORMANCE_MONITOR,
+    vmx_unavailable = const vector::VMX_UNAVAILABLE,
+    vsx_unavailable = const vector::VSX_UNAVAILABLE,
+    facility_unavailable = const vector::FACILITY_UNAVAILABLE,
+    hypervisor_facility_unavailable = const vector::HYPERVISOR_FACILITY_UNAVAILABLE,
+    reserved_1000 = const vector::RESERVED_1000,
+    table_end = const vector::TABLE_END,
     facilities_lo = const super::trap::FACILITIES_LO,
     facilities_hi = const super::trap::FACILITIES_HI,
 );

@@ -2,24 +2,6 @@
 
 use super::cpu;
 
-/// The interrupt vectors the kernel tells apart, by their Power ISA offsets:
-/// named once here, used by the vector table (`entry.rs`, as `const` operands),
-/// the interrupt dispatch (`trap.rs`) and the reports.
-pub mod vector {
-    /// Data storage: a load or store found no translation.
-    pub const DATA_STORAGE: u64 = 0x300;
-    /// Data segment: no SLB entry for a load or store.
-    pub const DATA_SEGMENT: u64 = 0x380;
-    /// Instruction storage: an instruction fetch found no translation.
-    pub const INSTRUCTION_STORAGE: u64 = 0x400;
-    /// Instruction segment: no SLB entry for an instruction fetch.
-    pub const INSTRUCTION_SEGMENT: u64 = 0x480;
-    /// External interrupt (XICS).
-    pub const EXTERNAL: u64 = 0x500;
-    /// Decrementer.
-    pub const DECREMENTER: u64 = 0x900;
-}
-
 /// H_SET_MODE, under the retry policy: interrupts arrive in the image's byte
 /// order from now on. Call before [`install`].
 pub fn take_interrupts_in_native_order() -> Result<(), hcall::HcallError> {
@@ -71,34 +53,7 @@ pub extern "C" fn exception_entry(
     }
     crate::console::emergency_write(format_args!(
         "\nEXCEPTION vector={vector:#x} ({}) SRR0={srr0:#018x} SRR1={srr1:#018x} DAR={dar:#018x} DSISR={dsisr:#010x} LR={lr:#018x}\n",
-        vector_name(vector)
+        kernel::vector::name(vector)
     ));
     crate::exit::os_term("unexpected exception")
-}
-
-fn vector_name(v: u64) -> &'static str {
-    match v {
-        0x100 => "system reset",
-        0x200 => "machine check",
-        vector::DATA_STORAGE => "data storage",
-        vector::DATA_SEGMENT => "data segment",
-        vector::INSTRUCTION_STORAGE => "instruction storage",
-        vector::INSTRUCTION_SEGMENT => "instruction segment",
-        vector::EXTERNAL => "external",
-        0x600 => "alignment",
-        0x700 => "program",
-        0x800 => "FP unavailable",
-        vector::DECREMENTER => "decrementer",
-        0x980 => "hypervisor decrementer",
-        0xa00 => "directed privileged doorbell",
-        0xc00 => "system call",
-        0xd00 => "trace",
-        0xe00..=0xea0 => "hypervisor",
-        0xf00 => "performance monitor",
-        0xf20 => "VMX unavailable",
-        0xf40 => "VSX unavailable",
-        0xf60 => "facility unavailable",
-        0xf80 => "hypervisor facility unavailable",
-        _ => "reserved",
-    }
 }

@@ -29,7 +29,7 @@
 
 use core::arch::{asm, global_asm};
 
-use super::exceptions::vector;
+use kernel::vector;
 
 use bitflags::bitflags;
 
