@@ -159,4 +159,8 @@ impl Simulation for Recorder {
     fn advance(&mut self, _now_us: u64) {
         self.note("advance");
     }
+    fn wait_report(&mut self) -> Option<bool> {
+        self.note("wait_report");
+        None
+    }
 }

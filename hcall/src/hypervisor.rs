@@ -181,6 +181,7 @@ macro_rules! __hypervisor_project {
             "note_access",
             "cmo_faults",
             "advance",
+            "wait_report",
         ];
 
         /// Calls each method of `hv` once, in the order of [`EVERY_METHOD`], ignoring the
@@ -193,6 +194,7 @@ macro_rules! __hypervisor_project {
             hv.note_access(0x10_5000);
             let _ = hv.cmo_faults();
             hv.advance(1_000);
+            let _ = hv.wait_report();
         }
     };
 }
@@ -244,9 +246,7 @@ pub trait Simulation {
     /// `Some(false)` if it failed; `None` when there is no such device or no
     /// report in flight. An allocation that finds no free frame while a report
     /// holds some waits for that report only (docs/free-page-reporting.md).
-    fn wait_report(&mut self) -> Option<bool> {
-        None
-    }
+    fn wait_report(&mut self) -> Option<bool>;
 }
 
 /// A whole backend as the balloon holds it: the PAPR calls and the simulation

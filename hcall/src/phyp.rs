@@ -74,6 +74,10 @@ impl<R: RawHcall> Simulation for Phyp<R> {
         None
     }
     fn advance(&mut self, _now_us: u64) {}
+    /// No device holds reports behind the real hypervisor.
+    fn wait_report(&mut self) -> Option<bool> {
+        None
+    }
 }
 
 #[cfg(test)]

@@ -245,4 +245,10 @@ impl<R: RawHcall> Simulation for PoolModel<R> {
     fn advance(&mut self, now_us: u64) {
         self.advance_to(now_us);
     }
+
+    /// The model holds no device: a virtio balloon in front of it
+    /// (`VirtioBacked`) answers for its own.
+    fn wait_report(&mut self) -> Option<bool> {
+        None
+    }
 }

@@ -416,12 +416,15 @@ impl<H: ModelledPool, D: BalloonTransport> Simulation for VirtioBacked<H, D> {
         self.flush();
         self.inner.advance(now_us)
     }
-    /// The device's report in flight, while the device is used.
+    /// The device's report in flight, while the device is used; else whatever
+    /// the backend underneath holds.
     fn wait_report(&mut self) -> Option<bool> {
         self.settle();
-        if self.broken {
-            return None;
-        }
-        self.dev.wait_report()
+        let own = if self.broken {
+            None
+        } else {
+            self.dev.wait_report()
+        };
+        own.or_else(|| self.inner.wait_report())
     }
 }

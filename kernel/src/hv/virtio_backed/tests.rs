@@ -56,6 +56,9 @@ impl Simulation for FakePool {
     fn advance(&mut self, now_us: u64) {
         self.advanced.push(now_us);
     }
+    fn wait_report(&mut self) -> Option<bool> {
+        None
+    }
 }
 
 impl ModelledPool for FakePool {
