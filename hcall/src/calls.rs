@@ -11,7 +11,7 @@ use crate::endian::ByteOrder;
 use crate::hypervisor::{check, SetMppOutcome};
 use crate::mpp::{MppData, MppXData};
 use crate::opcodes;
-use crate::page::{PageInitFlags, PageState, PAGE_SIZE};
+use crate::page::{PageInitFlags, PageState};
 use crate::raw::{call_values, RawHcall};
 use crate::retry::{Clock, RetryPolicy};
 use crate::status::{HStatus, HcallError};
@@ -167,11 +167,6 @@ pub unsafe fn set_page_state(
 pub unsafe fn zero_page(raw: &mut impl RawHcall, addr: u64) -> Result<(), HcallError> {
     // SAFETY: the caller's contract is `page_init`'s for `addr`.
     unsafe { page_init(raw, PageInitFlags::ZERO_PAGE, addr, 0) }
-}
-
-/// True if `addr` is the start of a 4 KiB page.
-pub const fn is_page_aligned(addr: u64) -> bool {
-    addr.is_multiple_of(PAGE_SIZE)
 }
 
 /// H_PUT_TCE(liobn, ioba, tce).
@@ -429,7 +424,6 @@ mod tests {
                 status: HStatus::Parameter
             })
         );
-        assert!(is_page_aligned(0x3000) && !is_page_aligned(0x3008));
     }
 
     #[test]

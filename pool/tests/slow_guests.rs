@@ -1,4 +1,4 @@
-//! No tick of the manager waits for a guest (issue 22): guests whose QMP
+//! No tick of the manager waits for a guest: guests whose QMP
 //! monitors stall, answer late, answer out of order or close the session are
 //! played by fake monitors on unix sockets, each with a fake guest that moves
 //! what it holds toward QEMU's balloon target at a bounded rate. Every tick is

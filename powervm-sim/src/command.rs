@@ -3,13 +3,60 @@
 //! (`hv.target=`, `hv.mode=`, `hv.lpar.<name>=`) and the model itself all go
 //! through [`HvCommand::parse`]. `host` is parsed here too; it needs a virtio
 //! balloon behind the model, so the model alone refuses it.
+//!
+//! Numbers and sizes are read by [`lpar_units`] (decimal or `0x` hex, sizes with
+//! an optional `K`, `M` or `G` suffix) and refused in its words.
 
 use alloc::string::ToString;
 
-use super::console::{parse_number, parse_size, LparParams};
 use super::{FailKind, ModelError};
 use hcall::status::HStatus;
 use lpar_units::NumberError;
+
+/// Parses `<n>` (decimal or `0x` hex, [`lpar_units::parse_number`]).
+pub(crate) fn parse_number(s: &str) -> Result<u64, ModelError> {
+    lpar_units::parse_number(s).map_err(|reason| ModelError::bad_number(s, reason))
+}
+
+/// Parses `<size>` (a number with an optional `K`, `M` or `G` suffix,
+/// [`lpar_units::parse_size`]).
+pub(crate) fn parse_size(s: &str) -> Result<u64, ModelError> {
+    lpar_units::parse_size(s).map_err(|reason| ModelError::bad_number(s, reason))
+}
+
+/// The `key=value` arguments of `hv lpar add/set`; sizes in bytes. The model checks
+/// the values (weight ≤ 255, whole pages, ...).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LparParams {
+    /// `mem=<size>`: logical memory.
+    pub mem: Option<u64>,
+    /// `entitled=<size>` (or `ent=`): I/O entitlement.
+    pub entitled: Option<u64>,
+    /// `weight=<n>`: memory weight.
+    pub weight: Option<u64>,
+    /// `demand=<size>`: memory the partition would use.
+    pub demand: Option<u64>,
+}
+
+impl LparParams {
+    /// Parses `key=value` words; a later key overrides an earlier one.
+    pub fn parse(words: &[&str]) -> Result<Self, ModelError> {
+        let mut p = LparParams::default();
+        for w in words {
+            let (k, v) = w
+                .split_once('=')
+                .ok_or_else(|| ModelError::UnknownKey(w.to_string()))?;
+            match k {
+                "mem" => p.mem = Some(parse_size(v)?),
+                "entitled" | "ent" => p.entitled = Some(parse_size(v)?),
+                "weight" => p.weight = Some(parse_number(v)?),
+                "demand" => p.demand = Some(parse_size(v)?),
+                _ => return Err(ModelError::UnknownKey(k.to_string())),
+            }
+        }
+        Ok(p)
+    }
+}
 
 /// Most steps one `hv step <n>` runs.
 pub const MAX_COMMAND_STEPS: u64 = 100_000;

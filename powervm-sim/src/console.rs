@@ -1,61 +1,11 @@
 //! The model's console surface: running a parsed `hv` command ([`HvCommand`],
-//! parsed in `command`), the `key=value` arguments of `hv lpar`, and the
-//! `name: value` state rows.
-//!
-//! Sizes are written as the console contract says: decimal or `0x` hex, optional
-//! `K`, `M` or `G` suffix (KiB, MiB, GiB).
+//! parsed with its arguments in `command`) and the `name: value` state rows.
 
-use alloc::string::ToString;
 use core::fmt::{self, Write};
 
 use super::command::HvCommand;
 use super::{LoanMode, ModelError, PoolModel};
 use hcall::raw::RawHcall;
-
-/// Parses `<n>` (decimal or `0x` hex, [`lpar_units::parse_number`]).
-pub(crate) fn parse_number(s: &str) -> Result<u64, ModelError> {
-    lpar_units::parse_number(s).map_err(|reason| ModelError::bad_number(s, reason))
-}
-
-/// Parses `<size>` (a number with an optional `K`, `M` or `G` suffix,
-/// [`lpar_units::parse_size`]).
-pub(crate) fn parse_size(s: &str) -> Result<u64, ModelError> {
-    lpar_units::parse_size(s).map_err(|reason| ModelError::bad_number(s, reason))
-}
-
-/// The `key=value` arguments of `hv lpar add/set`; sizes in bytes. The model checks
-/// the values (weight ≤ 255, whole pages, ...).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct LparParams {
-    /// `mem=<size>`: logical memory.
-    pub mem: Option<u64>,
-    /// `entitled=<size>` (or `ent=`): I/O entitlement.
-    pub entitled: Option<u64>,
-    /// `weight=<n>`: memory weight.
-    pub weight: Option<u64>,
-    /// `demand=<size>`: memory the partition would use.
-    pub demand: Option<u64>,
-}
-
-impl LparParams {
-    /// Parses `key=value` words; a later key overrides an earlier one.
-    pub fn parse(words: &[&str]) -> Result<Self, ModelError> {
-        let mut p = LparParams::default();
-        for w in words {
-            let (k, v) = w
-                .split_once('=')
-                .ok_or_else(|| ModelError::UnknownKey(w.to_string()))?;
-            match k {
-                "mem" => p.mem = Some(parse_size(v)?),
-                "entitled" | "ent" => p.entitled = Some(parse_size(v)?),
-                "weight" => p.weight = Some(parse_number(v)?),
-                "demand" => p.demand = Some(parse_size(v)?),
-                _ => return Err(ModelError::UnknownKey(k.to_string())),
-            }
-        }
-        Ok(p)
-    }
-}
 
 impl<R: RawHcall> PoolModel<R> {
     /// Runs a parsed `hv` command: [`HvCommand::Show`] prints the state

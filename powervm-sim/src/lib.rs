@@ -39,7 +39,8 @@
 //! - [`distribute`]: the pure share and allotment arithmetic.
 //! - [`pages`]: the per-page state array of self.
 //! - `control`: scenario changes (pool, partitions, target, failures) and errors.
-//! - `command`: `hv ...` parsed into an [`HvCommand`], with the one usage string.
+//! - `command`: `hv ...` parsed into an [`HvCommand`] (with the `key=value`
+//!   arguments of `hv lpar`), with the one usage string.
 //! - `console`: running an `hv` command, and the `name: value` state rows.
 //! - `hcalls`: the [`hcall::Hypervisor`] and [`hcall::Simulation`] implementations.
 
@@ -68,8 +69,8 @@ use alloc::collections::BTreeSet;
 use alloc::string::String;
 use alloc::vec::Vec;
 
+pub use command::LparParams;
 pub use command::{HvCommand, HV_USAGE, MAX_COMMAND_STEPS};
-pub use console::LparParams;
 pub use control::{FailKind, ModelError};
 
 use distribute::{Claim, Slot};

@@ -1,4 +1,4 @@
-//! The pool manager survives its guests (issue 22), with three real guests under
+//! The pool manager survives its guests, with three real guests under
 //! QEMU: QEMU's side of one guest's QMP socket closes in the middle of a command
 //! (a relay between the manager and QEMU drops both ends) and comes back, one
 //! guest is frozen with SIGSTOP for 20 s (its monitor stops answering) and then

@@ -383,7 +383,7 @@ pub fn stress(sys: &mut System, ms: u64, cpus: Option<u64>) -> Result<(), String
     sys.mm
         .set_param("poison", "1", &mut sys.hv, &mut sys.mem)
         .map_err(|e| alloc::format!("poison: {e}"))?;
-    let walk = sys.hv.inner().model_ref().is_some() && !sys.hv.inner().follows_host();
+    let walk = sys.hv.inner().model().is_some() && !sys.hv.inner().follows_host();
     let max_target = before.total.saturating_mul(PAGE_SIZE) / 4;
     let mut target = sys.mm.stats().loaned_pages.saturating_mul(PAGE_SIZE);
     // Every CPU's own cache (the kernel's, by CPU index), each behind its own

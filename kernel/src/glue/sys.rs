@@ -269,7 +269,7 @@ impl System {
         while line.ends_with('\n') {
             line.pop();
         }
-        if let Some(m) = self.hv.inner().model_ref() {
+        if let Some(m) = self.hv.inner().model() {
             let _ = core::fmt::Write::write_fmt(
                 &mut line,
                 format_args!(" other_kb={}", m.others_allotment_bytes() / 1024),

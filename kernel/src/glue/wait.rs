@@ -74,7 +74,7 @@ impl System {
         let model_step = self
             .hv
             .inner()
-            .model_ref()
+            .model()
             .filter(|m| m.has_work())
             .map(|m| m.step_us());
         let (balloon, model) =

@@ -29,8 +29,8 @@ pub enum Backend<R: RawHcall, D: BalloonTransport> {
 }
 
 impl<R: RawHcall, D: BalloonTransport> Backend<R, D> {
-    /// The model, when there is one.
-    pub fn model(&mut self) -> Option<&mut PoolModel<R>> {
+    /// The model, when there is one, to change it.
+    pub fn model_mut(&mut self) -> Option<&mut PoolModel<R>> {
         match self {
             Backend::Phyp(_) => None,
             Backend::Model(m) => Some(m),
@@ -38,8 +38,8 @@ impl<R: RawHcall, D: BalloonTransport> Backend<R, D> {
         }
     }
 
-    /// The model, read-only.
-    pub fn model_ref(&self) -> Option<&PoolModel<R>> {
+    /// The model, when there is one.
+    pub fn model(&self) -> Option<&PoolModel<R>> {
         match self {
             Backend::Phyp(_) => None,
             Backend::Model(m) => Some(m),
@@ -292,17 +292,17 @@ mod tests {
             Backend::Model(Box::new(PoolModel::new(phyp(&mut raw), 64 << 20).unwrap()));
         hcall::fake::call_every_method(&mut b);
         assert_eq!(b.kind(), BackendKind::Model);
-        let m = b.model_ref().unwrap();
+        let m = b.model().unwrap();
         assert_eq!(
             m.loaned_bytes(),
             3 * 4096,
             "the page states reached the model"
         );
         b.note_access(0x10_0000);
-        assert_eq!(b.model_ref().unwrap().stats().loaned_touches, 1);
-        let steps = b.model_ref().unwrap().stats().steps;
+        assert_eq!(b.model().unwrap().stats().loaned_touches, 1);
+        let steps = b.model().unwrap().stats().steps;
         b.advance(1_000 + 10 * powervm_sim::DEFAULT_STEP_US);
-        assert_eq!(b.model_ref().unwrap().stats().steps, steps + 10);
+        assert_eq!(b.model().unwrap().stats().steps, steps + 10);
         assert!(b.cmo_faults().is_some(), "the model counts its own faults");
         drop(b);
         use hcall::opcodes::*;
@@ -329,7 +329,7 @@ mod tests {
         let Err((b, _)) = b.with_balloon(Dev::default()) else {
             panic!("a second balloon was taken");
         };
-        assert!(b.model_ref().is_some());
+        assert!(b.model().is_some());
     }
 
     #[test]
@@ -364,7 +364,7 @@ mod tests {
             panic!("not backed");
         };
         assert_eq!(d.device().inflated, 255);
-        assert_eq!(b.model_ref().unwrap().loaned_bytes(), 255 * 4096);
+        assert_eq!(b.model().unwrap().loaned_bytes(), 255 * 4096);
     }
 
     #[test]

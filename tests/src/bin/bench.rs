@@ -17,7 +17,7 @@
 //!   boot-to-ready, the two images alternating in one run; goal LE <= 1.10 x BE.
 //! - Several processors: `stress` throughput on 2 CPUs over 1, the loan and
 //!   return cost with 4 CPUs over `smp=1`, idle host CPU with 4 CPUs.
-//! - Issue 21: the kernel's own part of ready at 8 GiB over 1 GiB; with
+//! - Large guests and free page reporting: the kernel's own part of ready at 8 GiB over 1 GiB; with
 //!   free page reporting, the time until QEMU's VmRSS is back after freeing
 //!   512 MiB (against Linux's, when `make bench-linux` has run); for each QMP
 //!   balloon step 1 GiB -> 768 MiB -> 1 GiB -> 256 MiB -> 1 GiB, the share of
@@ -80,7 +80,7 @@ fn main() {
         endian_comparison(65536);
         return;
     }
-    // `bench steps`: only issue 21's QMP balloon steps.
+    // `bench steps`: only the QMP balloon steps.
     if std::env::args().nth(1).as_deref() == Some("steps") {
         balloon_steps();
         return;
@@ -501,7 +501,7 @@ fn reporting_return() {
     times.sort_by(f64::total_cmp);
     let median = times[times.len() / 2];
     let each: Vec<String> = times.iter().map(|t| format!("{t:.3}")).collect();
-    println!("issue 21: free page reporting, 1 GiB guest, 512 MiB touched then freed:");
+    println!("free page reporting, 1 GiB guest, 512 MiB touched then freed:");
     row(
         "vm_rss_before_after_touch_mib",
         format!("{} / {}", sizes.0, sizes.1),
@@ -583,7 +583,7 @@ fn balloon_steps() {
     let mut qmp = Qmp::connect(&sock);
     std::thread::sleep(Duration::from_millis(1500));
     println!(
-        "issue 21: QMP balloon steps, 1 GiB guest, -smp 2 (CPU 1 makes the balloon's notifies; guest share = step - device time); host load average {}:",
+        "QMP balloon steps, 1 GiB guest, -smp 2 (CPU 1 makes the balloon's notifies; guest share = step - device time); host load average {}:",
         std::fs::read_to_string("/proc/loadavg")
             .ok()
             .and_then(|l| l.split_whitespace().next().map(String::from))

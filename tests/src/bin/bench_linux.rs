@@ -1,4 +1,4 @@
-//! `make bench-linux`: lpar-cmm next to Linux on the same QEMU (issue 21). The
+//! `make bench-linux`: lpar-cmm next to Linux on the same QEMU. The
 //! Debian ppc64el kernel and `busybox-static` are fetched through the Debian
 //! archive of this machine's apt sources and cached under `target/bench-linux/`
 //! (`lpar_cmm_tests::linux`); a small initramfs loads Linux's own

@@ -34,7 +34,7 @@ fn drive(sys: &mut System, target_bytes: u64) -> Result<u64, String> {
     let model = sys
         .hv
         .inner_mut()
-        .model()
+        .model_mut()
         .ok_or_else(|| String::from("bench loan steers the pool model; there is none here"))?;
     model
         .set_target(Some(target_bytes))
