@@ -132,14 +132,16 @@ coverage: kernel
 
 # The libraries a porting developer can take, packaged and built from their
 # packages (cargo checks each against the others through a local registry).
+LIBRARIES := hcall lpar-units powervm-sim cmm
 package: setup
-	cargo package -p hcall -p lpar-units -p powervm-sim -p cmm
+	cargo package $(addprefix -p ,$(LIBRARIES))
 
 lint: setup
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy -p kernel --target $(TARGET) --release -- -D warnings
 	cargo clippy -p kernel --target $(TARGET_LE) --release -- -D warnings
+	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -q $(addprefix -p ,$(LIBRARIES))
 
 fmt:
 	cargo fmt --all
