@@ -4,7 +4,11 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use crate::arch::cpu;
 
-static TB_HZ: AtomicU64 = AtomicU64::new(512_000_000);
+/// The timebase frequency until the device tree's is known: POWER's (and QEMU
+/// pseries') 512 MHz.
+const DEFAULT_TB_HZ: u64 = 512_000_000;
+
+static TB_HZ: AtomicU64 = AtomicU64::new(DEFAULT_TB_HZ);
 static TB_START: AtomicU64 = AtomicU64::new(0);
 
 /// Sets the timebase frequency and makes "now" zero.

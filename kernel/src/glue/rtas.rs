@@ -104,8 +104,11 @@ pub fn tokens() -> Tokens {
 pub enum RtasError {
     /// The device tree has no token for this call.
     NoToken(&'static str),
-    /// Too many arguments or results for the buffer, or an address above 4 GiB.
+    /// Too many arguments or results for the buffer.
     TooManyCells,
+    /// A buffer the call passes by address lies above 4 GiB (RTAS takes 32-bit
+    /// addresses).
+    AboveFourGiB,
     /// The hcall itself failed.
     Hcall(i64),
     /// The RTAS status cell was negative.
@@ -119,6 +122,7 @@ impl core::fmt::Display for RtasError {
         match self {
             RtasError::NoToken(n) => write!(f, "no RTAS token for {n}"),
             RtasError::TooManyCells => write!(f, "RTAS arguments do not fit"),
+            RtasError::AboveFourGiB => write!(f, "RTAS buffer does not lie below 4 GiB"),
             RtasError::Hcall(rc) => write!(f, "H_RTAS failed with {rc}"),
             RtasError::Status(s) => write!(f, "RTAS status {s}"),
             RtasError::TakesAddresses(t) => {
@@ -216,7 +220,7 @@ pub fn get_system_parameter(param: u32, buf: &mut [u8]) -> Result<(), RtasError>
     crate::glue::rma::check(buf.as_ptr() as u64, buf.len() as u64, "RTAS work area");
     buf.fill(0);
     let args = hcall::rtas::get_system_parameter_args(param, buf.as_ptr() as u64, buf.len())
-        .ok_or(RtasError::TooManyCells)?;
+        .ok_or(RtasError::AboveFourGiB)?;
     let mut rets = [0u32; 1];
     // SAFETY: the token is the tree's `ibm,get-system-parameter`; the work area
     // is `buf`, borrowed mutably for the call and checked to lie in the RMA.
@@ -249,7 +253,7 @@ pub fn os_term(msg: &str) -> Result<(), RtasError> {
     let n = msg.len().min(buf.0.len() - 1);
     buf.0[..n].copy_from_slice(&msg.as_bytes()[..n]);
     buf.0[n] = 0;
-    let addr = u32::try_from(buf.0.as_ptr() as usize).map_err(|_| RtasError::TooManyCells)?;
+    let addr = u32::try_from(buf.0.as_ptr() as usize).map_err(|_| RtasError::AboveFourGiB)?;
     let token = tokens().os_term.unwrap_or(QEMU_OS_TERM);
     let mut rets = [0u32; 1];
     // SAFETY: the message is ours (locked) for the call, in the image (below

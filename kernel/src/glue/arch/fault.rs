@@ -18,10 +18,13 @@ pub fn write_first_loaned(frames: &FrameTable) -> Option<u64> {
     Some(addr)
 }
 
+/// The step `above_ram` rounds to: a 256 MiB segment.
+const SEGMENT: u64 = 256 << 20;
+
 /// The address `read_above_ram` reads: the next 256 MiB boundary at least 256 MiB
 /// above `ram_top`.
 pub fn above_ram(ram_top: u64) -> u64 {
-    ram_top.saturating_add(0x1000_0000) & !0xfff_ffff
+    ram_top.saturating_add(SEGMENT) & !(SEGMENT - 1)
 }
 
 /// Reads at [`above_ram`]`(ram_top)`, which faults: with translation off the

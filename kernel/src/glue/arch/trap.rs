@@ -38,24 +38,18 @@ bitflags! {
     /// the least significant).
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     pub struct Msr: u64 {
-        /// 64-bit mode.
-        const SF = 1 << 63;
         /// Vector (VMX) available.
         const VEC = 1 << 25;
         /// VSX available.
         const VSX = 1 << 23;
         /// External (and decrementer) interrupts enabled.
         const EE = 1 << 15;
-        /// Problem state (user mode).
-        const PR = 1 << 14;
         /// Single-step trace.
         const SE = 1 << 10;
         /// Branch trace.
         const BE = 1 << 9;
         /// Floating point available.
         const FP = 1 << 13;
-        /// Machine check enabled.
-        const ME = 1 << 12;
         /// Instruction relocation (translation) on.
         const IR = 1 << 5;
         /// Data relocation (translation) on.

@@ -1,7 +1,8 @@
 //! In-guest benchmarks: `bench loan <n>` (loan, then return, n pages through the
 //! balloon) and `bench hcall <n>` (2n bare page-state calls, Loaned then Active,
 //! made through the shim on the same kind of frames: one call per page
-//! (`elapsed_ns`), then the same in batches of 256 (`batched_elapsed_ns`)). A loan
+//! (`elapsed_ns`), then the same in batches of a PFN buffer, 256 pages
+//! (`batched_elapsed_ns`)). A loan
 //! needs one page-state call per page and a return two (Active, the Unused hint),
 //! so the balloon's own overhead is `(loan + return) / (3 × one call)`.
 //! `bench store <n>` takes n free frames and writes a pattern over whole pages
@@ -29,6 +30,13 @@ pub fn bench(sys: &mut System, c: BenchCommand) -> CmdResult {
     }
 }
 
+/// How long `bench loan` lets the balloon take to reach each target.
+const DRIVE_TIMEOUT_S: u64 = 60;
+
+/// Pages per batched page-state call in `bench hcall`: as many as the virtio
+/// balloon's PFN buffer holds.
+const HCALL_BATCH: usize = kernel::virtio_balloon::PFNS_PER_BUFFER;
+
 /// Drives the balloon to `target_bytes` loaned, timing only the balloon's rounds.
 fn drive(sys: &mut System, target_bytes: u64) -> Result<u64, String> {
     let model = sys
@@ -40,11 +48,13 @@ fn drive(sys: &mut System, target_bytes: u64) -> Result<u64, String> {
         .set_target(Some(target_bytes))
         .map_err(|e| e.to_string())?;
     let want = target_bytes / PAGE_SIZE;
-    let deadline = clock::now_us() + 60_000_000;
+    let deadline = clock::now_us() + DRIVE_TIMEOUT_S * 1_000_000;
     let mut ticks = 0u64;
     while sys.mm.stats().loaned_pages != want {
         if clock::now_us() > deadline {
-            return Err(String::from("the balloon did not reach the target in 60 s"));
+            return Err(alloc::format!(
+                "the balloon did not reach the target in {DRIVE_TIMEOUT_S} s"
+            ));
         }
         let now = clock::now_us();
         sys.hv.advance(now);
@@ -118,7 +128,7 @@ fn hcalls(sys: &mut System, n: u64) -> CmdResult {
     let ticks = clock::ticks() - t0;
     let t0 = clock::ticks();
     for state in [PageState::Loaned, PageState::Active] {
-        for batch in frames.chunks(256) {
+        for batch in frames.chunks(HCALL_BATCH) {
             failures += u64::from(sys.hv.set_page_states(batch, state).is_err());
         }
     }
