@@ -12,7 +12,7 @@ use cmm::vio::{DmaWindow, VioBus, VioDevice};
 use cmm::Workload;
 use common::{Request, World};
 use hcall::sysparm::CmoCharacteristics;
-use hcall::{CmoFaultStats, Lparcfg, MppData, MppXData};
+use hcall::{CmoFaultStats, Lparcfg, MppXData};
 
 fn text(f: impl FnOnce(&mut String) -> core::fmt::Result) -> String {
     let mut s = String::new();
@@ -56,18 +56,7 @@ fn bus() -> VioBus {
 fn lparcfg(des_mem_mb: Option<u64>) -> Lparcfg {
     Lparcfg {
         des_mem_mb,
-        mpp: Some(MppData {
-            entitled_mem: 67_108_864,
-            mapped_mem: Some(4_792_320),
-            group_num: 32773,
-            pool_num: 0,
-            mem_weight: 128,
-            unallocated_mem_weight: 0,
-            unallocated_entitlement: 0,
-            pool_size: Some(3_221_225_472),
-            loan_request: -36_864,
-            backing_mem: 1_001_492_480,
-        }),
+        mpp: Some(hcall::fake::seed_mpp()),
         mpp_x: Some(MppXData {
             coalesced_bytes: 8192,
             pool_coalesced_bytes: 65_536,

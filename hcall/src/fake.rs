@@ -63,6 +63,24 @@ impl RawHcall for Scripted {
 
 crate::hypervisor_calls!(every);
 
+/// The H_GET_MPP figures of the seed lparcfg the tests of several crates print
+/// and check (a partition with 64 MiB entitled in a 3 GiB pool, 9 pages asked
+/// back).
+pub fn seed_mpp() -> crate::MppData {
+    crate::MppData {
+        entitled_mem: 67_108_864,
+        mapped_mem: Some(4_792_320),
+        group_num: 32773,
+        pool_num: 0,
+        mem_weight: 128,
+        unallocated_mem_weight: 0,
+        unallocated_entitlement: 0,
+        pool_size: Some(3_221_225_472),
+        loan_request: -36_864,
+        backing_mem: 1_001_492_480,
+    }
+}
+
 /// A backend that logs each method called and answers from a script: each hcall
 /// (and each page of a batch) takes the next status of [`Recorder::fail`], if any,
 /// and fails with it; otherwise it succeeds. Loaned pages are kept, so a caller's

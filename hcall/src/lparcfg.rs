@@ -105,23 +105,9 @@ pub fn render_mpp_x(w: &mut impl Write, x: &MppXData) -> fmt::Result {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fake::seed_mpp;
     use alloc::string::String;
     use alloc::vec::Vec;
-
-    fn seed_mpp() -> MppData {
-        MppData {
-            entitled_mem: 67_108_864,
-            mapped_mem: Some(4_792_320),
-            group_num: 32773,
-            pool_num: 0,
-            mem_weight: 128,
-            unallocated_mem_weight: 0,
-            unallocated_entitlement: 0,
-            pool_size: Some(3_221_225_472),
-            loan_request: -36_864,
-            backing_mem: 1_001_492_480,
-        }
-    }
 
     fn cmo_on() -> CmoCharacteristics {
         CmoCharacteristics {
