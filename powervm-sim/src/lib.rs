@@ -69,8 +69,7 @@ use alloc::collections::BTreeSet;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-pub use command::LparParams;
-pub use command::{HvCommand, HV_USAGE, MAX_COMMAND_STEPS};
+pub use command::{HvCommand, LparParams, HV_USAGE, MAX_COMMAND_STEPS};
 pub use control::{FailKind, ModelError};
 
 use distribute::{Claim, Slot};
