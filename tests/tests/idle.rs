@@ -131,17 +131,17 @@ fn a_log_line_over_the_prompt_is_followed_by_the_prompt_and_the_half_typed_line(
         .all(|l| l.starts_with("trace ")));
     let t = vm.transcript();
     let lines: Vec<&str> = t.lines().collect();
-    let first_trace = lines
+    let last_trace = lines
         .iter()
         .rposition(|l| l.starts_with("trace "))
         .unwrap_or_else(|| panic!("no trace line while the prompt was shown:\n{t}"));
     // The line typed before the log line is redrawn after it, then completed.
     assert!(
-        lines[first_trace + 1..].contains(&"cmm> echo half"),
+        lines[last_trace + 1..].contains(&"cmm> echo half"),
         "no redrawn prompt after the log line:\n{t}"
     );
     assert!(
-        lines[..first_trace].contains(&"cmm> echo hal"),
+        lines[..last_trace].contains(&"cmm> echo hal"),
         "the log line did not start on a new line:\n{t}"
     );
 }
