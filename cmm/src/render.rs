@@ -138,16 +138,21 @@ pub fn write_report_rows(w: &mut dyn Write, mm: &Mm) -> fmt::Result {
     Ok(())
 }
 
-/// The `trace` line printed after every balloon round.
-pub fn write_trace(w: &mut dyn Write, t_us: u64, mm: &Mm) -> fmt::Result {
+/// The `trace` line printed after every balloon round; `other_kb`, when the pool
+/// model runs, is what it allots the other partitions, in KiB.
+pub fn write_trace(w: &mut dyn Write, t_us: u64, mm: &Mm, other_kb: Option<u64>) -> fmt::Result {
     let s = mm.stats();
-    writeln!(
+    write!(
         w,
         "trace t_us={t_us} loaned_kb={} target_kb={} free_kb={}",
         pages_to_kb(s.loaned_pages),
         pages_to_kb(s.loaned_target_pages),
         pages_to_kb(mm.frames().counts().free)
-    )
+    )?;
+    if let Some(kb) = other_kb {
+        write!(w, " other_kb={kb}")?;
+    }
+    writeln!(w)
 }
 
 /// The `/proc/meminfo` figures this kernel has, in KiB.

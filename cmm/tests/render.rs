@@ -110,11 +110,16 @@ fn sysfs_lines() {
 #[test]
 fn trace_line() {
     let w = loaned_world();
-    let s = text(|s| write_trace(s, 1234, &w.mm));
+    let s = text(|s| write_trace(s, 1234, &w.mm, None));
     let free_kb = w.mm.frames().counts().free * 4;
     assert_eq!(
         s,
         format!("trace t_us=1234 loaned_kb=400 target_kb=400 free_kb={free_kb}\n")
+    );
+    let s = text(|s| write_trace(s, 1234, &w.mm, Some(2048)));
+    assert_eq!(
+        s,
+        format!("trace t_us=1234 loaned_kb=400 target_kb=400 free_kb={free_kb} other_kb=2048\n")
     );
 }
 

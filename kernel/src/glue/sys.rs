@@ -265,17 +265,12 @@ impl System {
     /// Prints one trace line (held back like log lines while a command is typed).
     pub fn print_trace(&self, now_us: u64) {
         let mut line = String::new();
-        let _ = cmm::render::write_trace(&mut line, now_us, &self.mm);
-        while line.ends_with('\n') {
-            line.pop();
-        }
-        if let Some(m) = self.hv.inner().model() {
-            let _ = core::fmt::Write::write_fmt(
-                &mut line,
-                format_args!(" other_kb={}", m.others_allotment_bytes() / 1024),
-            );
-        }
-        line.push('\n');
+        let other_kb = self
+            .hv
+            .inner()
+            .model()
+            .map(|m| m.others_allotment_bytes() / 1024);
+        let _ = cmm::render::write_trace(&mut line, now_us, &self.mm, other_kb);
         console::log_line(format_args!("{line}"));
     }
 
