@@ -258,8 +258,10 @@ impl<R: RawHcall> PoolModel<R> {
         Ok(m)
     }
 
-    /// The real hypervisor underneath, which answers the calls passed through.
-    pub fn real(&mut self) -> &mut Phyp<R> {
+    /// The real hypervisor underneath, which answers the calls passed through
+    /// (for this crate's tests, to see what reached it).
+    #[cfg(test)]
+    pub(crate) fn real(&mut self) -> &mut Phyp<R> {
         &mut self.real
     }
 
