@@ -108,7 +108,7 @@ impl<R: RawHcall, D: BalloonTransport> Backend<R, D> {
     /// Refused on a real hypervisor, for an unknown setting and for a bad
     /// value; a refused one changes nothing.
     pub fn boot_setting(&mut self, setting: &str, value: &str) -> Result<(), String> {
-        if self.model_ref().is_none() {
+        if self.model().is_none() {
             return Err(String::from(
                 "hv.* needs the pool model (this platform has real CMO)",
             ));
@@ -343,13 +343,13 @@ mod tests {
         );
         let mut m = model();
         m.boot_setting("step_us", "20000").unwrap();
-        assert_eq!(m.model_ref().unwrap().step_us(), 20_000);
+        assert_eq!(m.model().unwrap().step_us(), 20_000);
         assert_eq!(
             m.boot_setting("colour", "blue"),
             Err(String::from("unknown parameter `hv.colour`"))
         );
         assert!(m.boot_setting("mode", "sideways").is_err());
-        assert_eq!(m.model_ref().unwrap().step_us(), 20_000, "nothing changed");
+        assert_eq!(m.model().unwrap().step_us(), 20_000, "nothing changed");
     }
 
     #[test]
