@@ -53,6 +53,33 @@ fn a_batch_stops_at_the_first_refusal_and_says_where() {
     );
 }
 
+/// Found by the property test below: a batch that makes a loaned page Active
+/// while an Unused page is resident must page out the Unused page first, as
+/// the same calls one at a time do (checking the pool once at the end of the
+/// batch paged out an Active page instead, one page more resident).
+#[test]
+fn a_batch_pages_out_unused_pages_first_like_single_calls() {
+    let mut batched = model();
+    let mut single = model();
+    for m in [&mut batched, &mut single] {
+        m.set_pool(1997 * PAGE_SIZE).unwrap();
+    }
+    let steps: [(PageState, &[u64]); 4] = [
+        (PageState::Loaned, &[12]),
+        (PageState::Unused, &[55, 0]),
+        (PageState::Active, &[12, 55]),
+        (PageState::Loaned, &[51]),
+    ];
+    for (st, pages) in steps {
+        let addrs: Vec<u64> = pages.iter().map(|p| p * PAGE_SIZE).collect();
+        assert_eq!(
+            batched.set_page_states(&addrs, st),
+            set_each(&mut single, &addrs, st)
+        );
+        assert_eq!(view(&batched), view(&single), "after {st:?} {pages:?}");
+    }
+}
+
 /// What the two models must agree on: every page's state, and the totals.
 fn view(m: &PoolModel<Scripted>) -> (Vec<PageState>, u64, u64, u64) {
     let states = (0..WATCHED)

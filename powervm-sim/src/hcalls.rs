@@ -143,10 +143,12 @@ impl<R: RawHcall> Hypervisor for PoolModel<R> {
 
     /// The batch in one pass: each page is checked (and an injected failure
     /// consumed) as a single call would be, and stops the batch at the first
-    /// refusal; the pool is checked once at the end instead of after every page
-    /// that became resident (the same pages end up resident, loaned or out).
+    /// refusal. A page that became resident pages others out only when the
+    /// pool is over its limit, as after a single call: which pages go out
+    /// depends on the states at that moment (an Unused page goes before an
+    /// Active one), so the check cannot wait for the end of the batch.
     fn set_page_states(&mut self, addrs: &[u64], state: PageState) -> Result<(), BatchError> {
-        let mut resident = false;
+        let limit = self.pool_limit();
         let mut result = Ok(());
         // Injected failures are looked for only while one is pending.
         let injecting = self.pending_failures(FailKind::PageInit).is_some();
@@ -163,15 +165,16 @@ impl<R: RawHcall> Hypervisor for PoolModel<R> {
                 })
             });
             match index {
-                Ok(i) => resident |= self.pages.set_state(i, state),
+                Ok(i) => {
+                    if self.pages.set_state(i, state) && self.pages.resident() > limit {
+                        self.enforce_pool();
+                    }
+                }
                 Err(error) => {
                     result = Err(BatchError { done, error });
                     break;
                 }
             }
-        }
-        if resident {
-            self.enforce_pool();
         }
         result
     }

@@ -359,12 +359,17 @@ impl<R: RawHcall> PoolModel<R> {
 
     /// Pages out self's pages while all partitions together hold more than the pool.
     fn enforce_pool(&mut self) {
-        let limit = self.pool.saturating_sub(self.others_allotment_pages());
+        let limit = self.pool_limit();
         let resident = self.pages.resident();
         if resident > limit {
             let n = self.pages.page_out(resident - limit);
             self.stats.pages_paged_out = self.stats.pages_paged_out.saturating_add(n);
         }
+    }
+
+    /// The pages self may keep resident: the pool less the others' allotments.
+    fn pool_limit(&self) -> u64 {
+        self.pool.saturating_sub(self.others_allotment_pages())
     }
 
     fn others_allotment_pages(&self) -> u64 {
