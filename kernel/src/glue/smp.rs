@@ -76,6 +76,11 @@ pub fn start_all(plan: &Plan, tokens: Result<StartTokens, &'static str>) {
                 log::warn!("CPU {i} (server {server}) left out: {e}");
             }
         }
+        // What the CPU could not do for itself, with the hypervisor's status
+        // (it does not log: the boot CPU tells it, one CPU at a time).
+        for (cpu, note) in START_NOTES.lock().drain(..) {
+            log::warn!("CPU {cpu}: {note}");
+        }
     }
     log::info!(
         "{} of {} CPU(s) online",
@@ -129,6 +134,11 @@ fn start_one(i: usize, server: u32, t: StartTokens) -> Result<u64, String> {
     }
 }
 
+/// What a starting CPU could not do (each with the status it got), for the
+/// boot CPU to log once the CPU is online or left out.
+static START_NOTES: spin::Mutex<alloc::vec::Vec<(usize, String)>> =
+    spin::Mutex::new(alloc::vec::Vec::new());
+
 /// Called by `secondary_start` (`arch::entry`) on the new CPU's own kernel
 /// stack, in real mode, interrupts off.
 #[no_mangle]
@@ -140,15 +150,29 @@ pub extern "C" fn secondary_entry(index: u64) -> ! {
     let c = percpu::cpu(i);
     let server = c.server.load(Ordering::Relaxed);
     percpu::enter(i, server);
-    if crate::glue::mmu::start_secondary().is_err() || c.state() != CpuState::Starting {
-        // The boot CPU gave up on this one, or it cannot translate: it is left out.
+    if let Err(e) = crate::glue::mmu::start_secondary() {
+        START_NOTES
+            .lock()
+            .push((i, alloc::format!("translation: {e}")));
         c.transition(CpuState::Starting, CpuState::Failed);
+        park();
+    }
+    if c.state() != CpuState::Starting {
+        // The boot CPU gave up on this one: it is left out.
         park();
     }
     trap::set_decrementer(kernel::timer::DEC_MAX);
     // Without a VPA it still runs; `cpu` shows vpa_registered: 0.
-    let _ = idle::register(server);
-    let _ = irq::init_secondary();
+    if let Err(e) = idle::register(server) {
+        START_NOTES
+            .lock()
+            .push((i, alloc::format!("{e}: idle without a VPA")));
+    }
+    if let Err(e) = irq::init_secondary() {
+        START_NOTES
+            .lock()
+            .push((i, alloc::format!("H_CPPR: {e}: IPIs may not reach it")));
+    }
     c.online_tb.store(cpu::timebase(), Ordering::Relaxed);
     if !c.transition(CpuState::Starting, CpuState::Online) {
         park();
