@@ -13,7 +13,7 @@ use hcall::{term, xics, RetryPolicy};
 use kernel::cpustats::CpuStats;
 use kernel::devtree::Platform;
 use kernel::irq::Irq;
-use kernel::timer::after_us;
+use kernel::timer::{after_us, input_poll_us};
 
 use super::{Driver, Probe};
 use crate::arch::trap;
@@ -37,11 +37,6 @@ pub const DRIVER: Driver = Driver {
 /// QEMU's vty unit address, used until the device tree is read (the first log
 /// lines) or when it names none.
 const QEMU_UNIT: u32 = 0x7100_0000;
-
-/// Poll period at the prompt when the vty has no interrupt.
-const POLL_US: u64 = 10_000;
-/// Poll period while input is flowing (typeahead).
-const POLL_BUSY_US: u64 = 200;
 
 static UNIT: AtomicU32 = AtomicU32::new(QEMU_UNIT);
 static IRQ: spin::Once<Irq> = spin::Once::new();
@@ -136,11 +131,7 @@ fn service(sys: &mut System) -> bool {
     }
     let had = console::input::waiting();
     poll();
-    let period = if had || console::input::waiting() {
-        POLL_BUSY_US
-    } else {
-        POLL_US
-    };
+    let period = input_poll_us(had, console::input::waiting());
     let now = clock::ticks();
     sys.timers.arm(
         Wake::Driver(DRIVER.name),
