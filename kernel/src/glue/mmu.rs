@@ -184,13 +184,17 @@ pub fn init(fdt: &Fdt<'_>, ram: &[MemRange]) -> Result<(), alloc::string::String
     }
     let mut pt = Hpt(raw);
     let swept = sweep::sweep(&mut pt, sweep::entries_of(g.pft_shift));
-    log::info!(
-        "page table swept: {} entries, {} stale removed, {} VRMA kept",
-        swept.entries,
-        swept.removed,
-        swept.vrma
-    );
-    if let Some(r) = swept.first_refusal {
+    if swept.read_unsupported {
+        log::info!("page table not swept: H_READ is not offered (H_FUNCTION)");
+    } else {
+        log::info!(
+            "page table swept: {} entries, {} stale removed, {} VRMA kept",
+            swept.entries,
+            swept.removed,
+            swept.vrma
+        );
+    }
+    if let Some(r) = swept.first_refusal.filter(|_| !swept.read_unsupported) {
         log::warn!(
             "page table sweep: {} groups unread, {} stale entries left; first: {} of entry {} answered {}",
             swept.unread_groups,

@@ -11,6 +11,7 @@
 //! status for the log.
 
 use super::hpte::HpteV;
+use hcall::status::raw::H_FUNCTION;
 
 /// The `V` bits that mark a VRMA entry: a 1 TiB segment (`B` = 01) and the VRMA's
 /// VSID, 0x1ffffff. An entry is the VRMA's when all of them are set.
@@ -72,6 +73,10 @@ pub struct SweepStats {
     pub not_removed: u64,
     /// The first refusal, if any.
     pub first_refusal: Option<Refusal>,
+    /// The hypervisor does not offer H_READ (it answered H_FUNCTION): the sweep
+    /// stopped at its first group, since every other read would be refused the
+    /// same way.
+    pub read_unsupported: bool,
 }
 
 impl SweepStats {
@@ -92,6 +97,10 @@ pub fn sweep<T: HashTable + ?Sized>(table: &mut T, entries: u64) -> SweepStats {
             Err(status) => {
                 st.unread_groups += 1;
                 st.refused("H_READ", ptex, status);
+                if status == H_FUNCTION {
+                    st.read_unsupported = true;
+                    break;
+                }
             }
             Ok(vs) => {
                 for (i, &v) in (0u64..).zip(vs.iter()) {
@@ -131,6 +140,9 @@ mod tests {
     struct Table {
         v: BTreeMap<u64, u64>,
         bad_groups: Vec<u64>,
+        /// Every read is refused with H_FUNCTION (no H_READ).
+        no_read: bool,
+        reads: u64,
         stuck: Vec<u64>,
         removes: Vec<u64>,
     }
@@ -138,6 +150,10 @@ mod tests {
     impl HashTable for Table {
         fn read4(&mut self, ptex: u64) -> Result<[u64; 4], i64> {
             assert_eq!(ptex % 4, 0);
+            self.reads += 1;
+            if self.no_read {
+                return Err(H_FUNCTION);
+            }
             if self.bad_groups.contains(&ptex) {
                 return Err(-4);
             }
@@ -229,6 +245,33 @@ mod tests {
             })
         );
         assert!(t.v.contains_key(&5), "an unread group is not guessed at");
+    }
+
+    /// A hypervisor without H_READ is asked once, not once per group: the
+    /// sweep's cost must not grow with the table when nothing can be read.
+    #[test]
+    fn without_h_read_the_sweep_stops_at_the_first_group() {
+        let mut t = Table {
+            no_read: true,
+            ..Table::default()
+        };
+        let st = sweep(&mut t, 1 << 20);
+        assert_eq!(t.reads, 1);
+        assert!(st.read_unsupported);
+        assert_eq!((st.unread_groups, st.removed), (1, 0));
+        assert_eq!(
+            st.first_refusal,
+            Some(Refusal {
+                call: "H_READ",
+                ptex: 0,
+                status: H_FUNCTION
+            })
+        );
+        // Any other refusal of a read still lets the sweep go on (above).
+        let mut t = Table::default();
+        t.bad_groups.push(0);
+        assert!(!sweep(&mut t, 64).read_unsupported);
+        assert_eq!(t.reads, 16);
     }
 
     #[test]
