@@ -31,6 +31,7 @@ use cmm::{
 };
 use common::{Request, World};
 use hcall::PageState;
+use powervm_sim::rng::Rng;
 
 const CPUS: usize = 4;
 const FRAMES: u64 = 4096;
@@ -42,23 +43,6 @@ enum At {
     Loaned,
     Cached(usize),
     Held(usize),
-}
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        // xorshift64*
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
 }
 
 /// The loan request's next step of a random walk (as `stress` drives `hv target`).
@@ -297,7 +281,7 @@ impl Sim {
 #[test]
 fn random_interleavings_lose_duplicate_or_loan_no_cached_frame() {
     for seed in 1..=48u64 {
-        let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+        let mut rng = Rng::new(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
         let mut sim = Sim::new(4);
         let mut want = 0u64;
         sim.run(&mut rng, |sim, rng| match rng.below(10) {
@@ -520,7 +504,7 @@ fn the_general_path_through_caches_under_random_interleavings() {
     let owners = [Owner::Kernel, Owner::Workload, Owner::Cache];
     let mut reported = 0u64;
     for seed in 1..=32u64 {
-        let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+        let mut rng = Rng::new(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
         let mut sim = Sim::new(4);
         sim.cross_cpu = true;
         let mut dev = Reporter::default();

@@ -43,6 +43,8 @@
 //!   arguments of `hv lpar`), with the one usage string.
 //! - `console`: running an `hv` command, and the `name: value` state rows.
 //! - `hcalls`: the [`hcall::Hypervisor`] and [`hcall::Simulation`] implementations.
+//! - [`rng`]: the seeded generator simulated workloads draw from (the kernel's
+//!   `stress`, the soak's command storm, the per-CPU cache tests).
 
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
@@ -62,6 +64,7 @@ mod control;
 pub mod distribute;
 mod hcalls;
 pub mod pages;
+pub mod rng;
 #[cfg(test)]
 mod tests;
 

@@ -25,6 +25,7 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use cmm::percpu::{CACHE_BATCH, CACHE_HIGH};
 use cmm::{FrameCache, Mm, PageMemory};
 use hcall::page::PAGE_SIZE;
+use powervm_sim::rng::Rng;
 use powervm_sim::HvCommand;
 
 use crate::hv::Hv;
@@ -111,22 +112,6 @@ struct Job<'j, 's> {
     stray: AtomicU64,
 }
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
-
 /// A page a CPU holds: its address and what it was filled with (`None`: zeros).
 #[derive(Clone, Copy)]
 struct Page {
@@ -155,7 +140,7 @@ impl<'w, 'j, 's> Worker<'w, 'j, 's> {
             job,
             me,
             mem: job.mem.clone(),
-            rng: Rng(job.seed ^ ((me as u64 + 1) << 40) | 1),
+            rng: Rng::new(job.seed ^ ((me as u64 + 1) << 40) | 1),
             held: Vec::with_capacity(MAX_HELD),
             counts: Counts::default(),
             figures: &job.figures[me],
@@ -226,7 +211,7 @@ impl<'w, 'j, 's> Worker<'w, 'j, 's> {
             let Some(addr) = self.take() else {
                 break;
             };
-            let seed = (self.rng.below(2) == 0).then(|| self.rng.next());
+            let seed = (self.rng.below(2) == 0).then(|| self.rng.next_u64());
             match seed {
                 Some(s) => self.mem.fill(addr, s),
                 None => self.mem.zero(addr),
@@ -419,7 +404,7 @@ pub fn stress(sys: &mut System, ms: u64, cpus: Option<u64>) -> Result<(), String
     };
     let me = percpu::current();
     let mut boot = Worker::new(&job, me);
-    let mut rng = Rng(seed.rotate_left(17) | 1);
+    let mut rng = Rng::new(seed.rotate_left(17) | 1);
     let t0 = clock::ticks();
     let end = kernel::timer::after_ms(t0, ms, clock::hz());
     let mut next_bg = t0;

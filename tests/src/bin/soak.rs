@@ -11,6 +11,7 @@
 use std::time::{Duration, Instant};
 
 use lpar_cmm_tests::{Qemu, Reply};
+use powervm_sim::rng::Rng;
 
 const MIB: u64 = 1 << 20;
 /// The guest's RAM.
@@ -19,21 +20,6 @@ const GUEST_MIB: u64 = 512;
 const QEMU_OVERHEAD_MIB: u64 = 256;
 /// Commands sent at once (their replies are read in order).
 const BATCH: usize = 250;
-
-/// xorshift64*: small, seeded, reproducible.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// One command of the storm: mostly cheap ones, with allocations, frees,
 /// verifies, loan targets and injected hcall failures often enough to keep the
@@ -119,7 +105,7 @@ fn main() {
         .timeout(Duration::from_secs(3600))
         .reply_timeout(Duration::from_secs(300))
         .boot();
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let mut held = 0u64;
     let mut sent = 0usize;
     let mut errors = 0usize;
