@@ -12,7 +12,7 @@ use kernel::hv::{Choice, Probe};
 use powervm_sim::PoolModel;
 
 use crate::drivers::virtio_pci_legacy::LegacyBalloon;
-use crate::rtas::{self, RtasError};
+use crate::rtas::{self, CallError};
 
 /// The hypervisor the kernel talks to: real `sc 1` hcalls, the pool model, or
 /// the model backed by the legacy virtio balloon.
@@ -48,8 +48,8 @@ pub struct Detected {
 struct Platform(Phyp<Sc1>);
 
 impl Probe for Platform {
-    type Error = RtasError;
-    fn system_parameter(&mut self, param: u32, area: &mut [u8]) -> Result<(), RtasError> {
+    type Error = CallError;
+    fn system_parameter(&mut self, param: u32, area: &mut [u8]) -> Result<(), CallError> {
         rtas::get_system_parameter(param, area)
     }
     fn get_mpp(&mut self) -> Result<MppData, HcallError> {

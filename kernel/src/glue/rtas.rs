@@ -21,6 +21,7 @@
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use hcall::raw::sc1::Sc1;
+use hcall::rtas::RtasError;
 use spin::Mutex;
 
 const MAX_CELLS: usize = 16;
@@ -99,44 +100,47 @@ pub fn tokens() -> Tokens {
     TOKENS.lock().unwrap_or_default()
 }
 
-/// Why an RTAS call failed.
+/// Why an RTAS call failed: the kernel refused it before calling, or RTAS (or
+/// the H_RTAS hcall) answered with an error ([`hcall::rtas::RtasError`], the one
+/// type for what RTAS itself says).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RtasError {
+pub enum CallError {
     /// The device tree has no token for this call.
     NoToken(&'static str),
-    /// Too many arguments or results for the buffer.
-    TooManyCells,
     /// A buffer the call passes by address lies above 4 GiB (RTAS takes 32-bit
     /// addresses).
     AboveFourGiB,
-    /// The hcall itself failed.
-    Hcall(i64),
-    /// The RTAS status cell was negative.
-    Status(i32),
     /// The token is not one of [`kernel::rtas::VALUE_SERVICES`]: refused by the safe [`call`].
     TakesAddresses(u32),
+    /// The arguments did not fit the buffer, the hcall failed, or the status
+    /// cell was negative.
+    Rtas(RtasError),
 }
 
-impl core::fmt::Display for RtasError {
+impl From<RtasError> for CallError {
+    fn from(e: RtasError) -> Self {
+        CallError::Rtas(e)
+    }
+}
+
+impl core::fmt::Display for CallError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            RtasError::NoToken(n) => write!(f, "no RTAS token for {n}"),
-            RtasError::TooManyCells => write!(f, "RTAS arguments do not fit"),
-            RtasError::AboveFourGiB => write!(f, "RTAS buffer does not lie below 4 GiB"),
-            RtasError::Hcall(rc) => write!(f, "H_RTAS failed with {rc}"),
-            RtasError::Status(s) => write!(f, "RTAS status {s}"),
-            RtasError::TakesAddresses(t) => {
+            CallError::NoToken(n) => write!(f, "no RTAS token for {n}"),
+            CallError::AboveFourGiB => write!(f, "RTAS buffer does not lie below 4 GiB"),
+            CallError::TakesAddresses(t) => {
                 write!(f, "RTAS token {t:#x} is not a call with value arguments")
             }
+            CallError::Rtas(e) => write!(f, "{e}"),
         }
     }
 }
 
 /// Calls the RTAS service `token` (one of [`kernel::rtas::VALUE_SERVICES`]) with `args`; fills
 /// `rets` (the first is the status). Any other token is refused without a call.
-pub fn call(token: u32, args: &[u32], rets: &mut [u32]) -> Result<(), RtasError> {
+pub fn call(token: u32, args: &[u32], rets: &mut [u32]) -> Result<(), CallError> {
     if !is_value_token(token) {
-        return Err(RtasError::TakesAddresses(token));
+        return Err(CallError::TakesAddresses(token));
     }
     // SAFETY: the token is the tree's for a service of `kernel::rtas::VALUE_SERVICES`, checked
     // above: it interprets no argument as an address.
@@ -156,9 +160,9 @@ pub unsafe fn call_with_addresses(
     token: u32,
     args: &[u32],
     rets: &mut [u32],
-) -> Result<(), RtasError> {
+) -> Result<(), CallError> {
     let mut buf = BUFFER.lock();
-    hcall::rtas::build(&mut buf.0, token, args, rets.len()).map_err(|_| RtasError::TooManyCells)?;
+    hcall::rtas::build(&mut buf.0, token, args, rets.len())?;
     let addr = buf.0.as_ptr() as u64;
     crate::glue::rma::check(
         addr,
@@ -178,8 +182,7 @@ pub unsafe fn call_with_addresses(
             STATS.hcall_calls.fetch_add(1, Ordering::Relaxed);
             // SAFETY: the buffer is ours (locked) and built by `hcall::rtas::build`;
             // what its arguments name is the caller's contract.
-            unsafe { hcall::rtas::call(&mut Sc1::new(), addr) }
-                .map_err(|e| RtasError::Hcall(e.status.to_raw()))?;
+            unsafe { hcall::rtas::call(&mut Sc1::new(), addr) }.map_err(RtasError::Hcall)?;
         }
     }
     hcall::rtas::read_rets(&buf.0, rets);
@@ -187,7 +190,7 @@ pub unsafe fn call_with_addresses(
 }
 
 /// [`call`], then checks the status cell (the first result).
-pub fn call_status(token: u32, args: &[u32], rets: &mut [u32]) -> Result<(), RtasError> {
+pub fn call_status(token: u32, args: &[u32], rets: &mut [u32]) -> Result<(), CallError> {
     call(token, args, rets)?;
     status_of(rets)
 }
@@ -201,26 +204,25 @@ pub unsafe fn call_with_addresses_status(
     token: u32,
     args: &[u32],
     rets: &mut [u32],
-) -> Result<(), RtasError> {
+) -> Result<(), CallError> {
     // SAFETY: the caller's contract is `call_with_addresses`'s.
     unsafe { call_with_addresses(token, args, rets) }?;
     status_of(rets)
 }
 
-fn status_of(rets: &[u32]) -> Result<(), RtasError> {
-    hcall::rtas::check_status(rets)
-        .map_err(|_| RtasError::Status(rets.first().map_or(0, |&s| s as i32)))
+fn status_of(rets: &[u32]) -> Result<(), CallError> {
+    Ok(hcall::rtas::check_status(rets)?)
 }
 
 /// `ibm,get-system-parameter`: fills `buf` (2-byte length prefix, then the value).
-pub fn get_system_parameter(param: u32, buf: &mut [u8]) -> Result<(), RtasError> {
+pub fn get_system_parameter(param: u32, buf: &mut [u8]) -> Result<(), CallError> {
     let token = tokens()
         .get_system_parameter
-        .ok_or(RtasError::NoToken("ibm,get-system-parameter"))?;
+        .ok_or(CallError::NoToken("ibm,get-system-parameter"))?;
     crate::glue::rma::check(buf.as_ptr() as u64, buf.len() as u64, "RTAS work area");
     buf.fill(0);
     let args = hcall::rtas::get_system_parameter_args(param, buf.as_ptr() as u64, buf.len())
-        .ok_or(RtasError::AboveFourGiB)?;
+        .ok_or(CallError::AboveFourGiB)?;
     let mut rets = [0u32; 1];
     // SAFETY: the token is the tree's `ibm,get-system-parameter`; the work area
     // is `buf`, borrowed mutably for the call and checked to lie in the RMA.
@@ -229,7 +231,7 @@ pub fn get_system_parameter(param: u32, buf: &mut [u8]) -> Result<(), RtasError>
 
 /// `power-off` (the tree's token, or QEMU's before the tree was read); returns
 /// only if RTAS did not power off.
-pub fn power_off() -> Result<(), RtasError> {
+pub fn power_off() -> Result<(), CallError> {
     let token = tokens().power_off.unwrap_or(QEMU_POWER_OFF);
     let mut rets = [0u32; 1];
     // SAFETY: power-off takes two values (the power-on masks).
@@ -243,7 +245,7 @@ static TERM_MSG: Mutex<TermMessage> = Mutex::new(TermMessage([0; 256]));
 
 /// `ibm,os-term` with `msg` (the tree's token, or QEMU's before the tree was
 /// read); returns only if RTAS did not terminate.
-pub fn os_term(msg: &str) -> Result<(), RtasError> {
+pub fn os_term(msg: &str) -> Result<(), CallError> {
     if TERM_MSG.is_locked() {
         // SAFETY: only on the way out (exit::os_term), after `smp::stop_others`
         // parked every other CPU: a holder can never run again.
@@ -253,7 +255,7 @@ pub fn os_term(msg: &str) -> Result<(), RtasError> {
     let n = msg.len().min(buf.0.len() - 1);
     buf.0[..n].copy_from_slice(&msg.as_bytes()[..n]);
     buf.0[n] = 0;
-    let addr = u32::try_from(buf.0.as_ptr() as usize).map_err(|_| RtasError::AboveFourGiB)?;
+    let addr = u32::try_from(buf.0.as_ptr() as usize).map_err(|_| CallError::AboveFourGiB)?;
     let token = tokens().os_term.unwrap_or(QEMU_OS_TERM);
     let mut rets = [0u32; 1];
     // SAFETY: the message is ours (locked) for the call, in the image (below

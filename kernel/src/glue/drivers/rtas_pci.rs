@@ -5,7 +5,7 @@
 use kernel::devtree::platform::Phb;
 use kernel::pci::{buid_cells, config_address, Bridge, ConfigSpace, Width};
 
-use crate::rtas::{self, RtasError};
+use crate::rtas::{self, CallError};
 
 /// Bus 0 of one host bridge, reached through RTAS.
 pub struct RtasConfig {
@@ -15,9 +15,9 @@ pub struct RtasConfig {
 }
 
 impl ConfigSpace for RtasConfig {
-    type Error = RtasError;
+    type Error = CallError;
 
-    fn read(&mut self, devfn: u8, reg: u16, width: Width) -> Result<u32, RtasError> {
+    fn read(&mut self, devfn: u8, reg: u16, width: Width) -> Result<u32, CallError> {
         let (hi, lo) = buid_cells(self.buid);
         let mut rets = [0u32; 2];
         rtas::call_status(
@@ -28,7 +28,7 @@ impl ConfigSpace for RtasConfig {
         Ok(rets[1])
     }
 
-    fn write(&mut self, devfn: u8, reg: u16, width: Width, value: u32) -> Result<(), RtasError> {
+    fn write(&mut self, devfn: u8, reg: u16, width: Width, value: u32) -> Result<(), CallError> {
         let (hi, lo) = buid_cells(self.buid);
         let mut rets = [0u32; 1];
         rtas::call_status(
