@@ -55,6 +55,69 @@ const COLOURS: [RGBColor; 6] = [
     RGBColor(0x8c, 0x56, 0x4b),
 ];
 
+/// One line of a plot: its legend label, its style and its points (seconds, MiB).
+pub struct Line {
+    /// The legend's label.
+    pub label: String,
+    /// Colour and width.
+    pub style: ShapeStyle,
+    /// (seconds, MiB).
+    pub points: Vec<(f64, f64)>,
+}
+
+/// A plot of memory over time: the frame both the manager's plot and the
+/// kernel's trace plots (`make trace`) are drawn in.
+pub struct Plot<'a> {
+    /// The caption.
+    pub title: &'a str,
+    /// What the time axis counts from.
+    pub x_desc: &'a str,
+    /// Width and height in pixels.
+    pub size: (u32, u32),
+    /// The time axis ends here (s).
+    pub t_max: f64,
+    /// The memory axis ends here (MiB).
+    pub y_max: f64,
+}
+
+impl Plot<'_> {
+    /// Draws `lines` (a line without points is left out, legend and all), with
+    /// a legend, as an SVG file at `path`.
+    pub fn draw(&self, path: &Path, lines: Vec<Line>) -> Result<(), String> {
+        let root = SVGBackend::new(path, self.size).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(self.title, ("sans-serif", 22))
+            .margin(12)
+            .x_label_area_size(44)
+            .y_label_area_size(64)
+            .build_cartesian_2d(0.0..self.t_max, 0.0..self.y_max)
+            .map_err(|e| e.to_string())?;
+        chart
+            .configure_mesh()
+            .x_desc(self.x_desc)
+            .y_desc("memory (MiB)")
+            .draw()
+            .map_err(|e| e.to_string())?;
+        for line in lines.into_iter().filter(|l| !l.points.is_empty()) {
+            let style = line.style;
+            chart
+                .draw_series(LineSeries::new(line.points, style))
+                .map_err(|e| e.to_string())?
+                .label(line.label)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style));
+        }
+        chart
+            .configure_series_labels()
+            .border_style(BLACK)
+            .background_style(WHITE.mix(0.85))
+            .position(SeriesLabelPosition::UpperRight)
+            .draw()
+            .map_err(|e| e.to_string())?;
+        root.present().map_err(|e| e.to_string())
+    }
+}
+
 /// Renders the plot.
 pub fn render_svg(
     cfg: &Config,
@@ -90,65 +153,41 @@ pub fn render_svg(
         .fold(1.0, f64::max)
         * 1.1;
 
-    let root = SVGBackend::new(path, (960, 560)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| e.to_string())?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 22))
-        .margin(12)
-        .x_label_area_size(44)
-        .y_label_area_size(64)
-        .build_cartesian_2d(0.0..t_max, 0.0..y_max)
-        .map_err(|e| e.to_string())?;
-    chart
-        .configure_mesh()
-        .x_desc("time since the manager started (s)")
-        .y_desc("memory (MiB)")
-        .draw()
-        .map_err(|e| e.to_string())?;
     let pool = mib(cfg.pool);
-    chart
-        .draw_series(LineSeries::new(
-            vec![(0.0, pool), (t_max, pool)],
-            BLACK.stroke_width(1),
-        ))
-        .map_err(|e| e.to_string())?
-        .label("pool")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], BLACK.stroke_width(1)));
-    let grey = RGBColor(0x60, 0x60, 0x60);
-    chart
-        .draw_series(LineSeries::new(rss_total, grey.stroke_width(2)))
-        .map_err(|e| e.to_string())?
-        .label("sum of QEMU RSS")
-        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], grey.stroke_width(2)));
+    let mut lines = vec![
+        Line {
+            label: "pool".into(),
+            style: BLACK.stroke_width(1),
+            points: vec![(0.0, pool), (t_max, pool)],
+        },
+        Line {
+            label: "sum of QEMU RSS".into(),
+            style: RGBColor(0x60, 0x60, 0x60).stroke_width(2),
+            points: rss_total,
+        },
+    ];
     for (i, p) in cfg.partitions.iter().enumerate() {
         let colour = COLOURS[i % COLOURS.len()];
         let of: Vec<&Sample> = samples.iter().filter(|s| s.partition == i).collect();
-        let allotted: Vec<(f64, f64)> = of.iter().map(|s| (secs(s), mib(s.allotted))).collect();
-        let held: Vec<(f64, f64)> = of.iter().map(|s| (secs(s), mib(s.held))).collect();
-        chart
-            .draw_series(LineSeries::new(allotted, colour.stroke_width(3)))
-            .map_err(|e| e.to_string())?
-            .label(format!("{}: allotted", p.name))
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(3))
-            });
-        chart
-            .draw_series(LineSeries::new(held, colour.mix(0.5).stroke_width(1)))
-            .map_err(|e| e.to_string())?
-            .label(format!("{}: held", p.name))
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 18, y)], colour.mix(0.5).stroke_width(1))
-            });
+        lines.push(Line {
+            label: format!("{}: allotted", p.name),
+            style: colour.stroke_width(3),
+            points: of.iter().map(|s| (secs(s), mib(s.allotted))).collect(),
+        });
+        lines.push(Line {
+            label: format!("{}: held", p.name),
+            style: colour.mix(0.5).stroke_width(1),
+            points: of.iter().map(|s| (secs(s), mib(s.held))).collect(),
+        });
     }
-    chart
-        .configure_series_labels()
-        .border_style(BLACK)
-        .background_style(WHITE.mix(0.85))
-        .position(SeriesLabelPosition::UpperRight)
-        .draw()
-        .map_err(|e| e.to_string())?;
-    root.present().map_err(|e| e.to_string())?;
-    Ok(())
+    let plot = Plot {
+        title,
+        x_desc: "time since the manager started (s)",
+        size: (960, 560),
+        t_max,
+        y_max,
+    };
+    plot.draw(path, lines)
 }
 
 #[cfg(test)]
@@ -211,5 +250,32 @@ mod tests {
             assert!(text.contains(l), "{l} missing");
         }
         assert!(render_svg(&cfg(), &[], "x", &p).is_err());
+    }
+
+    #[test]
+    fn a_line_without_points_has_no_legend() {
+        let dir = std::env::temp_dir().join(format!("lpar-pool-plot-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("t.svg");
+        let line = |label: &str, points: Vec<(f64, f64)>| Line {
+            label: label.into(),
+            style: BLACK.stroke_width(1),
+            points,
+        };
+        let plot = Plot {
+            title: "unit test",
+            x_desc: "seconds",
+            size: (400, 300),
+            t_max: 1.0,
+            y_max: 10.0,
+        };
+        let lines = vec![
+            line("drawn", vec![(0.0, 1.0), (1.0, 2.0)]),
+            line("empty", vec![]),
+        ];
+        plot.draw(&p, lines).unwrap();
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(text.contains("drawn") && text.contains("seconds"));
+        assert!(!text.contains("empty"));
     }
 }

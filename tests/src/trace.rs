@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use lpar_pool::trace::{Line, Plot};
 use plotters::prelude::*;
 
 /// One `trace t_us=.. loaned_kb=.. target_kb=.. free_kb=.. [other_kb=..]` sample.
@@ -90,22 +91,6 @@ pub fn render_svg(samples: &[Sample], title: &str, path: &Path) -> Result<(), St
         .max(1.0)
         * 1.1;
 
-    let root = SVGBackend::new(path, (900, 520)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| e.to_string())?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 22))
-        .margin(12)
-        .x_label_area_size(44)
-        .y_label_area_size(64)
-        .build_cartesian_2d(0.0..t_max, 0.0..y_max)
-        .map_err(|e| e.to_string())?;
-    chart
-        .configure_mesh()
-        .x_desc("time since the first sample (s)")
-        .y_desc("memory (MiB)")
-        .draw()
-        .map_err(|e| e.to_string())?;
-
     let series: [Series; 4] = [
         ("loaned", RGBColor(0x1f, 0x77, 0xb4), |s| Some(s.loaned_kb)),
         ("target", RGBColor(0xd6, 0x27, 0x28), |s| Some(s.target_kb)),
@@ -114,31 +99,25 @@ pub fn render_svg(samples: &[Sample], title: &str, path: &Path) -> Result<(), St
             s.other_kb
         }),
     ];
-    for (name, color, get) in series {
-        let pts: Vec<(f64, f64)> = samples
-            .iter()
-            .filter_map(|s| get(s).map(|v| (secs(s), mib(v))))
-            .collect();
-        if pts.is_empty() {
-            continue;
-        }
-        chart
-            .draw_series(LineSeries::new(pts, color.stroke_width(2)))
-            .map_err(|e| e.to_string())?
-            .label(name)
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-            });
-    }
-    chart
-        .configure_series_labels()
-        .border_style(BLACK)
-        .background_style(WHITE.mix(0.85))
-        .position(SeriesLabelPosition::UpperRight)
-        .draw()
-        .map_err(|e| e.to_string())?;
-    root.present().map_err(|e| e.to_string())?;
-    Ok(())
+    let lines = series
+        .into_iter()
+        .map(|(name, colour, get)| Line {
+            label: name.into(),
+            style: colour.stroke_width(2),
+            points: samples
+                .iter()
+                .filter_map(|s| get(s).map(|v| (secs(s), mib(v))))
+                .collect(),
+        })
+        .collect();
+    let plot = Plot {
+        title,
+        x_desc: "time since the first sample (s)",
+        size: (900, 520),
+        t_max,
+        y_max,
+    };
+    plot.draw(path, lines)
 }
 
 #[cfg(test)]
