@@ -1,6 +1,9 @@
 //! `make bench`: the in-guest benchmarks under QEMU, each figure printed next to its
 //! goal, all measured in this one run on this machine. Timing goals
-//! live here, never in tests.
+//! live here, never in tests, and are ratios of figures from the same run (one
+//! image over the other, 8 GiB over 1 GiB, 2 CPUs over 1, ours over Linux's); an
+//! absolute time is printed as context (these hosts differ by 3x from one day to
+//! the next), except where an issue set the bound itself (the RSS return).
 //!
 //! - In a 1 GiB guest: `bench loan 65536` (loan, then return, 256 MiB through the
 //!   balloon) and `bench hcall 65536` (the bare page-state calls the same work
@@ -40,6 +43,12 @@ fn row(name: &str, value: String, goal: &str) {
     } else {
         println!("{name:<34} {value:<12} (goal {goal})");
     }
+}
+
+/// `name: value` with what it is, aligned: an absolute figure, context for the
+/// goals, not one itself.
+fn context_row(name: &str, value: String, what: &str) {
+    println!("{name:<34} {value:<12} ({what})");
 }
 
 /// The kernel's own time from power-on to the prompt: its `ready after <n> us`
@@ -138,14 +147,14 @@ fn main() {
 
     println!("QEMU start -> `lpar-cmm ready` (median of {BOOTS} boots):");
     let mut kernel_part = Vec::new();
-    for (mem, goal) in [("1G", "<= 0.10 s"), ("8G", "<= 0.15 s")] {
+    for mem in ["1G", "8G"] {
         let (median, all, kernel) = boot_to_ready(mem);
         kernel_part.push(kernel);
         let each: Vec<String> = all.iter().map(|t| format!("{t:.3}")).collect();
-        row(
+        context_row(
             &format!("ready_s_{mem}"),
             format!("{median:.3}"),
-            &format!("{goal}; boots: {}", each.join(" ")),
+            &format!("boots: {}", each.join(" ")),
         );
         row(
             &format!("  of which the kernel's, {mem}"),
@@ -177,7 +186,7 @@ fn main() {
     row(
         "device_return_ns_per_page",
         format!("{:.0}", per(dev.get("return_ns"), pages)),
-        "<= 1500",
+        "",
     );
 
     idle_and_reaction();
@@ -669,7 +678,8 @@ fn balloon_steps() {
 /// (utime + stime from /proc/<pid>/stat) over 5 s at the prompt, 1 s after boot,
 /// as a share of one core (goal <= 2 %). `balloon_reaction_s`: host mode with
 /// virtio-balloon and the default 1 s poll, 1 GiB guest, from QMP `balloon`
-/// 768 MiB until `query-balloon` reports 768 MiB (goal <= 0.10 s).
+/// 768 MiB until `query-balloon` reports 768 MiB (context: the steps' goal is the
+/// guest's share of each step, below).
 fn idle_and_reaction() {
     println!("idle and reaction:");
     row(
@@ -692,7 +702,7 @@ fn idle_and_reaction() {
         &mut qmp,
         "balloon_reaction_s",
         768 * MIB,
-        "<= 0.10 s, QMP balloon 1 GiB -> 768 MiB until query-balloon shows it",
+        "QMP balloon 1 GiB -> 768 MiB until query-balloon shows it",
     );
     // The deflate figure: back from 768 MiB to 1 GiB, every page returned
     // through the device's deflate queue.
@@ -701,7 +711,7 @@ fn idle_and_reaction() {
         &mut qmp,
         "balloon_follow_768_to_1024_s",
         1024 * MIB,
-        "<= 0.10 s, QMP balloon 768 MiB -> 1 GiB until query-balloon shows it",
+        "QMP balloon 768 MiB -> 1 GiB until query-balloon shows it",
     );
     drop(qmp);
     let _ = vm.poweroff();
@@ -725,9 +735,9 @@ fn follow(qmp: &mut Qmp, target: u64) -> Result<Duration, u64> {
 }
 
 /// One row: how long the guest took to follow QMP `balloon <target>`.
-fn follow_row(qmp: &mut Qmp, name: &str, target: u64, goal: &str) {
+fn follow_row(qmp: &mut Qmp, name: &str, target: u64, what: &str) {
     match follow(qmp, target) {
-        Ok(took) => row(name, format!("{:.3}", took.as_secs_f64()), goal),
-        Err(actual) => row(name, format!("timeout (actual {} MiB)", actual >> 20), goal),
+        Ok(took) => context_row(name, format!("{:.3}", took.as_secs_f64()), what),
+        Err(actual) => context_row(name, format!("timeout (actual {} MiB)", actual >> 20), what),
     }
 }
